@@ -1,0 +1,1 @@
+"""Remote consultations: requests, routing, deadlines, sessions and signed opinions."""

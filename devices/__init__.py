@@ -1,0 +1,1 @@
+"""Wearables and gateways: vital-sign ingest and early-warning alerts."""

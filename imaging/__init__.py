@@ -1,0 +1,1 @@
+"""The consortium's image archive: DICOMweb, DIMSE and image conversion."""

@@ -1,0 +1,45 @@
+"""The sign-in form: Django's, with lock-out after repeated failures."""
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
+
+from server.accounts.errors import AccountLocked
+from server.accounts.services import (
+    login_check_not_locked,
+    login_failure_record,
+    login_success_record,
+)
+
+
+def _locked_error(locked: AccountLocked) -> forms.ValidationError:
+    until = formats.time_format(timezone.localtime(locked.until), "H:i")
+    return forms.ValidationError(
+        _(
+            "Too many failed sign-in attempts. This account is locked until %(until)s; "
+            "try again then or ask your institution administrator."
+        ),
+        code="locked",
+        params={"until": until},
+    )
+
+
+class ThrottledAuthenticationForm(AuthenticationForm):
+    def clean(self) -> dict[str, Any]:
+        username = self.cleaned_data.get("username") or ""
+        try:
+            login_check_not_locked(username=username)
+        except AccountLocked as locked:
+            raise _locked_error(locked) from None
+        try:
+            cleaned = super().clean()
+        except forms.ValidationError:
+            throttle = login_failure_record(username=username)
+            if throttle.locked_until is not None:
+                raise _locked_error(AccountLocked(throttle.locked_until)) from None
+            raise
+        login_success_record(username=username)
+        return cleaned

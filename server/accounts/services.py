@@ -1,0 +1,91 @@
+"""Account services: API tokens, login throttling and ending sessions."""
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from server.accounts.errors import AccountLocked
+from server.accounts.models import ApiToken, LoginThrottle, User
+from server.lib.events import end_sessions_on_commit
+
+TOKEN_PREFIX = "yz_"
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(
+    *, user: User, name: str, expires_at: datetime | None = None
+) -> tuple[ApiToken, str]:
+    """Create a token and return it with the raw key, which is shown once and never stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(
+        user=user,
+        name=name,
+        prefix=raw[: len(TOKEN_PREFIX) + 6],
+        key_hash=_token_hash(raw),
+        expires_at=expires_at,
+    )
+    return token, raw
+
+
+def api_token_authenticate(*, raw: str) -> ApiToken | None:
+    """Return the live token matching `raw`, or None if unknown, revoked or expired."""
+    now = timezone.now()
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(key_hash=_token_hash(raw), revoked_at__isnull=True, user__is_active=True)
+        .first()
+    )
+    if token is None or (token.expires_at is not None and token.expires_at <= now):
+        return None
+    # Cheap, coarse "last used": at most one write a minute per token.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token
+
+
+def login_check_not_locked(*, username: str) -> None:
+    """Raises: AccountLocked while the username is locked out."""
+    throttle = LoginThrottle.objects.filter(username=username.lower()).first()
+    if throttle and throttle.locked_until and throttle.locked_until > timezone.now():
+        raise AccountLocked(throttle.locked_until)
+
+
+@transaction.atomic
+def login_failure_record(*, username: str) -> LoginThrottle:
+    """Count a failed login; lock the username once the limit is reached within the window."""
+    now = timezone.now()
+    window = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
+    throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(
+        username=username.lower()
+    )
+    if throttle.first_failure_at is None or now - throttle.first_failure_at > window:
+        throttle.failures = 0
+        throttle.first_failure_at = now
+    throttle.failures += 1
+    if throttle.failures >= settings.LOGIN_FAILURE_LIMIT:
+        throttle.locked_until = now + window
+        throttle.failures = 0
+        throttle.first_failure_at = None
+    throttle.save()
+    return throttle
+
+
+def login_success_record(*, username: str) -> None:
+    LoginThrottle.objects.filter(username=username.lower()).delete()
+
+
+@transaction.atomic
+def user_logout_everywhere(*, user: User) -> None:
+    """End every browser session and revoke every API token of the user."""
+    User.objects.filter(pk=user.pk).update(session_version=F("session_version") + 1)
+    ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    end_sessions_on_commit(user.pk)

@@ -1,0 +1,30 @@
+"""Sign-in, sign-out and "sign out everywhere" pages."""
+
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from server.accounts.forms import ThrottledAuthenticationForm
+from server.accounts.models import User
+from server.accounts.services import user_logout_everywhere
+
+
+class SignInView(LoginView):
+    form_class = ThrottledAuthenticationForm
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+
+
+@require_POST
+@login_required
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    assert isinstance(request.user, User)
+    user_logout_everywhere(user=request.user)
+    logout(request)
+    messages.success(request, _("You have been signed out on every device."))
+    return redirect("accounts:login")

@@ -1,0 +1,56 @@
+"""Make the audit trail append-only in the database itself, and create the chain head."""
+
+from django.apps.registry import Apps
+from django.db import migrations
+from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+
+GENESIS_HASH = "0" * 64
+
+POSTGRES_FORWARD = """
+CREATE FUNCTION audit_refuse_change() RETURNS trigger AS $$
+BEGIN
+    RAISE EXCEPTION 'audit events are append-only';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_auditevent
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
+"""
+POSTGRES_REVERSE = """
+DROP TRIGGER audit_no_truncate ON audit_auditevent;
+DROP TRIGGER audit_append_only ON audit_auditevent;
+DROP FUNCTION audit_refuse_change();
+"""
+SQLITE_FORWARD = [
+    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_auditevent
+       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;""",
+    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_auditevent
+       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;""",
+]
+SQLITE_REVERSE = ["DROP TRIGGER audit_no_update;", "DROP TRIGGER audit_no_delete;"]
+
+
+def install_guards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(POSTGRES_FORWARD)
+    elif vendor == "sqlite":
+        for statement in SQLITE_FORWARD:
+            schema_editor.execute(statement)
+    apps.get_model("audit", "AuditChainHead").objects.create(pk=1, seq=0, last_hash=GENESIS_HASH)
+
+
+def remove_guards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+    vendor = schema_editor.connection.vendor
+    if vendor == "postgresql":
+        schema_editor.execute(POSTGRES_REVERSE)
+    elif vendor == "sqlite":
+        for statement in SQLITE_REVERSE:
+            schema_editor.execute(statement)
+    apps.get_model("audit", "AuditChainHead").objects.filter(pk=1).delete()
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0001_initial")]
+    operations = [migrations.RunPython(install_guards, remove_guards)]

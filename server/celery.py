@@ -1,0 +1,20 @@
+"""The Celery application. Tasks live in each app's tasks.py, thin over services."""
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
+
+app = Celery("yunzhen")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # Nightly, in the quiet hours, so a broken audit chain is noticed within a day.
+    "audit-verify-nightly": {
+        "task": "server.audit.tasks.audit_verify_task",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}

@@ -1,0 +1,197 @@
+"""Directory services: patient registration, duplicate review and access grants."""
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import date
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from server.access import Action, NotFound, actor_for, institution_permits
+from server.accounts.models import User
+from server.audit.models import AuditAction
+from server.audit.services import audit_record
+from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
+from server.directory.models import (
+    AccessGrant,
+    DuplicateReason,
+    DuplicateStatus,
+    Institution,
+    Patient,
+    PatientDuplicate,
+    Practitioner,
+    Role,
+)
+from server.notifications.models import NotificationKind
+from server.notifications.services import notification_send
+
+
+def national_id_hash(national_id: str) -> str:
+    """Keyed hash of a national ID number, normalised (spaces dropped, check letter upper)."""
+    normalised = "".join(national_id.split()).upper()
+    key = settings.PATIENT_ID_HASH_KEY.encode()
+    return hmac.new(key, normalised.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class Registration:
+    patient: Patient
+    duplicates: list[PatientDuplicate]
+
+
+def _find_duplicates(patient: Patient) -> list[tuple[Patient, DuplicateReason]]:
+    candidates = Patient.objects.filter(
+        consortium_id=patient.consortium_id, merged_into__isnull=True
+    ).exclude(pk=patient.pk)
+    found: dict[int, tuple[Patient, DuplicateReason]] = {}
+    matchers = [
+        (Q(national_id_hash=patient.national_id_hash), DuplicateReason.SAME_NATIONAL_ID, bool(patient.national_id_hash)),
+        (Q(health_card_number=patient.health_card_number), DuplicateReason.SAME_HEALTH_CARD, bool(patient.health_card_number)),
+        (
+            Q(name=patient.name, birth_date=patient.birth_date, sex=patient.sex),
+            DuplicateReason.SAME_DEMOGRAPHICS,
+            True,
+        ),
+    ]
+    for condition, reason, applies in matchers:
+        if not applies:
+            continue
+        for existing in candidates.filter(condition):
+            found.setdefault(existing.pk, (existing, reason))
+    return list(found.values())
+
+
+@transaction.atomic
+def patient_register(
+    *,
+    user: User,
+    name: str,
+    sex: str,
+    birth_date: date,
+    national_id: str = "",
+    health_card_number: str = "",
+    phone: str = "",
+) -> Registration:
+    """Register a patient at the user's institution and flag suspected duplicates for review.
+
+    Raises: NotAllowed if the user may not register patients.
+    """
+    actor = actor_for(user)
+    institution = Institution.objects.filter(pk=actor.institution_id).first() if actor else None
+    if actor is None or institution is None or not institution_permits(
+        actor, Action.REGISTER_PATIENT, institution
+    ):
+        raise NotAllowed("Only clinicians can register patients at their own institution.")
+    patient = Patient.objects.create(
+        consortium_id=institution.consortium_id,
+        home_institution=institution,
+        national_id_hash=national_id_hash(national_id) if national_id.strip() else "",
+        health_card_number=health_card_number.strip(),
+        name=name.strip(),
+        sex=sex,
+        birth_date=birth_date,
+        phone=phone.strip(),
+        registered_by_id=actor.practitioner_id,
+    )
+    duplicates = [
+        PatientDuplicate.objects.create(
+            consortium_id=patient.consortium_id,
+            new_patient=patient,
+            existing_patient=existing,
+            reason=reason,
+        )
+        for existing, reason in _find_duplicates(patient)
+    ]
+    audit_record(
+        user=user,
+        action=AuditAction.CREATE,
+        event="patient.register",
+        actor_institution_id=actor.institution_id,
+        resource_type="Patient",
+        resource_id=patient.pk,
+        patient_id=patient.pk,
+        patient_institution_id=institution.pk,
+        detail={"suspected_duplicates": [d.existing_patient_id for d in duplicates]},
+    )
+    if duplicates:
+        coordinators = Practitioner.objects.filter(
+            institution__consortium_id=patient.consortium_id,
+            is_active=True,
+            roles__role=Role.COORDINATOR,
+        ).values_list("user_id", flat=True)
+        notification_send(
+            recipient_ids=list(coordinators),
+            kind=NotificationKind.DUPLICATE_SUSPECTED,
+            link=f"/duplicates/#duplicate-{duplicates[0].pk}",
+        )
+    return Registration(patient=patient, duplicates=duplicates)
+
+
+@transaction.atomic
+def patient_duplicate_resolve(*, user: User, duplicate_id: int, merge: bool) -> PatientDuplicate:
+    """Merge the newly registered record into the existing one, or dismiss the suspicion.
+
+    Raises: NotFound if the caller may not review it; DuplicateAlreadyReviewed.
+    """
+    actor = actor_for(user)
+    duplicate = (
+        PatientDuplicate.objects.select_for_update()
+        .select_related("new_patient", "existing_patient")
+        .filter(pk=duplicate_id)
+        .first()
+    )
+    if (
+        actor is None
+        or duplicate is None
+        or duplicate.consortium_id != actor.consortium_id
+        or not actor.has(Role.COORDINATOR)
+    ):
+        raise NotFound
+    if duplicate.status != DuplicateStatus.OPEN:
+        raise DuplicateAlreadyReviewed
+    duplicate.status = DuplicateStatus.MERGED if merge else DuplicateStatus.DISMISSED
+    duplicate.reviewed_by_id = actor.practitioner_id
+    duplicate.reviewed_at = timezone.now()
+    duplicate.save()
+    if merge:
+        source = duplicate.new_patient
+        source.merged_into = duplicate.existing_patient
+        source.save(update_fields=["merged_into"])
+    audit_record(
+        user=user,
+        action=AuditAction.UPDATE,
+        event="patient.merge" if merge else "patient.duplicate_dismiss",
+        actor_institution_id=actor.institution_id,
+        resource_type="Patient",
+        resource_id=duplicate.new_patient_id,
+        patient_id=duplicate.new_patient_id,
+        patient_institution_id=duplicate.new_patient.home_institution_id,
+        detail={"existing_patient_id": duplicate.existing_patient_id},
+    )
+    return duplicate
+
+
+@transaction.atomic
+def access_grant_open(
+    *, patient_id: int, institution_id: int, source_type: str, source_id: str, reason: str
+) -> AccessGrant:
+    """Give an institution's staff access to a patient for as long as the source is active."""
+    grant, _ = AccessGrant.objects.update_or_create(
+        source_type=source_type,
+        source_id=source_id,
+        institution_id=institution_id,
+        patient_id=patient_id,
+        defaults={"reason": reason, "ends_at": None},
+    )
+    return grant
+
+
+@transaction.atomic
+def access_grant_close(*, source_type: str, source_id: str) -> int:
+    """End every grant the source opened; returns how many were still open."""
+    return AccessGrant.objects.filter(
+        source_type=source_type, source_id=source_id, ends_at__isnull=True
+    ).update(ends_at=timezone.now())

@@ -1,0 +1,69 @@
+"""Liveness and readiness probes as JSON."""
+
+import asyncio
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from server.celery import app as celery_app
+
+CHECK_TIMEOUT_SECONDS = 2
+
+
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _channel_layer_round_trip() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    channel = await layer.new_channel()
+    await layer.send(channel, {"type": "health.ping", "nonce": uuid.uuid4().hex})
+    await asyncio.wait_for(layer.receive(channel), timeout=CHECK_TIMEOUT_SECONDS)
+
+
+def _check_channel_layer() -> None:
+    async_to_sync(_channel_layer_round_trip)()
+
+
+def _check_broker() -> None:
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        return
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
+
+
+@never_cache
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    checks = {
+        "database": _check_database,
+        "channel_layer": _check_channel_layer,
+        "broker": _check_broker,
+    }
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            check()
+            results[name] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as text
+            results[name] = f"down: {exc.__class__.__name__}: {exc}"
+    ready = all(value == "ok" for value in results.values())
+    return JsonResponse(
+        {"status": "ready" if ready else "unavailable", "checks": results},
+        status=200 if ready else 503,
+    )

@@ -1,0 +1,43 @@
+"""Live events: typed messages published to channel-layer groups once the transaction commits."""
+
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from pydantic import BaseModel, ConfigDict
+
+# Channel-layer message type every relaying consumer handles (method name `live_event`).
+LIVE_EVENT = "live.event"
+# Channel-layer message type that makes a user's consumers close their sockets.
+SESSION_ENDED = "live.session_ended"
+
+
+class Event(BaseModel):
+    """Base of every outbound live event; `type` is prefixed by the owning app."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: str
+
+
+def user_group(user_id: int) -> str:
+    return f"user.{user_id}"
+
+
+def _group_send(group: str, message: dict[str, Any]) -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("No channel layer is configured.")
+    async_to_sync(layer.group_send)(group, message)
+
+
+def publish_on_commit(group: str, event: Event) -> None:
+    """Send `event` to `group` after the surrounding transaction commits (now, if none)."""
+    message = {"type": LIVE_EVENT, "payload": event.model_dump(mode="json")}
+    transaction.on_commit(lambda: _group_send(group, message))
+
+
+def end_sessions_on_commit(user_id: int) -> None:
+    """Close every live socket of the user after the surrounding transaction commits."""
+    transaction.on_commit(lambda: _group_send(user_group(user_id), {"type": SESSION_ENDED}))

@@ -1,0 +1,38 @@
+"""The one live socket per browser tab: relays the user's events from the channel layer."""
+
+from typing import Any
+
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from server.audit.context import client_address
+from server.lib.events import user_group
+
+CLOSE_UNAUTHENTICATED = 4401
+
+
+class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+    """Joins the user's group and forwards every live event published to it."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        client = self.scope.get("client") or ("", 0)
+        client_address.set(str(client[0]))
+        self.group = user_group(user.pk)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        """The socket is server-to-client only; anything sent is ignored."""
+
+    async def live_event(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["payload"])
+
+    async def live_session_ended(self, message: dict[str, Any]) -> None:
+        await self.close(code=CLOSE_UNAUTHENTICATED)

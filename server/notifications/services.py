@@ -1,0 +1,47 @@
+"""Send notifications and mark them read; each change is pushed to the user's live socket."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from server.accounts.models import User
+from server.lib.events import publish_on_commit, user_group
+from server.notifications.events import NotificationCreated, UnreadCountChanged
+from server.notifications.models import Notification, NotificationKind
+
+
+def unread_count(*, user_id: int) -> int:
+    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+@transaction.atomic
+def notification_send(
+    *, recipient_ids: list[int], kind: NotificationKind, link: str = ""
+) -> list[Notification]:
+    """Create one notification per recipient and push it live after commit."""
+    notifications = [
+        Notification.objects.create(recipient_id=user_id, kind=kind, link=link)
+        for user_id in dict.fromkeys(recipient_ids)
+    ]
+    for notification in notifications:
+        publish_on_commit(
+            user_group(notification.recipient_id),
+            NotificationCreated(
+                notification_id=notification.pk,
+                kind=notification.kind,
+                text=str(kind.label),
+                link=link,
+                unread_count=unread_count(user_id=notification.recipient_id),
+            ),
+        )
+    return notifications
+
+
+@transaction.atomic
+def notifications_mark_read(*, user: User, notification_ids: list[int] | None = None) -> int:
+    """Mark the user's notifications read (all of them when no ids are given)."""
+    unread = Notification.objects.filter(recipient=user, read_at__isnull=True)
+    if notification_ids is not None:
+        unread = unread.filter(pk__in=notification_ids)
+    changed = unread.update(read_at=timezone.now())
+    publish_on_commit(user_group(user.pk), UnreadCountChanged(unread_count=unread_count(user_id=user.pk)))
+    return changed

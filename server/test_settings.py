@@ -1,0 +1,12 @@
+"""Settings for the test suite: the real PostgreSQL and Redis on this machine by default."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/yunzhen")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("CHANNEL_LAYER_PREFIX", "yunzhen-test")
+os.environ.setdefault("DEBUG", "1")
+
+from server.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only

@@ -1,0 +1,19 @@
+"""Top-level URLs: pages, the REST API and its schema, health probes, admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from server import health
+
+urlpatterns = [
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/", include("server.directory.urls")),
+    path("admin/", admin.site.urls),
+    path("accounts/", include("server.accounts.urls")),
+    path("", include("server.web.urls")),
+]
