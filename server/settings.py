@@ -176,10 +176,17 @@ CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", default=300)
 CELERY_TIMEZONE = "Asia/Shanghai"
-# An unacknowledged task whose worker died is handed to another worker after this many seconds.
-# Tasks are idempotent, so a long task that outlives it and runs twice does no harm.
+# A task whose worker died before acknowledging it goes back to the queue once it has been
+# unacknowledged this long. Redis cannot tell a dead worker from a slow one, so the timeout
+# outlasts the hard time limit: a healthy task is never started again beside itself. A countdown
+# or retry delay longer than this would be delivered twice.
+_visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", default=30),
+    "visibility_timeout": _visibility_timeout,
+    # Workers look for such tasks at startup and then every few seconds; kombu's own default
+    # (a scan every 10 s x 10 throttled calls) would leave one waiting up to 100 s more.
+    "unacked_restore_interval": max(1, min(10, _visibility_timeout // 3)),
+    "unacked_restore_throttle": 1,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

@@ -33,18 +33,24 @@ class World:
 
 @pytest.fixture
 def world(db: None) -> World:
-    consortium = ConsortiumFactory()
-    county = InstitutionFactory(consortium=consortium, level=InstitutionLevel.COUNTY, name="县医院")
-    township = InstitutionFactory(consortium=consortium, parent=county, name="东乡卫生院")
-    other_township = InstitutionFactory(consortium=consortium, parent=county, name="西乡卫生院")
-    foreign_township = InstitutionFactory(name="外地卫生院")
+    consortium = ConsortiumFactory.create()
+    county = InstitutionFactory.create(
+        consortium=consortium, level=InstitutionLevel.COUNTY, name="县医院"
+    )
+    township = InstitutionFactory.create(consortium=consortium, parent=county, name="东乡卫生院")
+    other_township = InstitutionFactory.create(
+        consortium=consortium, parent=county, name="西乡卫生院"
+    )
+    foreign_township = InstitutionFactory.create(name="外地卫生院")
 
     def practitioner(institution: Institution, role: Role, username: str) -> User:
-        return PractitionerFactory(
+        return PractitionerFactory.create(
             institution=institution,
             user__username=username,
             role_list=[role],
-            specialty=Specialty.RADIOLOGY if role == Role.SPECIALIST else Specialty.GENERAL_PRACTICE,
+            specialty=Specialty.RADIOLOGY
+            if role == Role.SPECIALIST
+            else Specialty.GENERAL_PRACTICE,
             title=Title.CHIEF if role == Role.SPECIALIST else Title.ATTENDING,
         ).user
 
@@ -59,5 +65,5 @@ def world(db: None) -> World:
         coordinator=practitioner(county, Role.COORDINATOR, "coordinator"),
         institution_admin=practitioner(township, Role.INSTITUTION_ADMIN, "admin"),
         foreign_doctor=practitioner(foreign_township, Role.CLINIC_DOCTOR, "foreign"),
-        patient=PatientFactory(home_institution=township, name="王秀英"),
+        patient=PatientFactory.create(home_institution=township, name="王秀英"),
     )

@@ -33,9 +33,9 @@ class UserFactory(factory.django.DjangoModelFactory[User]):
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation
-    def persist_password(obj: User, create: bool, extracted: Any, **kwargs: Any) -> None:  # noqa: N805
+    def persist_password(self: User, create: bool, extracted: Any, **kwargs: Any) -> None:
         if create:
-            obj.save()
+            self.save()
 
 
 class ConsortiumFactory(factory.django.DjangoModelFactory[Consortium]):
@@ -78,9 +78,11 @@ class PractitionerFactory(factory.django.DjangoModelFactory[Practitioner]):
     independent_practice_since = date(2015, 7, 1)
 
     @factory.post_generation
-    def role_list(obj: Practitioner, create: bool, extracted: list[Role] | None, **kwargs: Any) -> None:  # noqa: N805
+    def role_list(
+        self: Practitioner, create: bool, extracted: list[Role] | None, **kwargs: Any
+    ) -> None:
         for role in extracted or [Role.CLINIC_DOCTOR]:
-            PractitionerRole.objects.create(practitioner=obj, role=role)
+            PractitionerRole.objects.create(practitioner=self, role=role)
 
 
 class PatientFactory(factory.django.DjangoModelFactory[Patient]):

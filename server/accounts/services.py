@@ -13,7 +13,7 @@ from server.accounts.errors import AccountLocked
 from server.accounts.models import ApiToken, LoginThrottle, User
 from server.lib.events import end_sessions_on_commit
 
-TOKEN_PREFIX = "yz_"
+TOKEN_PREFIX = "yz_"  # noqa: S105 - a public marker that makes leaked tokens easy to scan for
 
 
 def _token_hash(raw: str) -> str:
@@ -64,9 +64,7 @@ def login_failure_record(*, username: str) -> LoginThrottle:
     """Count a failed login; lock the username once the limit is reached within the window."""
     now = timezone.now()
     window = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
-    throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(
-        username=username.lower()
-    )
+    throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(username=username.lower())
     if throttle.first_failure_at is None or now - throttle.first_failure_at > window:
         throttle.failures = 0
         throttle.first_failure_at = now

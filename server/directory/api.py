@@ -113,7 +113,12 @@ class PatientListApi(APIView):
         )
         return Response(
             PatientPageOut(
-                {"count": page.total, "offset": page.offset, "limit": page.limit, "results": page.items}
+                {
+                    "count": page.total,
+                    "offset": page.offset,
+                    "limit": page.limit,
+                    "results": page.items,
+                }
             ).data
         )
 

@@ -1,4 +1,4 @@
-"""The consortium directory: institutions, departments, practitioners, patients and access grants."""
+"""The consortium directory: institutions, departments, practitioners, patients, grants."""
 
 from datetime import date
 
@@ -28,7 +28,9 @@ class InstitutionLevel(models.TextChoices):
 
 
 class Institution(models.Model):
-    consortium = models.ForeignKey(Consortium, on_delete=models.PROTECT, related_name="institutions")
+    consortium = models.ForeignKey(
+        Consortium, on_delete=models.PROTECT, related_name="institutions"
+    )
     code = models.SlugField(unique=True)
     name = models.CharField(_("name"), max_length=200)
     level = models.CharField(_("level"), max_length=16, choices=InstitutionLevel.choices)
@@ -55,7 +57,9 @@ class Specialty(models.TextChoices):
 
 
 class Department(models.Model):
-    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="departments")
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="departments"
+    )
     name = models.CharField(_("name"), max_length=200)
     specialty = models.CharField(_("specialty"), max_length=32, choices=Specialty.choices)
     head = models.ForeignKey(

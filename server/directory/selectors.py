@@ -123,11 +123,9 @@ def duplicates_open_for(*, actor: Actor) -> QuerySet[PatientDuplicate]:
     if not actor.has(Role.COORDINATOR):
         return PatientDuplicate.objects.none()
     return (
-        PatientDuplicate.objects.filter(consortium_id=actor.consortium_id, status=DuplicateStatus.OPEN)
-        .select_related(
-            "new_patient__home_institution", "existing_patient__home_institution"
+        PatientDuplicate.objects.filter(
+            consortium_id=actor.consortium_id, status=DuplicateStatus.OPEN
         )
+        .select_related("new_patient__home_institution", "existing_patient__home_institution")
         .order_by("detected_at")
     )
-
-

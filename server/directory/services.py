@@ -48,8 +48,16 @@ def _find_duplicates(patient: Patient) -> list[tuple[Patient, DuplicateReason]]:
     ).exclude(pk=patient.pk)
     found: dict[int, tuple[Patient, DuplicateReason]] = {}
     matchers = [
-        (Q(national_id_hash=patient.national_id_hash), DuplicateReason.SAME_NATIONAL_ID, bool(patient.national_id_hash)),
-        (Q(health_card_number=patient.health_card_number), DuplicateReason.SAME_HEALTH_CARD, bool(patient.health_card_number)),
+        (
+            Q(national_id_hash=patient.national_id_hash),
+            DuplicateReason.SAME_NATIONAL_ID,
+            bool(patient.national_id_hash),
+        ),
+        (
+            Q(health_card_number=patient.health_card_number),
+            DuplicateReason.SAME_HEALTH_CARD,
+            bool(patient.health_card_number),
+        ),
         (
             Q(name=patient.name, birth_date=patient.birth_date, sex=patient.sex),
             DuplicateReason.SAME_DEMOGRAPHICS,
@@ -81,8 +89,10 @@ def patient_register(
     """
     actor = actor_for(user)
     institution = Institution.objects.filter(pk=actor.institution_id).first() if actor else None
-    if actor is None or institution is None or not institution_permits(
-        actor, Action.REGISTER_PATIENT, institution
+    if (
+        actor is None
+        or institution is None
+        or not institution_permits(actor, Action.REGISTER_PATIENT, institution)
     ):
         raise NotAllowed("Only clinicians can register patients at their own institution.")
     patient = Patient.objects.create(

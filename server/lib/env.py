@@ -32,7 +32,9 @@ def env_bool(name: str, *, default: bool) -> bool:
         return True
     if lowered in {"0", "false", "no", "off"}:
         return False
-    raise EnvError(f"Environment variable {name} must be a boolean (1/0, true/false), got {value!r}.")
+    raise EnvError(
+        f"Environment variable {name} must be a boolean (1/0, true/false), got {value!r}."
+    )
 
 
 def env_int(name: str, *, default: int) -> int:
@@ -67,7 +69,9 @@ def env_secret(name: str, *, debug_fallback: str | None = None) -> str:
         try:
             secret = Path(file_path).read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise EnvError(f"{name}_FILE points to {file_path!r}, which cannot be read: {exc}") from exc
+            raise EnvError(
+                f"{name}_FILE points to {file_path!r}, which cannot be read: {exc}"
+            ) from exc
         if not secret:
             raise EnvError(f"{name}_FILE points to an empty file.")
         return secret

@@ -43,5 +43,7 @@ def notifications_mark_read(*, user: User, notification_ids: list[int] | None = 
     if notification_ids is not None:
         unread = unread.filter(pk__in=notification_ids)
     changed = unread.update(read_at=timezone.now())
-    publish_on_commit(user_group(user.pk), UnreadCountChanged(unread_count=unread_count(user_id=user.pk)))
+    publish_on_commit(
+        user_group(user.pk), UnreadCountChanged(unread_count=unread_count(user_id=user.pk))
+    )
     return changed

@@ -4,46 +4,71 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AuditChainHead',
+            name="AuditChainHead",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField(default=0)),
-                ('last_hash', models.CharField(max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(default=0)),
+                ("last_hash", models.CharField(max_length=64)),
             ],
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('seq', models.PositiveBigIntegerField(unique=True)),
-                ('recorded_at', models.DateTimeField(db_index=True)),
-                ('action', models.CharField(choices=[('C', 'Create'), ('R', 'Read'), ('U', 'Update'), ('D', 'Delete'), ('E', 'Execute')], max_length=1)),
-                ('event', models.CharField(db_index=True, max_length=64)),
-                ('outcome', models.CharField(choices=[('0', 'Success'), ('4', 'Denied'), ('8', 'Failure')], max_length=1)),
-                ('actor_id', models.BigIntegerField(db_index=True, null=True)),
-                ('actor_username', models.CharField(blank=True, max_length=150)),
-                ('actor_institution_id', models.BigIntegerField(db_index=True, null=True)),
-                ('client_address', models.CharField(blank=True, max_length=64)),
-                ('resource_type', models.CharField(blank=True, max_length=32)),
-                ('resource_id', models.CharField(blank=True, max_length=64)),
-                ('patient_id', models.BigIntegerField(db_index=True, null=True)),
-                ('patient_institution_id', models.BigIntegerField(db_index=True, null=True)),
-                ('detail', models.JSONField(default=dict)),
-                ('prev_hash', models.CharField(max_length=64)),
-                ('hash', models.CharField(max_length=64)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("seq", models.PositiveBigIntegerField(unique=True)),
+                ("recorded_at", models.DateTimeField(db_index=True)),
+                (
+                    "action",
+                    models.CharField(
+                        choices=[
+                            ("C", "Create"),
+                            ("R", "Read"),
+                            ("U", "Update"),
+                            ("D", "Delete"),
+                            ("E", "Execute"),
+                        ],
+                        max_length=1,
+                    ),
+                ),
+                ("event", models.CharField(db_index=True, max_length=64)),
+                (
+                    "outcome",
+                    models.CharField(
+                        choices=[("0", "Success"), ("4", "Denied"), ("8", "Failure")], max_length=1
+                    ),
+                ),
+                ("actor_id", models.BigIntegerField(db_index=True, null=True)),
+                ("actor_username", models.CharField(blank=True, max_length=150)),
+                ("actor_institution_id", models.BigIntegerField(db_index=True, null=True)),
+                ("client_address", models.CharField(blank=True, max_length=64)),
+                ("resource_type", models.CharField(blank=True, max_length=32)),
+                ("resource_id", models.CharField(blank=True, max_length=64)),
+                ("patient_id", models.BigIntegerField(db_index=True, null=True)),
+                ("patient_institution_id", models.BigIntegerField(db_index=True, null=True)),
+                ("detail", models.JSONField(default=dict)),
+                ("prev_hash", models.CharField(max_length=64)),
+                ("hash", models.CharField(max_length=64)),
             ],
             options={
-                'verbose_name': 'audit event',
-                'verbose_name_plural': 'audit events',
-                'ordering': ['-seq'],
+                "verbose_name": "audit event",
+                "verbose_name_plural": "audit events",
+                "ordering": ["-seq"],
             },
         ),
     ]

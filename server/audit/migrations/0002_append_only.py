@@ -14,11 +14,8 @@ END;
 $$ LANGUAGE plpgsql;
 CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE ON audit_auditevent
     FOR EACH ROW EXECUTE FUNCTION audit_refuse_change();
-CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit_auditevent
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_refuse_change();
 """
 POSTGRES_REVERSE = """
-DROP TRIGGER audit_no_truncate ON audit_auditevent;
 DROP TRIGGER audit_append_only ON audit_auditevent;
 DROP FUNCTION audit_refuse_change();
 """

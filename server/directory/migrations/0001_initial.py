@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,157 +15,463 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Consortium',
+            name="Consortium",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
             ],
             options={
-                'verbose_name': 'consortium',
-                'verbose_name_plural': 'consortia',
+                "verbose_name": "consortium",
+                "verbose_name_plural": "consortia",
             },
         ),
         migrations.CreateModel(
-            name='Institution',
+            name="Institution",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('code', models.SlugField(unique=True)),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('level', models.CharField(choices=[('township', 'Township health centre'), ('county', 'County hospital'), ('city', 'City hospital')], max_length=16, verbose_name='level')),
-                ('consortium', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='institutions', to='directory.consortium')),
-                ('parent', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='children', to='directory.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("code", models.SlugField(unique=True)),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "level",
+                    models.CharField(
+                        choices=[
+                            ("township", "Township health centre"),
+                            ("county", "County hospital"),
+                            ("city", "City hospital"),
+                        ],
+                        max_length=16,
+                        verbose_name="level",
+                    ),
+                ),
+                (
+                    "consortium",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="institutions",
+                        to="directory.consortium",
+                    ),
+                ),
+                (
+                    "parent",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="children",
+                        to="directory.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'institution',
-                'verbose_name_plural': 'institutions',
-                'ordering': ['consortium_id', 'name'],
+                "verbose_name": "institution",
+                "verbose_name_plural": "institutions",
+                "ordering": ["consortium_id", "name"],
             },
         ),
         migrations.CreateModel(
-            name='Department',
+            name="Department",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('specialty', models.CharField(choices=[('general_practice', 'General practice'), ('internal_medicine', 'Internal medicine'), ('cardiology', 'Cardiology'), ('radiology', 'Radiology'), ('obstetrics', 'Obstetrics'), ('administration', 'Administration')], max_length=32, verbose_name='specialty')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='departments', to='directory.institution')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=200, verbose_name="name")),
+                (
+                    "specialty",
+                    models.CharField(
+                        choices=[
+                            ("general_practice", "General practice"),
+                            ("internal_medicine", "Internal medicine"),
+                            ("cardiology", "Cardiology"),
+                            ("radiology", "Radiology"),
+                            ("obstetrics", "Obstetrics"),
+                            ("administration", "Administration"),
+                        ],
+                        max_length=32,
+                        verbose_name="specialty",
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="departments",
+                        to="directory.institution",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'department',
-                'verbose_name_plural': 'departments',
+                "verbose_name": "department",
+                "verbose_name_plural": "departments",
             },
         ),
         migrations.CreateModel(
-            name='Patient',
+            name="Patient",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('national_id_hash', models.CharField(blank=True, db_index=True, max_length=64)),
-                ('health_card_number', models.CharField(blank=True, max_length=32, verbose_name='health card number')),
-                ('name', models.CharField(max_length=100, verbose_name='name')),
-                ('sex', models.CharField(choices=[('male', 'Male'), ('female', 'Female'), ('other', 'Other'), ('unknown', 'Unknown')], max_length=8, verbose_name='sex')),
-                ('birth_date', models.DateField(verbose_name='birth date')),
-                ('phone', models.CharField(blank=True, max_length=32, verbose_name='phone')),
-                ('registered_at', models.DateTimeField(auto_now_add=True)),
-                ('consortium', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='patients', to='directory.consortium')),
-                ('home_institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='home_patients', to='directory.institution')),
-                ('merged_into', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='merged_from', to='directory.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("national_id_hash", models.CharField(blank=True, db_index=True, max_length=64)),
+                (
+                    "health_card_number",
+                    models.CharField(blank=True, max_length=32, verbose_name="health card number"),
+                ),
+                ("name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "sex",
+                    models.CharField(
+                        choices=[
+                            ("male", "Male"),
+                            ("female", "Female"),
+                            ("other", "Other"),
+                            ("unknown", "Unknown"),
+                        ],
+                        max_length=8,
+                        verbose_name="sex",
+                    ),
+                ),
+                ("birth_date", models.DateField(verbose_name="birth date")),
+                ("phone", models.CharField(blank=True, max_length=32, verbose_name="phone")),
+                ("registered_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "consortium",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="patients",
+                        to="directory.consortium",
+                    ),
+                ),
+                (
+                    "home_institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="home_patients",
+                        to="directory.institution",
+                    ),
+                ),
+                (
+                    "merged_into",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="merged_from",
+                        to="directory.patient",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'patient',
-                'verbose_name_plural': 'patients',
+                "verbose_name": "patient",
+                "verbose_name_plural": "patients",
             },
         ),
         migrations.CreateModel(
-            name='Practitioner',
+            name="Practitioner",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('display_name', models.CharField(max_length=100, verbose_name='name')),
-                ('specialty', models.CharField(choices=[('general_practice', 'General practice'), ('internal_medicine', 'Internal medicine'), ('cardiology', 'Cardiology'), ('radiology', 'Radiology'), ('obstetrics', 'Obstetrics'), ('administration', 'Administration')], max_length=32, verbose_name='specialty')),
-                ('title', models.CharField(choices=[('resident', 'Resident physician'), ('attending', 'Attending physician'), ('associate_chief', 'Associate chief physician'), ('chief', 'Chief physician'), ('none', 'No clinical title')], default='none', max_length=20, verbose_name='title')),
-                ('licence_number', models.CharField(blank=True, max_length=32, verbose_name='licence number')),
-                ('independent_practice_since', models.DateField(blank=True, null=True, verbose_name='independent practice since')),
-                ('is_active', models.BooleanField(default=True)),
-                ('department', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='practitioners', to='directory.department')),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='practitioners', to='directory.institution')),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='practitioner', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("display_name", models.CharField(max_length=100, verbose_name="name")),
+                (
+                    "specialty",
+                    models.CharField(
+                        choices=[
+                            ("general_practice", "General practice"),
+                            ("internal_medicine", "Internal medicine"),
+                            ("cardiology", "Cardiology"),
+                            ("radiology", "Radiology"),
+                            ("obstetrics", "Obstetrics"),
+                            ("administration", "Administration"),
+                        ],
+                        max_length=32,
+                        verbose_name="specialty",
+                    ),
+                ),
+                (
+                    "title",
+                    models.CharField(
+                        choices=[
+                            ("resident", "Resident physician"),
+                            ("attending", "Attending physician"),
+                            ("associate_chief", "Associate chief physician"),
+                            ("chief", "Chief physician"),
+                            ("none", "No clinical title"),
+                        ],
+                        default="none",
+                        max_length=20,
+                        verbose_name="title",
+                    ),
+                ),
+                (
+                    "licence_number",
+                    models.CharField(blank=True, max_length=32, verbose_name="licence number"),
+                ),
+                (
+                    "independent_practice_since",
+                    models.DateField(
+                        blank=True, null=True, verbose_name="independent practice since"
+                    ),
+                ),
+                ("is_active", models.BooleanField(default=True)),
+                (
+                    "department",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="practitioners",
+                        to="directory.department",
+                    ),
+                ),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="practitioners",
+                        to="directory.institution",
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="practitioner",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'practitioner',
-                'verbose_name_plural': 'practitioners',
-                'ordering': ['display_name'],
+                "verbose_name": "practitioner",
+                "verbose_name_plural": "practitioners",
+                "ordering": ["display_name"],
             },
         ),
         migrations.CreateModel(
-            name='PatientDuplicate',
+            name="PatientDuplicate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(choices=[('same_national_id', 'Same national ID'), ('same_health_card', 'Same health card number'), ('same_demographics', 'Same name, birth date and sex')], max_length=24)),
-                ('status', models.CharField(choices=[('open', 'Awaiting review'), ('merged', 'Merged'), ('dismissed', 'Not the same person')], default='open', max_length=12)),
-                ('detected_at', models.DateTimeField(auto_now_add=True)),
-                ('reviewed_at', models.DateTimeField(blank=True, null=True)),
-                ('consortium', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='directory.consortium')),
-                ('existing_patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='directory.patient')),
-                ('new_patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='directory.patient')),
-                ('reviewed_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='directory.practitioner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[
+                            ("same_national_id", "Same national ID"),
+                            ("same_health_card", "Same health card number"),
+                            ("same_demographics", "Same name, birth date and sex"),
+                        ],
+                        max_length=24,
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("open", "Awaiting review"),
+                            ("merged", "Merged"),
+                            ("dismissed", "Not the same person"),
+                        ],
+                        default="open",
+                        max_length=12,
+                    ),
+                ),
+                ("detected_at", models.DateTimeField(auto_now_add=True)),
+                ("reviewed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "consortium",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="directory.consortium",
+                    ),
+                ),
+                (
+                    "existing_patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="directory.patient",
+                    ),
+                ),
+                (
+                    "new_patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="directory.patient",
+                    ),
+                ),
+                (
+                    "reviewed_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="directory.practitioner",
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='patient',
-            name='registered_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='directory.practitioner'),
+            model_name="patient",
+            name="registered_by",
+            field=models.ForeignKey(
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="directory.practitioner",
+            ),
         ),
         migrations.AddField(
-            model_name='department',
-            name='head',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='directory.practitioner'),
+            model_name="department",
+            name="head",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.SET_NULL,
+                related_name="+",
+                to="directory.practitioner",
+            ),
         ),
         migrations.CreateModel(
-            name='PractitionerRole',
+            name="PractitionerRole",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('clinic_doctor', 'Clinic doctor'), ('specialist', 'Specialist'), ('coordinator', 'Coordinator'), ('institution_admin', 'Institution administrator')], max_length=32)),
-                ('practitioner', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='roles', to='directory.practitioner')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("clinic_doctor", "Clinic doctor"),
+                            ("specialist", "Specialist"),
+                            ("coordinator", "Coordinator"),
+                            ("institution_admin", "Institution administrator"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                (
+                    "practitioner",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="roles",
+                        to="directory.practitioner",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='AccessGrant',
+            name="AccessGrant",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('source_type', models.CharField(max_length=32)),
-                ('source_id', models.CharField(max_length=64)),
-                ('reason', models.CharField(max_length=200)),
-                ('starts_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('ends_at', models.DateTimeField(blank=True, null=True)),
-                ('institution', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='directory.institution')),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='access_grants', to='directory.patient')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("source_type", models.CharField(max_length=32)),
+                ("source_id", models.CharField(max_length=64)),
+                ("reason", models.CharField(max_length=200)),
+                ("starts_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("ends_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "institution",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="+",
+                        to="directory.institution",
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="access_grants",
+                        to="directory.patient",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['institution', 'patient'], name='directory_a_institu_ff90a0_idx'), models.Index(fields=['source_type', 'source_id'], name='directory_a_source__2b6356_idx')],
-                'constraints': [models.UniqueConstraint(fields=('source_type', 'source_id', 'institution', 'patient'), name='grant_once_per_source')],
+                "indexes": [
+                    models.Index(
+                        fields=["institution", "patient"], name="directory_a_institu_ff90a0_idx"
+                    ),
+                    models.Index(
+                        fields=["source_type", "source_id"], name="directory_a_source__2b6356_idx"
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("source_type", "source_id", "institution", "patient"),
+                        name="grant_once_per_source",
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='practitioner',
-            constraint=models.UniqueConstraint(condition=models.Q(('licence_number', ''), _negated=True), fields=('licence_number',), name='practitioner_unique_licence'),
+            model_name="practitioner",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("licence_number", ""), _negated=True),
+                fields=("licence_number",),
+                name="practitioner_unique_licence",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='patientduplicate',
-            constraint=models.UniqueConstraint(fields=('new_patient', 'existing_patient'), name='duplicate_pair_once'),
+            model_name="patientduplicate",
+            constraint=models.UniqueConstraint(
+                fields=("new_patient", "existing_patient"), name="duplicate_pair_once"
+            ),
         ),
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['consortium', 'name', 'birth_date', 'sex'], name='directory_p_consort_324a8b_idx'),
+            model_name="patient",
+            index=models.Index(
+                fields=["consortium", "name", "birth_date", "sex"],
+                name="directory_p_consort_324a8b_idx",
+            ),
         ),
         migrations.AddIndex(
-            model_name='patient',
-            index=models.Index(fields=['consortium', 'health_card_number'], name='directory_p_consort_043c3d_idx'),
+            model_name="patient",
+            index=models.Index(
+                fields=["consortium", "health_card_number"], name="directory_p_consort_043c3d_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='department',
-            constraint=models.UniqueConstraint(fields=('institution', 'name'), name='department_unique_name'),
+            model_name="department",
+            constraint=models.UniqueConstraint(
+                fields=("institution", "name"), name="department_unique_name"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='practitionerrole',
-            constraint=models.UniqueConstraint(fields=('practitioner', 'role'), name='practitioner_role_once'),
+            model_name="practitionerrole",
+            constraint=models.UniqueConstraint(
+                fields=("practitioner", "role"), name="practitioner_role_once"
+            ),
         ),
     ]

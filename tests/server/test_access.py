@@ -1,0 +1,225 @@
+"""The access policy matrix: role x institution x resource x action, pinned row by row."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
+
+from server.access import (
+    Action,
+    NotFound,
+    actor_for,
+    institution_permits,
+    patient_permits,
+    patients_visible_to,
+)
+from server.audit.models import AuditEvent, AuditOutcome
+from server.directory.models import AccessGrant, InstitutionLevel, Patient, Role
+from server.directory.selectors import patient_get_for_user
+from server.directory.services import access_grant_close, access_grant_open
+from tests.factories import (
+    ConsortiumFactory,
+    InstitutionFactory,
+    PatientFactory,
+    PractitionerFactory,
+    UserFactory,
+)
+
+ROLES = [Role.CLINIC_DOCTOR, Role.SPECIALIST, Role.COORDINATOR, Role.INSTITUTION_ADMIN]
+PLACES = ["home", "sibling", "granted", "grant_ended", "foreign"]
+C, S, K, A = ROLES  # short names for the table below
+
+# Which roles may act, per place of the actor's institution relative to the patient.
+#   home: the patient's home township        sibling: another township of the consortium
+#   granted: a county hospital with an active grant (open consult or referral)
+#   grant_ended: a county hospital whose grant has ended     foreign: another consortium
+PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
+    Action.VIEW: {
+        "home": {C, S, K, A},
+        "sibling": {K},
+        "granted": {C, S, K, A},
+        "grant_ended": {K},
+        "foreign": set(),
+    },
+    Action.UPDATE: {
+        "home": {C, S, K, A},
+        "sibling": {K},
+        "granted": {K},
+        "grant_ended": {K},
+        "foreign": set(),
+    },
+    Action.MERGE: {
+        "home": {K},
+        "sibling": {K},
+        "granted": {K},
+        "grant_ended": {K},
+        "foreign": set(),
+    },
+}
+
+# Institution-wide actions, on the actor's own institution and on another one.
+INSTITUTION_MATRIX: dict[Action, dict[str, set[Role]]] = {
+    Action.REGISTER_PATIENT: {"own": {C, S}, "other": set()},
+    Action.VIEW_AUDIT: {"own": {A}, "other": set()},
+    Action.REVIEW_DUPLICATES: {"own": {K}, "other": {K}},
+}
+
+
+@pytest.fixture
+def scene(db: None) -> dict[str, object]:
+    consortium = ConsortiumFactory.create()
+    places = {
+        "home": InstitutionFactory.create(consortium=consortium),
+        "sibling": InstitutionFactory.create(consortium=consortium),
+        "granted": InstitutionFactory.create(consortium=consortium, level=InstitutionLevel.COUNTY),
+        "grant_ended": InstitutionFactory.create(
+            consortium=consortium, level=InstitutionLevel.COUNTY
+        ),
+        "foreign": InstitutionFactory.create(),
+    }
+    patient = PatientFactory.create(home_institution=places["home"])
+    access_grant_open(
+        patient_id=patient.pk,
+        institution_id=places["granted"].pk,
+        source_type="consult",
+        source_id="1",
+        reason="consult 1",
+    )
+    access_grant_open(
+        patient_id=patient.pk,
+        institution_id=places["grant_ended"].pk,
+        source_type="consult",
+        source_id="2",
+        reason="consult 2",
+    )
+    access_grant_close(source_type="consult", source_id="2")
+    users = {
+        (place, role): PractitionerFactory.create(institution=institution, role_list=[role]).user
+        for place, institution in places.items()
+        for role in ROLES
+    }
+    return {"patient": patient, "places": places, "users": users}
+
+
+PATIENT_CASES = [
+    (action, place, role) for action in PATIENT_MATRIX for place in PLACES for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("action", "place", "role"), PATIENT_CASES)
+def test_patient_access_matrix(
+    scene: dict[str, object], action: Action, place: str, role: Role
+) -> None:
+    users = scene["users"]
+    patient = scene["patient"]
+    assert isinstance(users, dict)
+    assert isinstance(patient, Patient)
+    expected = role in PATIENT_MATRIX[action][place]
+    actor = actor_for(users[(place, role)])
+    assert patient_permits(actor, action, patient) is expected
+    if action is Action.VIEW:
+        assert patients_visible_to(actor).filter(pk=patient.pk).exists() is expected
+
+
+INSTITUTION_CASES = [
+    (action, where, role)
+    for action in INSTITUTION_MATRIX
+    for where in ("own", "other")
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("action", "where", "role"), INSTITUTION_CASES)
+def test_institution_access_matrix(
+    scene: dict[str, object], action: Action, where: str, role: Role
+) -> None:
+    users = scene["users"]
+    places = scene["places"]
+    assert isinstance(users, dict)
+    assert isinstance(places, dict)
+    actor = actor_for(users[("home", role)])
+    target = places["home"] if where == "own" else places["sibling"]
+    assert institution_permits(actor, action, target) is (role in INSTITUTION_MATRIX[action][where])
+    foreign_actor = actor_for(users[("foreign", role)])
+    assert institution_permits(foreign_actor, action, places["home"]) is False
+
+
+def test_anonymous_and_non_practitioner_users_may_do_nothing(scene: dict[str, object]) -> None:
+    patient = scene["patient"]
+    assert isinstance(patient, Patient)
+    for user in (AnonymousUser(), UserFactory.create()):
+        actor = actor_for(user)
+        assert actor is None
+        for action in PATIENT_MATRIX:
+            assert patient_permits(actor, action, patient) is False
+        assert not patients_visible_to(actor).exists()
+
+
+def test_inactive_practitioner_loses_access(scene: dict[str, object]) -> None:
+    users = scene["users"]
+    patient = scene["patient"]
+    assert isinstance(users, dict)
+    assert isinstance(patient, Patient)
+    user = users[("home", Role.CLINIC_DOCTOR)]
+    user.practitioner.is_active = False
+    user.practitioner.save()
+    user.refresh_from_db()
+    assert patient_permits(actor_for(user), Action.VIEW, patient) is False
+
+
+def test_grant_starts_and_ends_with_its_source(scene: dict[str, object]) -> None:
+    users = scene["users"]
+    patient = scene["patient"]
+    assert isinstance(users, dict)
+    assert isinstance(patient, Patient)
+    actor = actor_for(users[("sibling", Role.SPECIALIST)])
+    assert actor is not None
+    assert not patient_permits(actor, Action.VIEW, patient)
+    access_grant_open(
+        patient_id=patient.pk,
+        institution_id=actor.institution_id,
+        source_type="referral",
+        source_id="7",
+        reason="referral 7",
+    )
+    assert patient_permits(actor, Action.VIEW, patient)
+    assert access_grant_close(source_type="referral", source_id="7") == 1
+    assert not patient_permits(actor, Action.VIEW, patient)
+
+
+def test_grant_scheduled_for_later_is_not_yet_active(scene: dict[str, object]) -> None:
+    users = scene["users"]
+    patient = scene["patient"]
+    assert isinstance(users, dict)
+    assert isinstance(patient, Patient)
+    actor = actor_for(users[("sibling", Role.CLINIC_DOCTOR)])
+    assert actor is not None
+    AccessGrant.objects.create(
+        patient=patient,
+        institution_id=actor.institution_id,
+        source_type="consult",
+        source_id="9",
+        reason="later",
+        starts_at=timezone.now() + timedelta(hours=1),
+    )
+    assert not patient_permits(actor, Action.VIEW, patient)
+
+
+def test_denied_and_missing_patients_look_the_same_and_both_are_audited(
+    scene: dict[str, object],
+) -> None:
+    users = scene["users"]
+    patient = scene["patient"]
+    assert isinstance(users, dict)
+    assert isinstance(patient, Patient)
+    stranger = users[("sibling", Role.CLINIC_DOCTOR)]
+    with pytest.raises(NotFound):
+        patient_get_for_user(user=stranger, patient_id=patient.pk)
+    with pytest.raises(NotFound):
+        patient_get_for_user(user=stranger, patient_id=patient.pk + 1000)
+    denied = AuditEvent.objects.filter(actor_id=stranger.pk, outcome=AuditOutcome.DENIED)
+    assert sorted(denied.values_list("resource_id", flat=True)) == sorted(
+        [str(patient.pk), str(patient.pk + 1000)]
+    )
+    assert denied.get(resource_id=str(patient.pk)).patient_id == patient.pk

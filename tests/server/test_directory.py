@@ -1,0 +1,152 @@
+"""Patient registration, duplicate detection and review, and the directory API."""
+
+from datetime import date
+
+import pytest
+from django.test import Client
+
+from server.access import NotFound
+from server.audit.models import AuditEvent
+from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
+from server.directory.models import DuplicateReason, DuplicateStatus, Patient, PatientDuplicate
+from server.directory.services import national_id_hash, patient_duplicate_resolve, patient_register
+from server.notifications.models import Notification
+from tests.conftest import World
+from tests.factories import PASSWORD
+
+NATIONAL_ID = "51032219520418002X"
+
+
+def test_national_id_is_stored_only_as_a_keyed_hash(world: World) -> None:
+    registration = patient_register(
+        user=world.clinic_doctor,
+        name="李梅",
+        sex="female",
+        birth_date=date(1952, 4, 18),
+        national_id=NATIONAL_ID,
+    )
+    patient = Patient.objects.get(pk=registration.patient.pk)
+    assert patient.national_id_hash == national_id_hash("51032219520418002x")
+    assert NATIONAL_ID not in str(Patient.objects.filter(pk=patient.pk).values().get()).upper()
+
+
+def test_same_national_id_elsewhere_is_flagged_and_coordinators_are_notified(
+    world: World,
+) -> None:
+    patient_register(
+        user=world.clinic_doctor,
+        name="李梅",
+        sex="female",
+        birth_date=date(1952, 4, 18),
+        national_id=NATIONAL_ID,
+    )
+    second = patient_register(
+        user=world.other_clinic_doctor,
+        name="李 梅",
+        sex="female",
+        birth_date=date(1952, 4, 19),
+        national_id=NATIONAL_ID.lower(),
+    )
+    assert [d.reason for d in second.duplicates] == [DuplicateReason.SAME_NATIONAL_ID]
+    assert list(Notification.objects.values_list("recipient_id", flat=True)) == [
+        world.coordinator.pk
+    ]
+
+
+def test_same_name_birth_date_and_sex_is_flagged(world: World) -> None:
+    registration = patient_register(
+        user=world.other_clinic_doctor, name="王秀英", sex="female", birth_date=date(1958, 3, 14)
+    )
+    assert [(d.existing_patient_id, d.reason) for d in registration.duplicates] == [
+        (world.patient.pk, DuplicateReason.SAME_DEMOGRAPHICS)
+    ]
+
+
+def test_a_different_person_is_not_flagged(world: World) -> None:
+    registration = patient_register(
+        user=world.clinic_doctor, name="王秀英", sex="female", birth_date=date(1961, 3, 14)
+    )
+    assert registration.duplicates == []
+
+
+def test_coordinators_and_admins_cannot_register_patients(world: World) -> None:
+    for user in (world.coordinator, world.institution_admin):
+        with pytest.raises(NotAllowed):
+            patient_register(user=user, name="某人", sex="male", birth_date=date(1990, 1, 1))
+
+
+def test_coordinator_merges_a_duplicate_into_the_existing_record(world: World) -> None:
+    registration = patient_register(
+        user=world.other_clinic_doctor, name="王秀英", sex="female", birth_date=date(1958, 3, 14)
+    )
+    duplicate = registration.duplicates[0]
+    patient_duplicate_resolve(user=world.coordinator, duplicate_id=duplicate.pk, merge=True)
+    duplicate.refresh_from_db()
+    assert duplicate.status == DuplicateStatus.MERGED
+    assert Patient.objects.get(pk=registration.patient.pk).merged_into_id == world.patient.pk
+    assert AuditEvent.objects.filter(event="patient.merge", patient_id=registration.patient.pk)
+    with pytest.raises(DuplicateAlreadyReviewed):
+        patient_duplicate_resolve(user=world.coordinator, duplicate_id=duplicate.pk, merge=False)
+
+
+def test_only_coordinators_of_the_consortium_review_duplicates(world: World) -> None:
+    registration = patient_register(
+        user=world.other_clinic_doctor, name="王秀英", sex="female", birth_date=date(1958, 3, 14)
+    )
+    for user in (
+        world.clinic_doctor,
+        world.specialist,
+        world.institution_admin,
+        world.foreign_doctor,
+    ):
+        with pytest.raises(NotFound):
+            patient_duplicate_resolve(
+                user=user, duplicate_id=registration.duplicates[0].pk, merge=True
+            )
+    assert PatientDuplicate.objects.get().status == DuplicateStatus.OPEN
+
+
+def test_api_lists_only_visible_patients_with_pagination(world: World) -> None:
+    for n in range(3):
+        patient_register(
+            user=world.clinic_doctor, name=f"病人{n}", sex="male", birth_date=date(1980, 1, n + 1)
+        )
+    client = Client()
+    client.login(username="clinic", password=PASSWORD)
+    body = client.get("/api/v1/patients/?limit=2&offset=1").json()
+    assert (body["count"], body["limit"], body["offset"], len(body["results"])) == (4, 2, 1, 2)
+    client.login(username="other_clinic", password=PASSWORD)
+    assert client.get("/api/v1/patients/").json()["count"] == 0
+
+
+def test_api_registration_names_the_bad_field(world: World) -> None:
+    client = Client()
+    client.login(username="clinic", password=PASSWORD)
+    response = client.post(
+        "/api/v1/patients/",
+        {"name": "张三", "sex": "male", "birth_date": "1970-13-01", "national_id": "123"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert set(response.json()) == {"birth_date", "national_id"}
+    assert not Patient.objects.filter(name="张三").exists()
+
+
+def test_api_registration_reports_suspected_duplicates(world: World) -> None:
+    client = Client()
+    client.login(username="other_clinic", password=PASSWORD)
+    response = client.post(
+        "/api/v1/patients/",
+        {"name": "王秀英", "sex": "female", "birth_date": "1958-03-14"},
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    assert response.json()["suspected_duplicate_count"] == 1
+
+
+def test_api_bad_paging_parameter_is_a_clear_400(world: World) -> None:
+    client = Client()
+    client.login(username="clinic", password=PASSWORD)
+    response = client.get("/api/v1/patients/?limit=abc")
+    assert response.status_code == 400
+    assert "limit" in response.json()

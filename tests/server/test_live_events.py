@@ -1,0 +1,109 @@
+"""The live socket through the real ASGI stack (origin check, session auth) and Redis layer."""
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.db import transaction
+from django.test import Client
+
+from server.accounts.models import User
+from server.accounts.services import user_logout_everywhere
+from server.asgi import application
+from server.notifications.models import NotificationKind
+from server.notifications.services import notification_send
+from tests.factories import PractitionerFactory
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+def test_tests_use_the_redis_channel_layer() -> None:
+    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+
+
+def _session_cookie(user: User) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _connect(
+    *headers: tuple[bytes, bytes],
+) -> tuple[WebsocketCommunicator, bool, int | str | None]:
+    communicator = WebsocketCommunicator(application, "/ws/events/", headers=list(headers))
+    connected, code = await communicator.connect(timeout=5)
+    return communicator, connected, code
+
+
+@pytest.fixture
+def doctor(transactional_db: None) -> User:
+    return PractitionerFactory.create(user__username="live").user
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_signed_in_user_receives_event_published_after_commit(doctor: User) -> None:
+    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    communicator, connected, _ = await _connect(
+        ORIGIN, (b"cookie", cookie), (b"host", b"localhost")
+    )
+    assert connected
+
+    def send_and_check_nothing_left_early() -> None:
+        with transaction.atomic():
+            notification_send(recipient_ids=[doctor.pk], kind=NotificationKind.DUPLICATE_SUSPECTED)
+            early = async_to_sync(communicator.receive_nothing)(timeout=0.3)
+            assert early, "event was published before the transaction committed"
+
+    await database_sync_to_async(send_and_check_nothing_left_early)()
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["type"] == "notifications.created"
+    assert message["unread_count"] == 1
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_nothing_is_published_when_the_transaction_rolls_back(doctor: User) -> None:
+    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
+    assert connected
+
+    class RolledBack(Exception):
+        pass
+
+    def send_then_roll_back() -> None:
+        with transaction.atomic():
+            notification_send(recipient_ids=[doctor.pk], kind=NotificationKind.DUPLICATE_SUSPECTED)
+            raise RolledBack
+
+    with pytest.raises(RolledBack):
+        await database_sync_to_async(send_then_roll_back)()
+    assert await communicator.receive_nothing(timeout=1)
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_anonymous_socket_is_refused_with_4401() -> None:
+    _, connected, code = await _connect(ORIGIN)
+    assert (connected, code) == (False, 4401)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_cross_origin_socket_is_refused(doctor: User) -> None:
+    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    _, connected, _ = await _connect((b"origin", b"https://evil.example.com"), (b"cookie", cookie))
+    assert connected is False
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sign_out_everywhere_closes_open_sockets_and_refuses_the_old_session(
+    doctor: User,
+) -> None:
+    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
+    assert connected
+    await database_sync_to_async(user_logout_everywhere)(user=doctor)
+    closed = await communicator.receive_output(timeout=5)
+    assert closed == {"type": "websocket.close", "code": 4401}
+    _, connected_again, code = await _connect(ORIGIN, (b"cookie", cookie))
+    assert (connected_again, code) == (False, 4401)
