@@ -75,7 +75,7 @@ def _user(request: Request) -> User:
 
 
 class MeApi(APIView):
-    @extend_schema(responses=PractitionerOut)
+    @extend_schema(operation_id="me_retrieve", responses=PractitionerOut)
     def get(self, request: Request) -> Response:
         practitioner = practitioner_for_user(user=_user(request))
         if practitioner is None:
@@ -94,6 +94,7 @@ class MeApi(APIView):
 
 class PatientListApi(APIView):
     @extend_schema(
+        operation_id="patients_list",
         parameters=[
             OpenApiParameter("search", str, description="Name fragment or health card number"),
             OpenApiParameter("offset", int),
@@ -122,7 +123,9 @@ class PatientListApi(APIView):
             ).data
         )
 
-    @extend_schema(request=PatientIn, responses={201: RegistrationOut})
+    @extend_schema(
+        operation_id="patients_register", request=PatientIn, responses={201: RegistrationOut}
+    )
     def post(self, request: Request) -> Response:
         incoming = PatientIn(data=request.data)
         incoming.is_valid(raise_exception=True)
@@ -135,7 +138,7 @@ class PatientListApi(APIView):
 
 
 class PatientDetailApi(APIView):
-    @extend_schema(responses=PatientOut)
+    @extend_schema(operation_id="patients_retrieve", responses=PatientOut)
     def get(self, request: Request, patient_id: int) -> Response:
         patient = patient_get_for_user(user=_user(request), patient_id=patient_id)
         return Response(PatientOut(patient).data)
