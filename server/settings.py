@@ -106,6 +106,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "server.web.context_processors.navigation",
             ],
         },
     },
@@ -173,19 +174,26 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 3600
-CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", default=240)
-CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", default=300)
-CELERY_TIMEZONE = "Asia/Shanghai"
 # A task whose worker died before acknowledging it goes back to the queue once it has been
-# unacknowledged this long. Redis cannot tell a dead worker from a slow one, so the timeout
-# outlasts the hard time limit: a healthy task is never started again beside itself. A countdown
-# or retry delay longer than this would be delivered twice.
-_visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", default=CELERY_TASK_TIME_LIMIT + 60)
+# unacknowledged for the visibility timeout, so a killed worker's task returns within about a
+# minute. Redis cannot tell a dead worker from a slow one, so the hard time limit stays below
+# the timeout: a healthy task is never started again beside itself. Long work is split into
+# short tasks (one per series, one per batch), and no countdown or retry delay may exceed it.
+TASK_VISIBILITY_TIMEOUT = env_int("CELERY_VISIBILITY_TIMEOUT", default=45)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", default=TASK_VISIBILITY_TIMEOUT - 5)
+CELERY_TASK_SOFT_TIME_LIMIT = env_int(
+    "CELERY_TASK_SOFT_TIME_LIMIT", default=CELERY_TASK_TIME_LIMIT - 10
+)
+if not 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT < TASK_VISIBILITY_TIMEOUT:
+    raise EnvError(
+        "Celery limits must satisfy 0 < CELERY_TASK_SOFT_TIME_LIMIT < CELERY_TASK_TIME_LIMIT"
+        " < CELERY_VISIBILITY_TIMEOUT, or running tasks would be delivered twice."
+    )
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": _visibility_timeout,
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
     # Workers look for such tasks at startup and then every few seconds; kombu's own default
     # (a scan every 10 s x 10 throttled calls) would leave one waiting up to 100 s more.
-    "unacked_restore_interval": max(1, min(10, _visibility_timeout // 3)),
+    "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_TIMEOUT // 3)),
     "unacked_restore_throttle": 1,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

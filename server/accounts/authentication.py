@@ -30,7 +30,8 @@ class ApiTokenAuthentication(BaseAuthentication):
         return 'Bearer realm="api"'
 
 
-class ApiTokenScheme(OpenApiAuthenticationExtension):
+# drf-spectacular's extension base class is untyped; subclassing it registers the scheme.
+class ApiTokenScheme(OpenApiAuthenticationExtension):  # type: ignore[no-untyped-call]
     """Describes the bearer token in the OpenAPI schema."""
 
     target_class = ApiTokenAuthentication

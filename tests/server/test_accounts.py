@@ -67,7 +67,9 @@ def test_api_token_is_stored_only_as_its_hash_and_authenticates(world: World) ->
 
 
 def test_unknown_or_expired_token_is_refused_with_a_reason(world: World) -> None:
-    response = Client().get("/api/v1/me/", HTTP_AUTHORIZATION="Bearer yz_not-a-token")
+    response = Client(HTTP_ACCEPT_LANGUAGE="en").get(
+        "/api/v1/me/", HTTP_AUTHORIZATION="Bearer yz_not-a-token"
+    )
     assert response.status_code == 401
     assert "token" in response.json()["detail"].lower()
     _, raw = api_token_create(
