@@ -145,7 +145,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env_optional("REDIS_URL")
 if REDIS_URL:
     _layer_key = env_secret(
-        "CHANNEL_LAYER_ENCRYPTION_KEY", debug_fallback=_derived_key("channel-layer")
+        "CHANNEL_LAYER_ENCRYPTION_KEY",
+        debug_fallback=None if PRODUCTION else _derived_key("channel-layer"),
     )
     CHANNEL_LAYERS = {
         "default": {

@@ -132,3 +132,13 @@ def test_task_time_limit_at_or_above_visibility_timeout_is_refused(tmp_path: Pat
     )
     assert result.returncode != 0
     assert "CELERY_VISIBILITY_TIMEOUT" in result.stderr
+
+
+def test_production_with_redis_requires_the_channel_layer_key(
+    production_env: dict[str, str],
+) -> None:
+    result = run(
+        ["manage.py", "check"], {**production_env, "REDIS_URL": "redis://127.0.0.1:6379/9"}
+    )
+    assert result.returncode != 0
+    assert "CHANNEL_LAYER_ENCRYPTION_KEY" in result.stderr
