@@ -1,6 +1,7 @@
 """Send notifications and mark them read; each change is pushed to the user's live socket."""
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from server.accounts.models import User
@@ -11,6 +12,11 @@ from server.notifications.models import Notification, NotificationKind
 
 def unread_count(*, user_id: int) -> int:
     return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
+
+
+def notifications_for_user(*, user_id: int) -> QuerySet[Notification]:
+    """The user's notifications, newest first."""
+    return Notification.objects.filter(recipient_id=user_id).order_by("-created_at", "-pk")
 
 
 @transaction.atomic

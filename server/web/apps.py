@@ -1,3 +1,5 @@
+"""The server-rendered pages people use in the browser."""
+
 from django.apps import AppConfig
 
 

@@ -1,0 +1,30 @@
+"""Web test setup: the frontend build and the Chinese catalogue must exist; keep test reports."""
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+# Reports of a test's phases ("setup", "call", "teardown"), so fixtures can tell it failed.
+PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
+    return report
+
+
+@pytest.fixture
+def built_assets() -> None:
+    """Fail with the command to run when the pages cannot render for want of a build."""
+    manifest = Path(settings.FRONTEND_DIST) / ".vite" / "manifest.json"
+    if not manifest.exists():
+        pytest.fail(f"{manifest} is missing: run npm run build in frontend/ (or make build).")
+    catalogue = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES" / "django.mo"
+    if not catalogue.exists():
+        pytest.fail(f"{catalogue} is missing: run .venv/bin/python manage.py compilemessages.")

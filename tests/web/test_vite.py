@@ -1,0 +1,61 @@
+"""The {% vite_entry %} tag: tags from the build manifest, and a clear error without a build."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from django.template import Context, Template
+from django.test import override_settings
+
+from server.web.templatetags.vite import FrontendNotBuilt
+
+
+def _render(entry: str) -> str:
+    return Template('{% load vite %}{% vite_entry "' + entry + '" %}').render(Context())
+
+
+def _write_manifest(dist: Path, manifest: dict[str, object]) -> None:
+    (dist / ".vite").mkdir(parents=True)
+    (dist / ".vite" / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+
+
+def test_entry_gets_its_stylesheets_preloads_and_module_script(tmp_path: Path) -> None:
+    _write_manifest(
+        tmp_path,
+        {
+            "src/room.ts": {
+                "file": "assets/room-1.js",
+                "isEntry": True,
+                "css": ["assets/room-1.css"],
+                "imports": ["_shared-2.js"],
+            },
+            "_shared-2.js": {"file": "assets/shared-2.js", "css": ["assets/shared-2.css"]},
+        },
+    )
+    with override_settings(FRONTEND_DIST=tmp_path):
+        html = _render("src/room.ts")
+
+    assert html == (
+        '<link rel="stylesheet" href="/static/assets/shared-2.css">'
+        '<link rel="stylesheet" href="/static/assets/room-1.css">'
+        '<link rel="modulepreload" href="/static/assets/shared-2.js">'
+        '<script type="module" src="/static/assets/room-1.js"></script>'
+    )
+
+
+def test_missing_build_says_how_to_build(tmp_path: Path) -> None:
+    with (
+        override_settings(FRONTEND_DIST=tmp_path / "dist"),
+        pytest.raises(FrontendNotBuilt, match="npm run build"),
+    ):
+        _render("src/main.ts")
+
+
+def test_unknown_entry_says_how_to_build(tmp_path: Path) -> None:
+    _write_manifest(tmp_path, {"src/main.ts": {"file": "assets/main-1.js", "isEntry": True}})
+    with (
+        override_settings(FRONTEND_DIST=tmp_path),
+        pytest.raises(FrontendNotBuilt, match=re.escape("'src/other.ts' is not an entry")),
+    ):
+        _render("src/other.ts")
