@@ -8,4 +8,5 @@ urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", LogoutView.as_view(), name="logout"),
     path("logout-everywhere/", views.logout_everywhere, name="logout_everywhere"),
+    path("password/", views.ChangePasswordView.as_view(), name="password_change"),
 ]

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class Consortium(models.Model):
@@ -109,7 +110,7 @@ class Practitioner(models.Model):
     department = models.ForeignKey(
         Department, on_delete=models.PROTECT, null=True, blank=True, related_name="practitioners"
     )
-    display_name = models.CharField(_("name"), max_length=100)
+    display_name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
     specialty = models.CharField(_("specialty"), max_length=32, choices=Specialty.choices)
     title = models.CharField(_("title"), max_length=20, choices=Title.choices, default=Title.NONE)
     licence_number = models.CharField(_("licence number"), max_length=32, blank=True)
@@ -172,7 +173,7 @@ class Patient(models.Model):
     # HMAC-SHA256 of the normalised national ID; the number itself is never stored.
     national_id_hash = models.CharField(max_length=64, blank=True, db_index=True)
     health_card_number = models.CharField(_("health card number"), max_length=32, blank=True)
-    name = models.CharField(_("name"), max_length=100)
+    name = models.CharField(pgettext_lazy("person", "name"), max_length=100)
     sex = models.CharField(_("sex"), max_length=8, choices=Sex.choices)
     birth_date = models.DateField(_("birth date"))
     phone = models.CharField(_("phone"), max_length=32, blank=True)

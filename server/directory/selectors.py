@@ -118,14 +118,38 @@ def institutions_of_consortium(*, actor: Actor) -> QuerySet[Institution]:
     return Institution.objects.filter(consortium_id=actor.consortium_id).select_related("parent")
 
 
-def duplicates_open_for(*, actor: Actor) -> QuerySet[PatientDuplicate]:
-    """Open suspected duplicates a coordinator should review; empty for everyone else."""
+def _duplicates_open(*, actor: Actor) -> QuerySet[PatientDuplicate]:
     if not actor.has(Role.COORDINATOR):
         return PatientDuplicate.objects.none()
-    return (
-        PatientDuplicate.objects.filter(
-            consortium_id=actor.consortium_id, status=DuplicateStatus.OPEN
-        )
+    return PatientDuplicate.objects.filter(
+        consortium_id=actor.consortium_id, status=DuplicateStatus.OPEN
+    )
+
+
+def duplicates_open_count(*, actor: Actor) -> int:
+    """How many suspected duplicates await the coordinator's review (0 for everyone else)."""
+    return _duplicates_open(actor=actor).count()
+
+
+def duplicates_open_for_review(*, user: User, actor: Actor) -> list[PatientDuplicate]:
+    """Open suspected duplicates with both patients, oldest first; the read is audited."""
+    duplicates = list(
+        _duplicates_open(actor=actor)
         .select_related("new_patient__home_institution", "existing_patient__home_institution")
         .order_by("detected_at")
     )
+    if duplicates:
+        audit_record(
+            user=user,
+            action=AuditAction.READ,
+            event="patient.duplicate_review",
+            actor_institution_id=actor.institution_id,
+            resource_type="PatientDuplicate",
+            detail={
+                "patient_ids": sorted(
+                    {d.new_patient_id for d in duplicates}
+                    | {d.existing_patient_id for d in duplicates}
+                )
+            },
+        )
+    return duplicates

@@ -2,10 +2,13 @@
 
 from typing import Any
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from server.audit.context import client_address
 from server.lib.events import user_group
+from server.notifications.events import UnreadCountChanged
+from server.notifications.services import unread_count
 
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -23,6 +26,9 @@ class UserEventsConsumer(AsyncJsonWebsocketConsumer):
         self.group = user_group(user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        # Events missed while the socket was down are not replayed; the count puts the badge right.
+        count = await database_sync_to_async(unread_count)(user_id=user.pk)
+        await self.send_json(UnreadCountChanged(unread_count=count).model_dump(mode="json"))
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

@@ -21,7 +21,8 @@ from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
 from server.directory.models import Institution, Practitioner, Role
 from server.directory.selectors import (
     colleagues_of,
-    duplicates_open_for,
+    duplicates_open_count,
+    duplicates_open_for_review,
     institutions_of_consortium,
     patient_get_for_user,
     patient_page_for_user,
@@ -119,7 +120,7 @@ def home(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         context.update(_patients_context(request, viewer, search=""))
     elif role == Role.COORDINATOR:
         context["tree"] = institution_tree(institutions_of_consortium(actor=actor))
-        context["open_duplicates"] = duplicates_open_for(actor=actor).count()
+        context["open_duplicates"] = duplicates_open_count(actor=actor)
     elif role == Role.INSTITUTION_ADMIN:
         events = audit_events_for_institution(institution_id=actor.institution_id)
         context["audit_events"] = events[:AUDIT_EVENTS_ON_HOME]
@@ -175,7 +176,7 @@ def _require_duplicate_reviewer(viewer: Viewer) -> None:
 @practitioner_page
 def duplicate_list(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     _require_duplicate_reviewer(viewer)
-    duplicates = duplicates_open_for(actor=viewer.actor)
+    duplicates = duplicates_open_for_review(user=viewer.user, actor=viewer.actor)
     return render(request, "web/duplicates.html", {"duplicates": duplicates})
 
 

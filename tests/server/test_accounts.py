@@ -102,3 +102,21 @@ def test_sign_out_everywhere_service_leaves_other_users_signed_in(world: World) 
     other.login(username="specialist", password=PASSWORD)
     user_logout_everywhere(user=world.clinic_doctor)
     assert other.get("/api/v1/me/").status_code == 200
+
+
+def test_password_change_enforces_the_validators(world: World) -> None:
+    client = Client(HTTP_ACCEPT_LANGUAGE="en")
+    client.login(username="clinic", password=PASSWORD)
+    weak = {"old_password": PASSWORD, "new_password1": "12345678", "new_password2": "12345678"}
+    response = client.post("/accounts/password/", weak)
+    assert response.status_code == 200
+    assert "too short" in response.content.decode()
+    strong = "Lantern-river-2026!"
+    response = client.post(
+        "/accounts/password/",
+        {"old_password": PASSWORD, "new_password1": strong, "new_password2": strong},
+    )
+    assert response.status_code == 302
+    world.clinic_doctor.refresh_from_db()
+    assert world.clinic_doctor.check_password(strong)
+    assert client.get("/").status_code == 200

@@ -5,10 +5,11 @@ from datetime import date
 import pytest
 from django.test import Client
 
-from server.access import NotFound
+from server.access import NotFound, actor_for
 from server.audit.models import AuditEvent
 from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
 from server.directory.models import DuplicateReason, DuplicateStatus, Patient, PatientDuplicate
+from server.directory.selectors import duplicates_open_count, duplicates_open_for_review
 from server.directory.services import national_id_hash, patient_duplicate_resolve, patient_register
 from server.notifications.models import Notification
 from tests.conftest import World
@@ -150,3 +151,26 @@ def test_api_bad_paging_parameter_is_a_clear_400(world: World) -> None:
     response = client.get("/api/v1/patients/?limit=abc")
     assert response.status_code == 400
     assert "limit" in response.json()
+
+
+def test_duplicate_review_list_is_audited_with_both_patients(world: World) -> None:
+    registration = patient_register(
+        user=world.other_clinic_doctor, name="王秀英", sex="female", birth_date=date(1958, 3, 14)
+    )
+    actor = actor_for(world.coordinator)
+    assert actor is not None
+    assert duplicates_open_count(actor=actor) == 1
+    reviewed = duplicates_open_for_review(user=world.coordinator, actor=actor)
+    assert [d.new_patient_id for d in reviewed] == [registration.patient.pk]
+    event = AuditEvent.objects.get(event="patient.duplicate_review")
+    assert event.detail["patient_ids"] == sorted([world.patient.pk, registration.patient.pk])
+
+
+def test_duplicate_review_list_is_empty_for_non_coordinators(world: World) -> None:
+    patient_register(
+        user=world.other_clinic_doctor, name="王秀英", sex="female", birth_date=date(1958, 3, 14)
+    )
+    actor = actor_for(world.clinic_doctor)
+    assert actor is not None
+    assert duplicates_open_for_review(user=world.clinic_doctor, actor=actor) == []
+    assert duplicates_open_count(actor=actor) == 0

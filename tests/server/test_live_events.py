@@ -1,11 +1,13 @@
 """The live socket through the real ASGI stack (origin check, session auth) and Redis layer."""
 
+from collections.abc import AsyncIterator
+
 import pytest
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.test import Client
 
 from server.accounts.models import User
@@ -28,12 +30,31 @@ def _session_cookie(user: User) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
+async def _connect_signed_in(cookie: bytes) -> WebsocketCommunicator:
+    """Connect with a session and take the unread count every new socket starts with."""
+    communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
+    assert connected
+    greeting = await communicator.receive_json_from(timeout=5)
+    assert greeting["type"] == "notifications.unread_count"
+    return communicator
+
+
 async def _connect(
     *headers: tuple[bytes, bytes],
 ) -> tuple[WebsocketCommunicator, bool, int | str | None]:
     communicator = WebsocketCommunicator(application, "/ws/events/", headers=list(headers))
     connected, code = await communicator.connect(timeout=5)
     return communicator, connected, code
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections() -> AsyncIterator[None]:
+    """Close the connection Channels' auth opened in the sync worker thread, after each test.
+
+    Otherwise it outlives the test and the test database cannot be dropped at the end.
+    """
+    yield
+    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture
@@ -44,10 +65,7 @@ def doctor(transactional_db: None) -> User:
 @pytest.mark.django_db(transaction=True)
 async def test_signed_in_user_receives_event_published_after_commit(doctor: User) -> None:
     cookie = await database_sync_to_async(_session_cookie)(doctor)
-    communicator, connected, _ = await _connect(
-        ORIGIN, (b"cookie", cookie), (b"host", b"localhost")
-    )
-    assert connected
+    communicator = await _connect_signed_in(cookie)
 
     def send_and_check_nothing_left_early() -> None:
         with transaction.atomic():
@@ -65,8 +83,7 @@ async def test_signed_in_user_receives_event_published_after_commit(doctor: User
 @pytest.mark.django_db(transaction=True)
 async def test_nothing_is_published_when_the_transaction_rolls_back(doctor: User) -> None:
     cookie = await database_sync_to_async(_session_cookie)(doctor)
-    communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
-    assert connected
+    communicator = await _connect_signed_in(cookie)
 
     class RolledBack(Exception):
         pass
@@ -79,6 +96,21 @@ async def test_nothing_is_published_when_the_transaction_rolls_back(doctor: User
     with pytest.raises(RolledBack):
         await database_sync_to_async(send_then_roll_back)()
     assert await communicator.receive_nothing(timeout=1)
+    await communicator.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_new_socket_starts_with_the_unread_count(doctor: User) -> None:
+    await database_sync_to_async(notification_send)(
+        recipient_ids=[doctor.pk], kind=NotificationKind.DUPLICATE_SUSPECTED
+    )
+    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
+    assert connected
+    assert await communicator.receive_json_from(timeout=5) == {
+        "type": "notifications.unread_count",
+        "unread_count": 1,
+    }
     await communicator.disconnect()
 
 
@@ -100,8 +132,7 @@ async def test_sign_out_everywhere_closes_open_sockets_and_refuses_the_old_sessi
     doctor: User,
 ) -> None:
     cookie = await database_sync_to_async(_session_cookie)(doctor)
-    communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
-    assert connected
+    communicator = await _connect_signed_in(cookie)
     await database_sync_to_async(user_logout_everywhere)(user=doctor)
     closed = await communicator.receive_output(timeout=5)
     assert closed == {"type": "websocket.close", "code": 4401}
