@@ -22,7 +22,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 apt_install = echo "Installing $(1) with apt-get" && $(SUDO) apt-get update -qq \
 	&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1)
 
-.PHONY: help install build run test check services postgres redis database chromium gettext clean
+.PHONY: help install build run test check services postgres redis database chromium dcmtk gettext clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
@@ -80,7 +80,7 @@ check: install ## Format check, lint and strict type check
 test: install build services check ## Everything: check, then pytest (integration and browser tests too)
 	$(BIN)/pytest
 
-services: postgres redis database chromium
+services: postgres redis database chromium dcmtk
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 || { \
@@ -107,6 +107,11 @@ database: postgres
 chromium:
 	@test -x /usr/bin/chromium && dpkg -s fonts-noto-cjk >/dev/null 2>&1 \
 		|| { $(call apt_install,chromium fonts-noto-cjk); }
+
+# The DICOM tests drive the archive with dcmtk's real clients (storescu, findscu, getscu).
+dcmtk:
+	@command -v storescu >/dev/null && command -v findscu >/dev/null \
+		|| { $(call apt_install,dcmtk); }
 
 # --- Clean --------------------------------------------------------------------------------
 

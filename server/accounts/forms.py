@@ -8,9 +8,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from server.accounts.errors import AccountLocked
+from server.accounts.models import User
 from server.accounts.services import (
     login_check_not_locked,
     login_failure_record,
+    login_locked_record,
     login_success_record,
 )
 
@@ -33,6 +35,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
         try:
             login_check_not_locked(username=username)
         except AccountLocked as locked:
+            login_locked_record(username=username)
             raise _locked_error(locked) from None
         try:
             cleaned = super().clean()
@@ -41,5 +44,7 @@ class ThrottledAuthenticationForm(AuthenticationForm):
             if throttle.locked_until is not None:
                 raise _locked_error(AccountLocked(throttle.locked_until)) from None
             raise
-        login_success_record(username=username)
+        user = self.get_user()
+        assert isinstance(user, User)
+        login_success_record(user=user)
         return cleaned

@@ -11,6 +11,8 @@ from django.utils import timezone
 
 from server.accounts.errors import AccountLocked
 from server.accounts.models import ApiToken, LoginThrottle, User
+from server.audit.models import AuditAction, AuditOutcome
+from server.audit.services import audit_record
 from server.lib.events import end_sessions_on_commit
 
 TOKEN_PREFIX = "yz_"  # noqa: S105 - a public marker that makes leaked tokens easy to scan for
@@ -74,11 +76,30 @@ def login_failure_record(*, username: str) -> LoginThrottle:
         throttle.failures = 0
         throttle.first_failure_at = None
     throttle.save()
+    audit_record(
+        user=None,
+        action=AuditAction.EXECUTE,
+        event="user.login",
+        outcome=AuditOutcome.DENIED,
+        detail={"username": username, "locked": throttle.locked_until is not None},
+    )
     return throttle
 
 
-def login_success_record(*, username: str) -> None:
-    LoginThrottle.objects.filter(username=username.lower()).delete()
+def login_locked_record(*, username: str) -> None:
+    """Audit a sign-in refused because the username is locked out."""
+    audit_record(
+        user=None,
+        action=AuditAction.EXECUTE,
+        event="user.login",
+        outcome=AuditOutcome.DENIED,
+        detail={"username": username, "locked": True},
+    )
+
+
+def login_success_record(*, user: User) -> None:
+    LoginThrottle.objects.filter(username=user.get_username().lower()).delete()
+    audit_record(user=user, action=AuditAction.EXECUTE, event="user.login")
 
 
 @transaction.atomic
@@ -87,3 +108,4 @@ def user_logout_everywhere(*, user: User) -> None:
     User.objects.filter(pk=user.pk).update(session_version=F("session_version") + 1)
     ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
     end_sessions_on_commit(user.pk)
+    audit_record(user=user, action=AuditAction.EXECUTE, event="user.logout_everywhere")

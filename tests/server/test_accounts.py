@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from server.accounts.models import ApiToken
 from server.accounts.services import api_token_create, user_logout_everywhere
+from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
 from tests.factories import PASSWORD
 
@@ -120,3 +121,24 @@ def test_password_change_enforces_the_validators(world: World) -> None:
     world.clinic_doctor.refresh_from_db()
     assert world.clinic_doctor.check_password(strong)
     assert client.get("/").status_code == 200
+
+
+def test_sign_ins_and_refusals_are_audited(world: World) -> None:
+    client = Client()
+    _sign_in(client, "wrong-password")
+    _sign_in(client, PASSWORD)
+    events = list(AuditEvent.objects.filter(event="user.login").order_by("seq"))
+    assert [(e.outcome, e.actor_id) for e in events] == [
+        (AuditOutcome.DENIED, None),
+        (AuditOutcome.SUCCESS, world.clinic_doctor.pk),
+    ]
+    assert events[0].detail == {"username": "clinic", "locked": False}
+
+
+def test_locked_out_attempts_are_audited_as_denied(world: World) -> None:
+    client = Client()
+    for _ in range(6):
+        _sign_in(client, "wrong-password")
+    last = AuditEvent.objects.filter(event="user.login").order_by("-seq").first()
+    assert last is not None
+    assert (last.outcome, last.detail["locked"]) == (AuditOutcome.DENIED, True)
