@@ -1,5 +1,6 @@
 """The access policy matrix: role x institution x resource x action, pinned row by row."""
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
@@ -14,8 +15,9 @@ from server.access import (
     patient_permits,
     patients_visible_to,
 )
+from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
-from server.directory.models import AccessGrant, InstitutionLevel, Patient, Role
+from server.directory.models import AccessGrant, Institution, InstitutionLevel, Patient, Role
 from server.directory.selectors import patient_get_for_user
 from server.directory.services import access_grant_close, access_grant_open
 from tests.factories import (
@@ -66,8 +68,15 @@ INSTITUTION_MATRIX: dict[Action, dict[str, set[Role]]] = {
 }
 
 
+@dataclass
+class Scene:
+    patient: Patient
+    places: dict[str, Institution]
+    users: dict[tuple[str, Role], User]
+
+
 @pytest.fixture
-def scene(db: None) -> dict[str, object]:
+def scene(db: None) -> Scene:
     consortium = ConsortiumFactory.create()
     places = {
         "home": InstitutionFactory.create(consortium=consortium),
@@ -99,7 +108,7 @@ def scene(db: None) -> dict[str, object]:
         for place, institution in places.items()
         for role in ROLES
     }
-    return {"patient": patient, "places": places, "users": users}
+    return Scene(patient=patient, places=places, users=users)
 
 
 PATIENT_CASES = [
@@ -108,18 +117,12 @@ PATIENT_CASES = [
 
 
 @pytest.mark.parametrize(("action", "place", "role"), PATIENT_CASES)
-def test_patient_access_matrix(
-    scene: dict[str, object], action: Action, place: str, role: Role
-) -> None:
-    users = scene["users"]
-    patient = scene["patient"]
-    assert isinstance(users, dict)
-    assert isinstance(patient, Patient)
+def test_patient_access_matrix(scene: Scene, action: Action, place: str, role: Role) -> None:
     expected = role in PATIENT_MATRIX[action][place]
-    actor = actor_for(users[(place, role)])
-    assert patient_permits(actor, action, patient) is expected
+    actor = actor_for(scene.users[(place, role)])
+    assert patient_permits(actor, action, scene.patient) is expected
     if action is Action.VIEW:
-        assert patients_visible_to(actor).filter(pk=patient.pk).exists() is expected
+        assert patients_visible_to(actor).filter(pk=scene.patient.pk).exists() is expected
 
 
 INSTITUTION_CASES = [
@@ -131,95 +134,71 @@ INSTITUTION_CASES = [
 
 
 @pytest.mark.parametrize(("action", "where", "role"), INSTITUTION_CASES)
-def test_institution_access_matrix(
-    scene: dict[str, object], action: Action, where: str, role: Role
-) -> None:
-    users = scene["users"]
-    places = scene["places"]
-    assert isinstance(users, dict)
-    assert isinstance(places, dict)
-    actor = actor_for(users[("home", role)])
-    target = places["home"] if where == "own" else places["sibling"]
+def test_institution_access_matrix(scene: Scene, action: Action, where: str, role: Role) -> None:
+    actor = actor_for(scene.users[("home", role)])
+    target = scene.places["home"] if where == "own" else scene.places["sibling"]
     assert institution_permits(actor, action, target) is (role in INSTITUTION_MATRIX[action][where])
-    foreign_actor = actor_for(users[("foreign", role)])
-    assert institution_permits(foreign_actor, action, places["home"]) is False
+    foreign_actor = actor_for(scene.users[("foreign", role)])
+    assert institution_permits(foreign_actor, action, scene.places["home"]) is False
 
 
-def test_anonymous_and_non_practitioner_users_may_do_nothing(scene: dict[str, object]) -> None:
-    patient = scene["patient"]
-    assert isinstance(patient, Patient)
+def test_anonymous_and_non_practitioner_users_may_do_nothing(scene: Scene) -> None:
     for user in (AnonymousUser(), UserFactory.create()):
         actor = actor_for(user)
         assert actor is None
         for action in PATIENT_MATRIX:
-            assert patient_permits(actor, action, patient) is False
+            assert patient_permits(actor, action, scene.patient) is False
         assert not patients_visible_to(actor).exists()
 
 
-def test_inactive_practitioner_loses_access(scene: dict[str, object]) -> None:
-    users = scene["users"]
-    patient = scene["patient"]
-    assert isinstance(users, dict)
-    assert isinstance(patient, Patient)
-    user = users[("home", Role.CLINIC_DOCTOR)]
+def test_inactive_practitioner_loses_access(scene: Scene) -> None:
+    user = scene.users[("home", Role.CLINIC_DOCTOR)]
     user.practitioner.is_active = False
     user.practitioner.save()
     user.refresh_from_db()
-    assert patient_permits(actor_for(user), Action.VIEW, patient) is False
+    assert patient_permits(actor_for(user), Action.VIEW, scene.patient) is False
 
 
-def test_grant_starts_and_ends_with_its_source(scene: dict[str, object]) -> None:
-    users = scene["users"]
-    patient = scene["patient"]
-    assert isinstance(users, dict)
-    assert isinstance(patient, Patient)
-    actor = actor_for(users[("sibling", Role.SPECIALIST)])
+def test_grant_starts_and_ends_with_its_source(scene: Scene) -> None:
+    actor = actor_for(scene.users[("sibling", Role.SPECIALIST)])
     assert actor is not None
-    assert not patient_permits(actor, Action.VIEW, patient)
+    assert not patient_permits(actor, Action.VIEW, scene.patient)
     access_grant_open(
-        patient_id=patient.pk,
+        patient_id=scene.patient.pk,
         institution_id=actor.institution_id,
         source_type="referral",
         source_id="7",
         reason="referral 7",
     )
-    assert patient_permits(actor, Action.VIEW, patient)
+    assert patient_permits(actor, Action.VIEW, scene.patient)
     assert access_grant_close(source_type="referral", source_id="7") == 1
-    assert not patient_permits(actor, Action.VIEW, patient)
+    assert not patient_permits(actor, Action.VIEW, scene.patient)
 
 
-def test_grant_scheduled_for_later_is_not_yet_active(scene: dict[str, object]) -> None:
-    users = scene["users"]
-    patient = scene["patient"]
-    assert isinstance(users, dict)
-    assert isinstance(patient, Patient)
-    actor = actor_for(users[("sibling", Role.CLINIC_DOCTOR)])
+def test_grant_scheduled_for_later_is_not_yet_active(scene: Scene) -> None:
+    actor = actor_for(scene.users[("sibling", Role.CLINIC_DOCTOR)])
     assert actor is not None
     AccessGrant.objects.create(
-        patient=patient,
+        patient=scene.patient,
         institution_id=actor.institution_id,
         source_type="consult",
         source_id="9",
         reason="later",
         starts_at=timezone.now() + timedelta(hours=1),
     )
-    assert not patient_permits(actor, Action.VIEW, patient)
+    assert not patient_permits(actor, Action.VIEW, scene.patient)
 
 
 def test_denied_and_missing_patients_look_the_same_and_both_are_audited(
-    scene: dict[str, object],
+    scene: Scene,
 ) -> None:
-    users = scene["users"]
-    patient = scene["patient"]
-    assert isinstance(users, dict)
-    assert isinstance(patient, Patient)
-    stranger = users[("sibling", Role.CLINIC_DOCTOR)]
+    stranger = scene.users[("sibling", Role.CLINIC_DOCTOR)]
     with pytest.raises(NotFound):
-        patient_get_for_user(user=stranger, patient_id=patient.pk)
+        patient_get_for_user(user=stranger, patient_id=scene.patient.pk)
     with pytest.raises(NotFound):
-        patient_get_for_user(user=stranger, patient_id=patient.pk + 1000)
+        patient_get_for_user(user=stranger, patient_id=scene.patient.pk + 1000)
     denied = AuditEvent.objects.filter(actor_id=stranger.pk, outcome=AuditOutcome.DENIED)
     assert sorted(denied.values_list("resource_id", flat=True)) == sorted(
-        [str(patient.pk), str(patient.pk + 1000)]
+        [str(scene.patient.pk), str(scene.patient.pk + 1000)]
     )
-    assert denied.get(resource_id=str(patient.pk)).patient_id == patient.pk
+    assert denied.get(resource_id=str(scene.patient.pk)).patient_id == scene.patient.pk
