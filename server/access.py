@@ -29,6 +29,7 @@ class Action(StrEnum):
     REGISTER_PATIENT = "register_patient"
     VIEW_AUDIT = "view_audit"
     REVIEW_DUPLICATES = "review_duplicates"
+    STORE_IMAGES = "store_images"
 
 
 @dataclass(frozen=True)
@@ -128,4 +129,130 @@ def institution_permits(actor: Actor | None, action: Action, institution: Instit
         return institution.pk == actor.institution_id and actor.has(Role.INSTITUTION_ADMIN)
     if action is Action.REVIEW_DUPLICATES:
         return actor.has(Role.COORDINATOR)
+    if action is Action.STORE_IMAGES:
+        return institution.pk == actor.institution_id and (
+            actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST)
+        )
     return False
+
+
+# --- Imaging studies ----------------------------------------------------------------------------
+# A study matched to a patient is visible exactly when the patient is: the home institution's
+# staff, coordinators, and institutions holding an active grant for the patient (a consult the
+# study is attached to opens one for its participants and closes it when the consult ends). An
+# unmatched study is visible only to its owning institution's staff and the consortium's
+# coordinators, who reconcile it. The policy sees studies as plain ids; it never imports imaging.
+
+
+@dataclass(frozen=True)
+class StudySubject:
+    """A stored study as the policy sees it."""
+
+    owner_institution_id: int
+    owner_consortium_id: int
+    patient_id: int | None
+
+
+def study_permits(actor: Actor | None, action: Action, study: StudySubject) -> bool:
+    """Decide one action on one study (VIEW covers search, retrieval and adding instances)."""
+    if actor is None or action is not Action.VIEW:
+        return False
+    if study.patient_id is not None:
+        patient = Patient.objects.filter(pk=study.patient_id).first()
+        return patient is not None and patient_permits(actor, Action.VIEW, patient)
+    if study.owner_consortium_id != actor.consortium_id:
+        return False
+    return actor.has(Role.COORDINATOR) or study.owner_institution_id == actor.institution_id
+
+
+@dataclass(frozen=True)
+class StudyScope:
+    """Which studies an actor may see, for filtering a query: studies of `patients`, and the
+    unmatched studies owned by `unmatched_institutions`."""
+
+    patients: QuerySet[Patient]
+    unmatched_institutions: QuerySet[Institution, int]
+
+
+def study_scope(actor: Actor | None) -> StudyScope:
+    """The studies the actor may view, as querysets an imaging selector filters with."""
+    if actor is None:
+        return StudyScope(
+            patients=Patient.objects.none(),
+            unmatched_institutions=Institution.objects.none().values_list("pk", flat=True),
+        )
+    institutions = Institution.objects.filter(consortium_id=actor.consortium_id)
+    if not actor.has(Role.COORDINATOR):
+        institutions = institutions.filter(pk=actor.institution_id)
+    return StudyScope(
+        patients=patients_visible_to(actor),
+        unmatched_institutions=institutions.values_list("pk", flat=True),
+    )
+
+
+# --- Consults ---------------------------------------------------------------------------------
+# The policy sees a consult only as plain facts, gathered by the consult app; it never imports
+# consult models. `consult.selectors.consults_visible_to` mirrors the VIEW rule as a queryset.
+
+
+class ConsultAction(StrEnum):
+    VIEW = "view"
+    REQUEST = "request"  # the inviting doctor's side: submit, answer, cancel, acknowledge
+    ROUTE = "route"  # assign to specialists
+    CLAIM = "claim"  # take a consult from one's department queue
+    RESPOND = "respond"  # the lead invited doctor: accept, decline, ask for information
+    CONTRIBUTE = "contribute"  # any invited doctor: write into the opinion draft
+    SIGN = "sign"
+    CORRECT = "correct"  # mark entered-in-error
+
+
+@dataclass(frozen=True)
+class ConsultFacts:
+    """What the policy needs to know about one consult."""
+
+    consortium_id: int
+    patient_id: int
+    inviting_institution_id: int
+    requester_user_id: int
+    invited_user_ids: frozenset[int]
+    lead_user_id: int | None
+    queue_user_ids: frozenset[int]  # specialists of the target department queue
+    department_head_user_ids: frozenset[int]  # heads of the target or assignees' departments
+
+
+def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFacts) -> bool:
+    """Decide one action on one consult."""
+    if actor is None or facts.consortium_id != actor.consortium_id:
+        return False
+    coordinator = actor.has(Role.COORDINATOR)
+    user_id = actor.user_id
+    if action is ConsultAction.VIEW:
+        return (
+            coordinator
+            or actor.institution_id == facts.inviting_institution_id
+            or user_id in facts.invited_user_ids
+            or user_id in facts.queue_user_ids
+            or user_id in facts.department_head_user_ids
+        )
+    if action is ConsultAction.REQUEST:
+        return user_id == facts.requester_user_id
+    if action is ConsultAction.ROUTE:
+        return coordinator or user_id in facts.department_head_user_ids
+    if action is ConsultAction.CLAIM:
+        return user_id in facts.queue_user_ids and actor.has(Role.SPECIALIST)
+    if action in (ConsultAction.RESPOND, ConsultAction.SIGN):
+        return user_id == facts.lead_user_id
+    if action is ConsultAction.CONTRIBUTE:
+        return user_id in facts.invited_user_ids
+    if action is ConsultAction.CORRECT:
+        return coordinator or user_id == facts.requester_user_id
+    return False
+
+
+def consult_create_permits(actor: Actor | None, patient: Patient) -> bool:
+    """Clinicians who may see the patient may invite a consult about them."""
+    return (
+        actor is not None
+        and (actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST))
+        and patient_permits(actor, Action.VIEW, patient)
+    )

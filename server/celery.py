@@ -17,4 +17,11 @@ app.conf.beat_schedule = {
         "task": "server.audit.tasks.audit_verify_task",
         "schedule": crontab(hour=3, minute=17),
     },
+    # Every minute: the shortest deadline is a critical consult's 10 minutes to accept, so a
+    # miss is escalated within a minute of it. Overlapping runs are harmless (one escalation
+    # row per consult and deadline).
+    "consult-deadlines-sweep": {
+        "task": "consult.tasks.consult_deadlines_sweep_task",
+        "schedule": 60.0,
+    },
 }

@@ -264,6 +264,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets shared by several fields get one schema name each.
+    "ENUM_NAME_OVERRIDES": {
+        "ConsultKindEnum": "consult.models.Kind",
+        "ConsultStatusEnum": "consult.models.Status",
+        "AttachmentKindEnum": "consult.models.AttachmentKind",
+    },
 }
 
 # --- Security -------------------------------------------------------------------------------
@@ -282,6 +288,12 @@ if PRODUCTION:
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Imaging --------------------------------------------------------------------------------
+# A STOW-RS request body above this is refused with 413; a single instance above the second
+# limit fails with "out of resources" while the rest of its batch lands.
+IMAGING_MAX_REQUEST_BYTES = env_int("IMAGING_MAX_REQUEST_BYTES", default=1024 * 1024 * 1024)
+IMAGING_MAX_INSTANCE_BYTES = env_int("IMAGING_MAX_INSTANCE_BYTES", default=512 * 1024 * 1024)
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("server.directory.urls")),
+    path("api/v1/consults/", include("consult.urls")),
+    path("dicomweb/", include("imaging.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("server.accounts.urls")),
     path("", include("server.web.urls")),

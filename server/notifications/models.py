@@ -10,6 +10,19 @@ class NotificationKind(models.TextChoices):
 
     DUPLICATE_SUSPECTED = "duplicate_suspected", _("A new registration may duplicate a patient")
     AUDIT_CHAIN_BROKEN = "audit_chain_broken", _("The audit trail failed verification")
+    CONSULT_ASSIGNED = "consult_assigned", _("A consult was assigned to you")
+    CONSULT_QUEUED = "consult_queued", _("A consult is waiting in your department's queue")
+    CONSULT_UNROUTED = "consult_unrouted", _("A consult found no eligible specialist")
+    CONSULT_ACCEPTED = "consult_accepted", _("Your consult request was accepted")
+    CONSULT_DECLINED = "consult_declined", _("Your consult request was declined")
+    CONSULT_NEEDS_INFO = "consult_needs_info", _("The specialist asks for more information")
+    CONSULT_INFO_ANSWERED = "consult_info_answered", _("The requester answered your question")
+    CONSULT_SCHEDULED = "consult_scheduled", _("A live consult was scheduled")
+    CONSULT_OPINION_SIGNED = "consult_opinion_signed", _("A consult opinion was signed")
+    CONSULT_OPINION_AMENDED = "consult_opinion_amended", _("A signed consult opinion was amended")
+    CONSULT_ACKNOWLEDGED = "consult_acknowledged", _("The requester acknowledged your opinion")
+    CONSULT_WITHDRAWN = "consult_withdrawn", _("A consult was cancelled, expired or voided")
+    CONSULT_ESCALATED = "consult_escalated", _("A consult missed its deadline")
 
 
 class Notification(models.Model):

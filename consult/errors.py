@@ -1,0 +1,30 @@
+"""Domain errors of consults; the API turns them into 400s naming the field at fault."""
+
+
+class ConsultError(Exception):
+    """A request the rules refuse; `field` names the input at fault, if one is."""
+
+    def __init__(self, message: str, *, field: str = "non_field_errors") -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class InvalidTransition(ConsultError):
+    """The move is not in the transition table, or its guard does not hold."""
+
+
+class NotQualified(ConsultError):
+    """The practitioner lacks the specialty, title or years of practice asked for."""
+
+
+class PasswordMismatch(ConsultError):
+    """Signing re-asks the password, and it was wrong."""
+
+
+class OpinionFrozen(ConsultError):
+    """A signed opinion version cannot change; amend it instead."""
+
+
+class InvalidAttachment(ConsultError):
+    """The file's type or size is not allowed."""

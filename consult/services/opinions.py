@@ -1,0 +1,242 @@
+"""Opinions: drafts, MDT contributions, signing with the password again, amendments."""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from consult.errors import InvalidTransition, NotQualified, OpinionFrozen, PasswordMismatch
+from consult.lifecycle import parties_for
+from consult.models import (
+    OPINION_LABEL,
+    ConsultRequest,
+    Kind,
+    Opinion,
+    OpinionContribution,
+    OpinionVersion,
+    Status,
+)
+from consult.selectors import consult_get_for_user
+from consult.services.eligibility import MIN_YEARS_OF_INDEPENDENT_PRACTICE
+from consult.services.lifecycle import (
+    consult_link,
+    consult_publish_worklists,
+    consult_transition,
+)
+from server.access import ConsultAction, actor_for
+from server.accounts.models import User
+from server.audit.models import AuditAction
+from server.audit.services import audit_record
+from server.directory.models import Practitioner
+from server.notifications.models import NotificationKind
+from server.notifications.services import notification_send
+
+WRITING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.UNDER_REVIEW, Status.IN_SESSION})
+AMENDABLE = frozenset({Status.OPINION_SIGNED, Status.CLOSED})
+
+
+@dataclass(frozen=True)
+class OpinionSections:
+    findings: str
+    impression: str
+    recommendations: str
+    referral_advised: bool
+    follow_up_advice: str
+
+
+def _locked(consult_id: int) -> ConsultRequest:
+    return ConsultRequest.objects.select_for_update(of=("self",)).get(pk=consult_id)
+
+
+def _draft_of(consult: ConsultRequest, *, amendment_reason: str) -> OpinionVersion:
+    opinion, _ = Opinion.objects.get_or_create(consult=consult)
+    draft = opinion.versions.filter(signed_at__isnull=True).first()
+    if draft is not None:
+        return draft
+    latest = opinion.versions.order_by("-number").first()
+    if latest is not None and not amendment_reason.strip():
+        raise OpinionFrozen(
+            "The opinion is signed; say why you amend it.", field="amendment_reason"
+        )
+    number = (opinion.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+    base = latest or OpinionVersion(
+        findings="", impression="", recommendations="", follow_up_advice=""
+    )
+    return OpinionVersion(
+        opinion=opinion,
+        number=number,
+        findings=base.findings,
+        impression=base.impression,
+        recommendations=base.recommendations,
+        referral_advised=base.referral_advised,
+        follow_up_advice=base.follow_up_advice,
+    )
+
+
+@transaction.atomic
+def opinion_draft_save(
+    *,
+    consult_id: int,
+    actor_user: User,
+    sections: OpinionSections,
+    amendment_reason: str = "",
+) -> OpinionVersion:
+    """Write the lead's draft; after signing, the first save starts an amendment."""
+    consult_get_for_user(
+        user=actor_user, consult_id=consult_id, action=ConsultAction.SIGN, audit=False
+    )
+    consult = _locked(consult_id)
+    if consult.status not in WRITING | AMENDABLE:
+        raise InvalidTransition("The opinion cannot be written now.", field="status")
+    draft = _draft_of(consult, amendment_reason=amendment_reason)
+    actor = actor_for(actor_user)
+    assert actor is not None
+    draft.findings = sections.findings.strip()
+    draft.impression = sections.impression.strip()
+    draft.recommendations = sections.recommendations.strip()
+    draft.referral_advised = sections.referral_advised
+    draft.follow_up_advice = sections.follow_up_advice.strip()
+    if amendment_reason.strip():
+        draft.amendment_reason = amendment_reason.strip()
+    draft.edited_by_id = actor.practitioner_id
+    draft.save()
+    return draft
+
+
+@transaction.atomic
+def opinion_contribute(*, consult_id: int, actor_user: User, text: str) -> OpinionContribution:
+    """An MDT member writes or rewrites their part before the lead signs."""
+    consult_get_for_user(
+        user=actor_user, consult_id=consult_id, action=ConsultAction.CONTRIBUTE, audit=False
+    )
+    consult = _locked(consult_id)
+    if consult.kind != Kind.MDT:
+        raise InvalidTransition("Only MDT discussions take contributions.", field="text")
+    if consult.status not in WRITING:
+        raise InvalidTransition("The discussion is not open.", field="status")
+    if not text.strip():
+        raise InvalidTransition("Write your contribution.", field="text")
+    actor = actor_for(actor_user)
+    assert actor is not None
+    opinion, _ = Opinion.objects.get_or_create(consult=consult)
+    contribution, _ = OpinionContribution.objects.update_or_create(
+        opinion=opinion, practitioner_id=actor.practitioner_id, defaults={"text": text.strip()}
+    )
+    return contribution
+
+
+def opinion_canonical(version: OpinionVersion) -> bytes:
+    """The signed content as bytes: sorted-key JSON of every section, signer and time."""
+    assert version.signed_at is not None
+    content = {
+        "label": OPINION_LABEL,
+        "consult_id": version.opinion.consult_id,
+        "version": version.number,
+        "findings": version.findings,
+        "impression": version.impression,
+        "recommendations": version.recommendations,
+        "referral_advised": version.referral_advised,
+        "follow_up_advice": version.follow_up_advice,
+        "amendment_reason": version.amendment_reason,
+        "contributions": version.contributions,
+        "signed_by": version.signed_by_id,
+        "signed_at": version.signed_at.isoformat(timespec="microseconds"),
+    }
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def opinion_version_intact(version: OpinionVersion) -> bool:
+    """Whether a signed version still matches the hash taken when it was signed."""
+    return hashlib.sha256(opinion_canonical(version)).hexdigest() == version.content_sha256
+
+
+@transaction.atomic
+def opinion_sign(*, consult_id: int, actor_user: User, password: str) -> OpinionVersion:
+    """Sign and freeze the draft; the first signature completes the consult, later ones amend.
+
+    Raises: PasswordMismatch, NotQualified, InvalidTransition.
+    """
+    consult_get_for_user(
+        user=actor_user, consult_id=consult_id, action=ConsultAction.SIGN, audit=False
+    )
+    consult = _locked(consult_id)
+    amendment = consult.status in AMENDABLE
+    if not amendment and not parties_for(consult.status, Status.OPINION_SIGNED):
+        raise InvalidTransition(
+            f"An opinion cannot be signed while the consult is {consult.status}.", field="status"
+        )
+    if not actor_user.check_password(password):
+        raise PasswordMismatch("The password is not correct.", field="password")
+    actor = actor_for(actor_user)
+    assert actor is not None
+    signer = Practitioner.objects.get(pk=actor.practitioner_id)
+    if signer.years_of_independent_practice < MIN_YEARS_OF_INDEPENDENT_PRACTICE:
+        raise NotQualified(
+            f"Signing needs {MIN_YEARS_OF_INDEPENDENT_PRACTICE} years of independent practice.",
+            field="password",
+        )
+    draft = OpinionVersion.objects.filter(opinion__consult=consult, signed_at__isnull=True).first()
+    if draft is None:
+        raise InvalidTransition("There is no draft to sign.", field="impression")
+    if not draft.impression:
+        raise InvalidTransition("Write the impression before signing.", field="impression")
+    contributions = _contributions_for_signing(consult)
+    draft.contributions = contributions
+    draft.signed_by = signer
+    draft.signed_at = timezone.now()
+    draft.content_sha256 = hashlib.sha256(opinion_canonical(draft)).hexdigest()
+    draft.save()
+    audit_record(
+        user=actor_user,
+        action=AuditAction.EXECUTE,
+        event="consult.opinion_sign",
+        actor_institution_id=actor.institution_id,
+        resource_type="OpinionVersion",
+        resource_id=draft.pk,
+        patient_id=consult.patient_id,
+        detail={"consult_id": consult.pk, "version": draft.number, "sha256": draft.content_sha256},
+    )
+    if amendment:
+        notification_send(
+            recipient_ids=[consult.requester.user_id],
+            kind=NotificationKind.CONSULT_OPINION_AMENDED,
+            link=consult_link(consult.pk),
+        )
+        consult_publish_worklists(consult, from_status=consult.status)
+    else:
+        consult_transition(consult_id=consult.pk, actor_user=actor_user, to=Status.OPINION_SIGNED)
+    return draft
+
+
+def _contributions_for_signing(consult: ConsultRequest) -> list[dict[str, object]]:
+    """MDT: the lead signs last, once every other member has written their part."""
+    if consult.kind != Kind.MDT:
+        return []
+    members = list(
+        consult.participants.filter(ended_at__isnull=True)
+        .select_related("practitioner")
+        .order_by("practitioner_id")
+    )
+    written = {
+        c.practitioner_id: c for c in OpinionContribution.objects.filter(opinion__consult=consult)
+    }
+    missing = [
+        m.practitioner_id for m in members if not m.is_lead and m.practitioner_id not in written
+    ]
+    if missing:
+        raise InvalidTransition(
+            f"Members {missing} have not contributed yet; the lead signs last.",
+            field="contributions",
+        )
+    return [
+        {
+            "practitioner_id": m.practitioner_id,
+            "name": m.practitioner.display_name,
+            "text": written[m.practitioner_id].text,
+        }
+        for m in members
+        if m.practitioner_id in written
+    ]

@@ -1,0 +1,230 @@
+"""Creating consult requests: the invitation, its consent and its attachments."""
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from consult import files
+from consult.errors import ConsultError, InvalidAttachment
+from consult.lifecycle import TERMINAL
+from consult.models import (
+    ConsultAttachment,
+    ConsultRequest,
+    Kind,
+    Status,
+    TargetKind,
+    Urgency,
+)
+from consult.selectors import consult_get_for_user
+from consult.services.eligibility import ineligibility
+from server.access import ConsultAction, actor_for, consult_create_permits
+from server.accounts.models import User
+from server.audit.models import AuditAction
+from server.audit.services import audit_record
+from server.directory.errors import NotAllowed
+from server.directory.models import Department, Patient, Practitioner
+
+
+@dataclass(frozen=True)
+class ConsultDraft:
+    """What the inviting doctor fills in."""
+
+    patient_id: int
+    kind: str
+    mode: str
+    urgency: str
+    reason: str
+    purpose: str
+    clinical_summary: str
+    wanted_specialty: str
+    minimum_title: str
+    target_kind: str
+    target_practitioner_id: int | None = None
+    target_department_id: int | None = None
+    preferred_start: datetime | None = None
+    preferred_end: datetime | None = None
+    consent_signer: str = ""
+    consent_relation: str = ""
+    consent_method: str = ""
+    emergency_waiver: bool = False
+    waiver_reason: str = ""
+
+
+def _check_draft(draft: ConsultDraft, consult: ConsultRequest) -> None:
+    if (
+        draft.preferred_start
+        and draft.preferred_end
+        and draft.preferred_end <= draft.preferred_start
+    ):
+        raise ConsultError("The window must end after it starts.", field="preferred_end")
+    if draft.emergency_waiver:
+        if draft.urgency == Urgency.ROUTINE:
+            raise ConsultError(
+                "Consent can be waived only for critical or urgent consults.",
+                field="emergency_waiver",
+            )
+        if not draft.waiver_reason.strip():
+            raise ConsultError("Give the reason consent cannot be obtained.", field="waiver_reason")
+    if draft.kind == Kind.MDT and draft.target_kind == TargetKind.SPECIALIST:
+        raise ConsultError(
+            "An MDT team is chosen by the consult centre or a department head.",
+            field="target_kind",
+        )
+    if draft.target_kind == TargetKind.SPECIALIST:
+        named = (
+            Practitioner.objects.select_related("institution")
+            .prefetch_related("roles")
+            .filter(pk=draft.target_practitioner_id or 0)
+            .first()
+        )
+        problem = (
+            "is unknown" if named is None else ineligibility(practitioner=named, consult=consult)
+        )
+        if problem or named is None:
+            raise ConsultError(
+                f"Practitioner {draft.target_practitioner_id} {problem}.",
+                field="target_practitioner_id",
+            )
+        consult.target_practitioner = named
+    if draft.target_kind == TargetKind.DEPARTMENT:
+        department = Department.objects.filter(
+            pk=draft.target_department_id or 0,
+            institution__consortium_id=consult.consortium_id,
+        ).first()
+        if department is None:
+            raise ConsultError("No such department.", field="target_department_id")
+        consult.target_department = department
+
+
+@transaction.atomic
+def consult_request_create(*, actor_user: User, draft: ConsultDraft) -> ConsultRequest:
+    """Create a draft invitation about a patient the doctor may see.
+
+    Raises: NotAllowed for non-clinicians; ConsultError naming the field at fault.
+    """
+    actor = actor_for(actor_user)
+    if actor is None:
+        raise NotAllowed("Only practitioners can request consults.")
+    patient = Patient.objects.filter(pk=draft.patient_id, merged_into__isnull=True).first()
+    if patient is None or not consult_create_permits(actor, patient):
+        # The same answer for missing and hidden patients, so neither leaks.
+        raise ConsultError("No such patient.", field="patient_id")
+    consent_given = bool(draft.consent_signer.strip())
+    consult = ConsultRequest(
+        consortium_id=patient.consortium_id,
+        kind=draft.kind,
+        mode=draft.mode,
+        urgency=draft.urgency,
+        patient=patient,
+        inviting_institution_id=actor.institution_id,
+        requester_id=actor.practitioner_id,
+        reason=draft.reason.strip(),
+        purpose=draft.purpose.strip(),
+        clinical_summary=draft.clinical_summary.strip(),
+        wanted_specialty=draft.wanted_specialty,
+        minimum_title=draft.minimum_title,
+        preferred_start=draft.preferred_start,
+        preferred_end=draft.preferred_end,
+        target_kind=draft.target_kind,
+        consent_signer=draft.consent_signer.strip(),
+        consent_relation=draft.consent_relation,
+        consent_method=draft.consent_method,
+        consent_recorded_at=timezone.now() if consent_given else None,
+        emergency_waiver=draft.emergency_waiver,
+        waiver_reason=draft.waiver_reason.strip(),
+        consent_follow_up_due=draft.emergency_waiver and not consent_given,
+    )
+    _check_draft(draft, consult)
+    consult.save()
+    audit_record(
+        user=actor_user,
+        action=AuditAction.CREATE,
+        event="consult.create",
+        actor_institution_id=actor.institution_id,
+        resource_type="ConsultRequest",
+        resource_id=consult.pk,
+        patient_id=patient.pk,
+        patient_institution_id=patient.home_institution_id,
+    )
+    return consult
+
+
+@transaction.atomic
+def consult_consent_record(
+    *, consult_id: int, actor_user: User, signer: str, relation: str, method: str
+) -> ConsultRequest:
+    """Record the patient's consent, also after an emergency waiver (ends its follow-up)."""
+    consult = consult_get_for_user(
+        user=actor_user, consult_id=consult_id, action=ConsultAction.REQUEST, audit=False
+    )
+    if consult.status in TERMINAL:
+        raise ConsultError("The consult is over.", field="consult")
+    if not signer.strip():
+        raise ConsultError("Name who signed the consent.", field="signer")
+    ConsultRequest.objects.filter(pk=consult.pk).update(
+        consent_signer=signer.strip(),
+        consent_relation=relation,
+        consent_method=method,
+        consent_recorded_at=timezone.now(),
+        consent_follow_up_due=False,
+    )
+    consult.refresh_from_db()
+    return consult
+
+
+_ATTACHABLE = frozenset(Status) - TERMINAL - {Status.CLOSED}
+
+
+@transaction.atomic
+def consult_attachment_add(
+    *, consult_id: int, actor_user: User, kind: str, upload: UploadedFile
+) -> ConsultAttachment:
+    """Attach a file to the request after checking its real type and its size.
+
+    Raises: InvalidAttachment naming the `file` field.
+    """
+    consult = consult_get_for_user(
+        user=actor_user, consult_id=consult_id, action=ConsultAction.REQUEST, audit=False
+    )
+    if consult.status not in _ATTACHABLE:
+        raise ConsultError("The consult is over; nothing more can be attached.", field="file")
+    upload.seek(0)
+    head = upload.read(16)
+    checked = files.check(kind=kind, head=head, size=upload.size or 0)
+    if isinstance(checked, str):
+        raise InvalidAttachment(checked, field="file")
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    actor = actor_for(actor_user)
+    assert actor is not None  # consult_get_for_user allowed the actor
+    attachment = ConsultAttachment(
+        consult=consult,
+        kind=kind,
+        content_type=checked.content_type,
+        extension=checked.extension,
+        size=upload.size or 0,
+        sha256=digest.hexdigest(),
+        original_name=(upload.name or "")[:200],
+        uploaded_by_id=actor.practitioner_id,
+    )
+    attachment.file.save(f"{attachment.sha256}{checked.extension}", upload, save=False)
+    attachment.save()
+    audit_record(
+        user=actor_user,
+        action=AuditAction.CREATE,
+        event="consult.attachment_add",
+        actor_institution_id=actor.institution_id,
+        resource_type="ConsultAttachment",
+        resource_id=attachment.pk,
+        patient_id=consult.patient_id,
+        patient_institution_id=consult.patient.home_institution_id,
+        detail={"consult_id": consult.pk, "kind": kind, "size": attachment.size},
+    )
+    return attachment

@@ -1,0 +1,182 @@
+"""Routing: submit, assign, claim, decline, and the least-loaded choice of a specialist."""
+
+from django.db import transaction
+
+from consult.errors import ConsultError
+from consult.lifecycle import AWAITING_ROUTING
+from consult.models import (
+    ConsultRequest,
+    Kind,
+    SpecialistDuty,
+    Status,
+    TargetKind,
+)
+from consult.selectors import consult_active_load
+from consult.services.eligibility import ineligibility
+from consult.services.lifecycle import Assignment, consult_transition
+from server.access import actor_for
+from server.accounts.models import User
+from server.directory.errors import NotAllowed
+from server.directory.models import Practitioner, Role
+from server.notifications.models import NotificationKind
+from server.notifications.services import notification_send
+
+
+def _declined_by(consult: ConsultRequest) -> set[int]:
+    return set(
+        consult.participants.filter(ended_at__isnull=False).values_list(
+            "practitioner_id", flat=True
+        )
+    )
+
+
+def consult_least_loaded_specialist(*, consult: ConsultRequest) -> Practitioner | None:
+    """The eligible on-duty specialist with the fewest open consults (lowest id on ties)."""
+    excluded = _declined_by(consult)
+    candidates = [
+        p
+        for p in Practitioner.objects.filter(
+            institution__consortium_id=consult.consortium_id,
+            is_active=True,
+            roles__role=Role.SPECIALIST,
+            specialty=consult.wanted_specialty,
+            consult_duty__on_duty=True,
+        )
+        .select_related("institution")
+        .prefetch_related("roles")
+        .order_by("pk")
+        if p.pk not in excluded and not ineligibility(practitioner=p, consult=consult)
+    ]
+    if not candidates:
+        return None
+    load = consult_active_load(practitioner_ids=[p.pk for p in candidates])
+    return min(candidates, key=lambda p: (load[p.pk], p.pk))
+
+
+@transaction.atomic
+def consult_route(*, consult_id: int) -> ConsultRequest:
+    """Route a consult that awaits it, as the system: named specialist, queue, or least loaded.
+
+    Department queues wait for a claim; MDT teams are chosen by a coordinator or head.
+    """
+    consult = ConsultRequest.objects.select_related("target_practitioner").get(pk=consult_id)
+    if consult.status not in AWAITING_ROUTING:
+        return consult
+    if consult.target_kind == TargetKind.DEPARTMENT:
+        return consult
+    chosen: Practitioner | None = None
+    if consult.kind != Kind.MDT:
+        named = consult.target_practitioner
+        if (
+            consult.target_kind == TargetKind.SPECIALIST
+            and named is not None
+            and named.pk not in _declined_by(consult)
+        ):
+            chosen = named
+        else:
+            chosen = consult_least_loaded_specialist(consult=consult)
+    if chosen is None:
+        coordinators = Practitioner.objects.filter(
+            institution__consortium_id=consult.consortium_id,
+            is_active=True,
+            roles__role=Role.COORDINATOR,
+        ).values_list("user_id", flat=True)
+        notification_send(
+            recipient_ids=list(coordinators),
+            kind=NotificationKind.CONSULT_UNROUTED,
+            link=f"/consults/{consult.pk}/",
+        )
+        return consult
+    return consult_transition(
+        consult_id=consult.pk,
+        actor_user=None,
+        to=Status.ASSIGNED,
+        assignment=Assignment(practitioner_ids=(chosen.pk,), lead_id=chosen.pk),
+    )
+
+
+@transaction.atomic
+def consult_submit(*, consult_id: int, actor_user: User) -> ConsultRequest:
+    """Send the request and route it."""
+    consult_transition(consult_id=consult_id, actor_user=actor_user, to=Status.SUBMITTED)
+    return consult_route(consult_id=consult_id)
+
+
+def consult_assign(
+    *, consult_id: int, actor_user: User, practitioner_ids: list[int], lead_id: int
+) -> ConsultRequest:
+    """A coordinator or department head invites a doctor, or an MDT team with its lead."""
+    return consult_transition(
+        consult_id=consult_id,
+        actor_user=actor_user,
+        to=Status.ASSIGNED,
+        assignment=Assignment(
+            practitioner_ids=tuple(dict.fromkeys(practitioner_ids)), lead_id=lead_id
+        ),
+    )
+
+
+def consult_claim(*, consult_id: int, actor_user: User) -> ConsultRequest:
+    """A specialist takes a consult from their department's queue."""
+    actor = actor_for(actor_user)
+    practitioner_id = actor.practitioner_id if actor else 0
+    return consult_transition(
+        consult_id=consult_id,
+        actor_user=actor_user,
+        to=Status.ASSIGNED,
+        assignment=Assignment(practitioner_ids=(practitioner_id,), lead_id=practitioner_id),
+    )
+
+
+@transaction.atomic
+def consult_decline(
+    *,
+    consult_id: int,
+    actor_user: User,
+    reason_code: str,
+    reason: str,
+    better_target_id: int | None = None,
+) -> ConsultRequest:
+    """Decline with a reason; the consult goes back to routing, to the better target if named."""
+    consult = consult_transition(
+        consult_id=consult_id,
+        actor_user=actor_user,
+        to=Status.DECLINED,
+        reason_code=reason_code,
+        reason=reason,
+    )
+    if better_target_id is not None:
+        better = (
+            Practitioner.objects.select_related("institution")
+            .prefetch_related("roles")
+            .filter(pk=better_target_id)
+            .first()
+        )
+        problem = (
+            "is unknown" if better is None else ineligibility(practitioner=better, consult=consult)
+        )
+        if problem or better is None:
+            raise ConsultError(
+                f"Practitioner {better_target_id} {problem}.", field="better_target_id"
+            )
+        consult.target_kind = TargetKind.SPECIALIST
+        consult.target_practitioner = better
+        consult.target_department = None
+        consult.save(update_fields=["target_kind", "target_practitioner", "target_department"])
+    elif consult.target_kind == TargetKind.SPECIALIST:
+        # The named doctor said no: the consult centre finds another.
+        consult.target_kind = TargetKind.CONSULT_CENTRE
+        consult.save(update_fields=["target_kind"])
+    return consult_route(consult_id=consult_id)
+
+
+@transaction.atomic
+def specialist_duty_set(*, actor_user: User, on_duty: bool) -> SpecialistDuty:
+    """A specialist starts or ends taking automatically routed consults."""
+    actor = actor_for(actor_user)
+    if actor is None or not actor.has(Role.SPECIALIST):
+        raise NotAllowed("Only specialists go on consult duty.")
+    duty, _ = SpecialistDuty.objects.update_or_create(
+        practitioner_id=actor.practitioner_id, defaults={"on_duty": on_duty}
+    )
+    return duty

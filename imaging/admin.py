@@ -1,0 +1,22 @@
+"""Read-only admin lists of the archive; changes go through the imaging services."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from imaging.models import Study
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin[Study]):
+    list_display = ["id", "institution", "source", "modalities_in_study", "instance_count"]
+    list_filter = ["source", "institution"]
+    readonly_fields = [field.name for field in Study._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
+        return False

@@ -1,0 +1,488 @@
+"""DICOM parsing, validation, character sets and DICOM JSON with pydicom (no Django here)."""
+
+import hashlib
+import io
+import struct
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, time
+from enum import IntEnum
+from typing import Any
+
+import pydicom
+from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
+from pydicom.dataelem import DataElement
+from pydicom.dataset import Dataset, FileDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.tag import BaseTag, Tag
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+# Character sets that Chinese modalities write but pydicom does not know by that name.
+# "ISO_IR 58" is not a DICOM defined term (that is "ISO 2022 IR 58"), yet it is common in the
+# field for single-byte-escaped GB2312 text; GB18030 is a superset of GB2312 and GBK.
+_CHARSET_ALIASES = {"ISO_IR 58": "GB18030", "GB2312": "GB18030", "CHINESE": "GB18030"}
+
+# Binary value representations whose large values are replaced by a BulkDataURI.
+_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+BULK_DATA_THRESHOLD = 1024
+PIXEL_DATA_TAGS = frozenset({Tag(0x7FE0, 0x0010), Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)})
+
+_UNDEFINED = 0xFFFFFFFF
+_ITEM = 0xFFFEE000
+_ITEM_END = 0xFFFEE00D
+_SEQUENCE_END = 0xFFFEE0DD
+_LONG_LENGTH_VRS = frozenset(
+    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
+)
+
+
+class FailureReason(IntEnum):
+    """Status codes of PS3.4 Annex B / PS3.7 Annex C used in STOW-RS FailureReason (0008,1197)."""
+
+    PROCESSING_FAILURE = 0x0110
+    DUPLICATE_SOP_INSTANCE = 0x0111
+    NOT_AUTHORIZED = 0x0124
+    OUT_OF_RESOURCES = 0xA700
+    DATA_SET_DOES_NOT_MATCH = 0xA900
+    CANNOT_UNDERSTAND = 0xC000
+    TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
+
+
+class DicomRejected(Exception):
+    """The bytes are not an instance the archive can store, with the PS3.4 reason code."""
+
+    def __init__(self, reason: FailureReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class TranscodeUnsupported(Exception):
+    """The stored instance cannot be converted to the requested transfer syntax."""
+
+
+@dataclass(frozen=True)
+class ParsedInstance:
+    """What the archive indexes about one instance, decoded to Unicode."""
+
+    sha256: str
+    size: int
+    transfer_syntax_uid: str
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str
+    patient_birth_date: str
+    patient_sex: str
+    study_date: date | None
+    study_time: time | None
+    accession_number: str
+    study_id: str
+    study_description: str
+    referring_physician_name: str
+    modality: str
+    series_number: int | None
+    series_description: str
+    body_part_examined: str
+    instance_number: int | None
+    number_of_frames: int
+    dataset: Dataset
+
+
+def _le_or_be(little_endian: bool) -> str:
+    return "<" if little_endian else ">"
+
+
+def _walk_dataset(buf: bytes, pos: int, end: int, implicit: bool, little: bool) -> int:
+    """Check that every element between pos and end is complete; return where parsing stopped.
+
+    pydicom reads a truncated file without complaint (the last value is simply short), so the
+    archive walks the element structure itself before trusting it.
+    """
+    order = _le_or_be(little)
+    while pos < end:
+        if pos + 8 > end:
+            raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "Truncated data element header.")
+        group, element = struct.unpack_from(order + "HH", buf, pos)
+        tag = (group << 16) | element
+        if tag in (_ITEM_END, _SEQUENCE_END):
+            return pos
+        if implicit or group == 0xFFFE:
+            length = struct.unpack_from(order + "I", buf, pos + 4)[0]
+            vr = b"SQ" if length == _UNDEFINED else b""
+            pos += 8
+        else:
+            vr = buf[pos + 4 : pos + 6]
+            if vr in _LONG_LENGTH_VRS:
+                if pos + 12 > end:
+                    raise DicomRejected(
+                        FailureReason.CANNOT_UNDERSTAND, "Truncated data element header."
+                    )
+                length = struct.unpack_from(order + "I", buf, pos + 8)[0]
+                pos += 12
+            else:
+                length = struct.unpack_from(order + "H", buf, pos + 6)[0]
+                pos += 8
+        if length == _UNDEFINED:
+            pos = _walk_items(buf, pos, end, implicit, little)
+        else:
+            pos += length
+            if pos > end:
+                name = keyword_for_tag(tag) or f"({group:04X},{element:04X})"
+                raise DicomRejected(
+                    FailureReason.CANNOT_UNDERSTAND, f"The file is truncated inside {name}."
+                )
+    return pos
+
+
+def _walk_items(buf: bytes, pos: int, end: int, implicit: bool, little: bool) -> int:
+    """Walk the items of an undefined-length sequence or encapsulated pixel data."""
+    order = _le_or_be(little)
+    while True:
+        if pos + 8 > end:
+            raise DicomRejected(
+                FailureReason.CANNOT_UNDERSTAND, "The file ends inside a sequence or pixel data."
+            )
+        group, element, length = struct.unpack_from(order + "HHI", buf, pos)
+        tag = (group << 16) | element
+        pos += 8
+        if tag == _SEQUENCE_END:
+            return pos
+        if tag != _ITEM:
+            raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "Malformed sequence item.")
+        if length == _UNDEFINED:
+            pos = _walk_dataset(buf, pos, end, implicit, little)
+            if pos + 8 > end or _tag_at(buf, pos, order) != _ITEM_END:
+                raise DicomRejected(
+                    FailureReason.CANNOT_UNDERSTAND, "The file ends inside a sequence item."
+                )
+            pos += 8
+        else:
+            pos += length
+            if pos > end:
+                raise DicomRejected(
+                    FailureReason.CANNOT_UNDERSTAND, "The file is truncated inside an item."
+                )
+
+
+def _tag_at(buf: bytes, pos: int, order: str) -> int:
+    group, element = struct.unpack_from(order + "HH", buf, pos)
+    return int((group << 16) | element)
+
+
+def _check_complete(data: bytes, dataset_offset: int, transfer_syntax: UID) -> None:
+    if transfer_syntax == DeflatedExplicitVRLittleEndian:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(data[dataset_offset:])
+        except zlib.error as exc:
+            raise DicomRejected(
+                FailureReason.CANNOT_UNDERSTAND, "The deflated data set is corrupt."
+            ) from exc
+        if not inflater.eof:
+            raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The deflated data set is cut.")
+        _walk_dataset(body, 0, len(body), implicit=False, little=True)
+        return
+    end = _walk_dataset(
+        data,
+        dataset_offset,
+        len(data),
+        implicit=transfer_syntax.is_implicit_VR,
+        little=transfer_syntax.is_little_endian,
+    )
+    if end != len(data):
+        raise DicomRejected(
+            FailureReason.CANNOT_UNDERSTAND, "Unexpected delimiter at the top of the data set."
+        )
+
+
+def _normalise_charset(ds: Dataset) -> None:
+    """Map field spellings of Chinese character sets onto names pydicom decodes."""
+    raw = ds.get("SpecificCharacterSet")
+    if raw is None:
+        return
+    values = [raw] if isinstance(raw, str) else list(raw)
+    fixed = [_CHARSET_ALIASES.get(str(v).strip().upper(), str(v).strip()) for v in values]
+    if fixed != values:
+        ds.SpecificCharacterSet = fixed[0] if len(fixed) == 1 else fixed
+    ds.decode()
+
+
+def _text(ds: Dataset, keyword: str) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, pydicom.multival.MultiValue):
+        return "\\".join(str(v) for v in value)
+    return str(value).strip()
+
+
+def _person_name(ds: Dataset, keyword: str) -> str:
+    # Trailing empty groups ("Wang^XiaoDong=王^小东=") carry no meaning.
+    return _text(ds, keyword).rstrip("=")
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    value = ds.get(keyword)
+    try:
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_da(value: str) -> date | None:
+    """A DICOM DA value (YYYYMMDD, or the old YYYY.MM.DD) as a date, None if empty or invalid."""
+    text = value.strip().replace(".", "")
+    if len(text) != 8 or not text.isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:]))
+    except ValueError:
+        return None
+
+
+def parse_tm(value: str) -> time | None:
+    """A DICOM TM value (HH, HHMM, HHMMSS, HHMMSS.FFFFFF; old HH:MM:SS) as a time, or None."""
+    text = value.strip().replace(":", "")
+    whole, _, fraction = text.partition(".")
+    if not whole.isdigit() or len(whole) not in (2, 4, 6) or (fraction and not fraction.isdigit()):
+        return None
+    try:
+        return time(
+            int(whole[:2]),
+            int(whole[2:4] or 0),
+            int(whole[4:6] or 0),
+            int((fraction + "000000")[:6]) if fraction else 0,
+        )
+    except ValueError:
+        return None
+
+
+def instance_parse(data: bytes) -> ParsedInstance:
+    """Parse and check one DICOM Part 10 file.
+
+    Raises: DicomRejected with the PS3.4 reason for anything the archive must not store.
+    """
+    if not data:
+        raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is empty.")
+    try:
+        ds = pydicom.dcmread(io.BytesIO(data), force=False)
+    except InvalidDicomError as exc:
+        raise DicomRejected(
+            FailureReason.CANNOT_UNDERSTAND, "Not a DICOM file (no DICM preamble)."
+        ) from exc
+    except Exception as exc:  # pydicom raises many types for malformed input
+        raise DicomRejected(
+            FailureReason.CANNOT_UNDERSTAND, f"Unreadable DICOM file: {type(exc).__name__}."
+        ) from exc
+    assert isinstance(ds, FileDataset)
+    ts_value = ds.file_meta.get("TransferSyntaxUID")
+    if not ts_value:
+        raise DicomRejected(
+            FailureReason.CANNOT_UNDERSTAND, "The file meta lacks a TransferSyntaxUID."
+        )
+    transfer_syntax = UID(str(ts_value))
+    if not transfer_syntax.is_transfer_syntax:
+        raise DicomRejected(
+            FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED,
+            f"Unknown transfer syntax {transfer_syntax}.",
+        )
+    try:
+        _check_complete(data, _dataset_offset(data), transfer_syntax)
+    except struct.error as exc:
+        raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is truncated.") from exc
+    try:
+        _normalise_charset(ds)
+        for _element in ds.iterall():
+            pass  # decode everything now, so bad values are found before storing
+    except Exception as exc:
+        raise DicomRejected(
+            FailureReason.CANNOT_UNDERSTAND, f"Undecodable values: {type(exc).__name__}."
+        ) from exc
+    uids = {
+        keyword: _text(ds, keyword)
+        for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
+    }
+    missing = [keyword for keyword, value in uids.items() if not value]
+    if missing:
+        raise DicomRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH, "Missing " + ", ".join(missing) + "."
+        )
+    too_long = [keyword for keyword, value in uids.items() if len(value) > 64]
+    if too_long:
+        raise DicomRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH, "UID over 64 characters: " + ", ".join(too_long)
+        )
+    is_image = "Rows" in ds or "Image Storage" in UID(uids["SOPClassUID"]).name
+    if is_image and not any(tag in ds for tag in PIXEL_DATA_TAGS):
+        # A cut that falls exactly between two elements leaves a well-formed but short file.
+        raise DicomRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH,
+            "The image has no pixel data (is the file truncated?).",
+        )
+    return ParsedInstance(
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        transfer_syntax_uid=str(transfer_syntax),
+        sop_class_uid=uids["SOPClassUID"],
+        sop_instance_uid=uids["SOPInstanceUID"],
+        study_instance_uid=uids["StudyInstanceUID"],
+        series_instance_uid=uids["SeriesInstanceUID"],
+        patient_id=_text(ds, "PatientID")[:64],
+        issuer_of_patient_id=_text(ds, "IssuerOfPatientID")[:64],
+        patient_name=_person_name(ds, "PatientName")[:400],
+        patient_birth_date=_text(ds, "PatientBirthDate")[:8],
+        patient_sex=_text(ds, "PatientSex")[:16],
+        study_date=parse_da(_text(ds, "StudyDate")),
+        study_time=parse_tm(_text(ds, "StudyTime")),
+        accession_number=_text(ds, "AccessionNumber")[:64],
+        study_id=_text(ds, "StudyID")[:64],
+        study_description=_text(ds, "StudyDescription")[:200],
+        referring_physician_name=_person_name(ds, "ReferringPhysicianName")[:400],
+        modality=_text(ds, "Modality")[:16],
+        series_number=_int(ds, "SeriesNumber"),
+        series_description=_text(ds, "SeriesDescription")[:200],
+        body_part_examined=_text(ds, "BodyPartExamined")[:64],
+        instance_number=_int(ds, "InstanceNumber"),
+        number_of_frames=_int(ds, "NumberOfFrames") or (1 if "PixelData" in ds else 0),
+        dataset=ds,
+    )
+
+
+def _dataset_offset(data: bytes) -> int:
+    """Byte offset where the data set starts, after the preamble and the file meta group."""
+    pos = 132
+    # (0002,0000) File Meta Information Group Length is explicit VR little endian, UL.
+    group, element = struct.unpack_from("<HH", data, pos)
+    if (group, element) == (0x0002, 0x0000) and data[pos + 4 : pos + 6] == b"UL":
+        return pos + 12 + int(struct.unpack_from("<I", data, pos + 8)[0])
+    # No group length: walk the meta elements, which are always explicit VR little endian.
+    while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
+        vr = data[pos + 4 : pos + 6]
+        if vr in _LONG_LENGTH_VRS:
+            pos += 12 + int(struct.unpack_from("<I", data, pos + 8)[0])
+        else:
+            pos += 8 + int(struct.unpack_from("<H", data, pos + 6)[0])
+    return pos
+
+
+def tag_hex(tag: BaseTag | int) -> str:
+    return f"{int(tag):08X}"
+
+
+def instance_json(parsed: ParsedInstance, bulk_data_uri: Callable[[str], str]) -> dict[str, Any]:
+    """The instance's DICOM JSON (PS3.18 F.2), bulk data replaced by BulkDataURI references.
+
+    `bulk_data_uri` turns the tag path of a bulk element ("7FE00010", or "00880200/0/7FE00010"
+    inside a sequence) into its URI.
+    """
+    meta = {
+        tag_hex(element.tag): {"vr": element.VR, "Value": [str(element.value)]}
+        for element in parsed.dataset.file_meta
+        if element.keyword == "TransferSyntaxUID"
+    }
+    body = _dataset_json(parsed.dataset, "", bulk_data_uri)
+    # The JSON text is Unicode whatever the file's character set was.
+    if "00080005" in body:
+        body["00080005"] = {"vr": "CS", "Value": ["ISO_IR 192"]}
+    return {**meta, **body}
+
+
+def _dataset_json(ds: Dataset, prefix: str, bulk_data_uri: Callable[[str], str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for element in ds:
+        key = tag_hex(element.tag)
+        path = f"{prefix}{key}"
+        if element.VR == "SQ":
+            items = [
+                _dataset_json(item, f"{path}/{index}/", bulk_data_uri)
+                for index, item in enumerate(element.value)
+            ]
+            out[key] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
+        elif _is_bulk(element):
+            out[key] = {"vr": element.VR, "BulkDataURI": bulk_data_uri(path)}
+        else:
+            out[key] = element.to_json_dict(
+                bulk_data_element_handler=None, bulk_data_threshold=BULK_DATA_THRESHOLD
+            )
+    return out
+
+
+def _is_bulk(element: DataElement) -> bool:
+    if element.tag in PIXEL_DATA_TAGS:
+        return True
+    if element.VR not in _BULK_VRS or element.value is None:
+        return False
+    return len(element.value) > BULK_DATA_THRESHOLD
+
+
+def json_string(keyword: str, value: str) -> dict[str, Any]:
+    """One DICOM JSON attribute for a text value; PN is split into its component groups."""
+    vr = dictionary_VR(keyword)
+    if not value:
+        return {"vr": vr}
+    if vr == "PN":
+        groups = value.split("=")
+        names = dict(zip(("Alphabetic", "Ideographic", "Phonetic"), groups, strict=False))
+        return {"vr": vr, "Value": [{k: v for k, v in names.items() if v}]}
+    if vr in ("IS", "US", "UL", "SL", "SS"):
+        return {"vr": vr, "Value": [int(value)]}
+    return {"vr": vr, "Value": value.split("\\")}
+
+
+def keyword_tag(keyword: str) -> str:
+    """The 8-hex-digit tag of a keyword (raises KeyError if unknown)."""
+    tag = tag_for_keyword(keyword)
+    if tag is None:
+        raise KeyError(keyword)
+    return tag_hex(tag)
+
+
+def tag_keyword(tag: str) -> str:
+    """The keyword of an 8-hex-digit tag, or "" for private and unknown tags."""
+    try:
+        return keyword_for_tag(int(tag, 16)) or ""
+    except ValueError:
+        return ""
+
+
+def transcode_explicit_le(data: bytes) -> bytes:
+    """Re-encode a stored instance in Explicit VR Little Endian, decompressing its pixel data.
+
+    Raises: TranscodeUnsupported for big-endian or undecodable instances.
+    """
+    ds = pydicom.dcmread(io.BytesIO(data))
+    transfer_syntax = UID(str(ds.file_meta.TransferSyntaxUID))
+    if transfer_syntax == ExplicitVRLittleEndian:
+        return data
+    if not transfer_syntax.is_little_endian:
+        raise TranscodeUnsupported("Big endian instances are served only as stored.")
+    try:
+        if transfer_syntax.is_compressed and "PixelData" in ds:
+            ds.decompress()
+        else:
+            ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        out = io.BytesIO()
+        ds.save_as(out, enforce_file_format=True, implicit_vr=False, little_endian=True)
+    except Exception as exc:  # decoder plugins raise many types
+        raise TranscodeUnsupported(f"Cannot decode {transfer_syntax}: {exc}") from exc
+    return out.getvalue()
+
+
+def tags_of(names: Iterable[str]) -> set[str]:
+    """Map keywords or 8-hex-digit tags to tags; unknown names are dropped."""
+    tags: set[str] = set()
+    for name in names:
+        candidate = name.strip()
+        if len(candidate) == 8 and all(c in "0123456789abcdefABCDEF" for c in candidate):
+            tags.add(candidate.upper())
+            continue
+        try:
+            tags.add(keyword_tag(candidate))
+        except KeyError:
+            continue
+    return tags

@@ -1,0 +1,5 @@
+"""Domain errors of the image archive."""
+
+
+class StudyAlreadyMatched(Exception):
+    """The study is already linked to a patient; reconciliation is for unmatched studies."""

@@ -1,0 +1,142 @@
+"""The image archive's index: studies, series and instances, and who has viewed what."""
+
+from django.conf import settings
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from server.directory.models import Institution, Patient
+
+
+class IngestSource(models.TextChoices):
+    STOW = "stow", _("DICOMweb STOW-RS")
+    DIMSE = "dimse", _("DICOM C-STORE")
+    UPLOAD = "upload", _("Browser upload")
+
+
+class Study(models.Model):
+    """One DICOM study, owned by the institution that first stored it.
+
+    `patient` is the consortium patient matched by PatientID (the health card number); studies
+    that match nobody, or more than one patient, stay unmatched for a coordinator to reconcile.
+    """
+
+    study_instance_uid = models.CharField(max_length=64, unique=True)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=IngestSource.choices)
+    dicom_patient_id = models.CharField(max_length=64, blank=True)
+    issuer_of_patient_id = models.CharField(max_length=64, blank=True)
+    patient_name = models.CharField(max_length=400, blank=True)
+    patient_birth_date = models.CharField(max_length=8, blank=True)
+    patient_sex = models.CharField(max_length=16, blank=True)
+    study_date = models.DateField(null=True, blank=True)
+    study_time = models.TimeField(null=True, blank=True)
+    accession_number = models.CharField(max_length=64, blank=True)
+    study_id = models.CharField(max_length=64, blank=True)
+    study_description = models.CharField(max_length=200, blank=True)
+    referring_physician_name = models.CharField(max_length=400, blank=True)
+    modalities_in_study = models.CharField(max_length=200, blank=True)
+    series_count = models.PositiveIntegerField(default=0)
+    instance_count = models.PositiveIntegerField(default=0)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    # Bumped on every change; the metadata ETag is built from it.
+    revision = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("study")
+        verbose_name_plural = _("studies")
+        indexes = [
+            models.Index(fields=["dicom_patient_id", "issuer_of_patient_id"]),
+            models.Index(fields=["study_date", "study_time"]),
+            models.Index(fields=["accession_number"]),
+            models.Index(fields=["patient_name"]),
+            models.Index(fields=["institution", "patient"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Study {self.pk}"
+
+
+class Series(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
+    series_instance_uid = models.CharField(max_length=64, unique=True)
+    modality = models.CharField(max_length=16, blank=True)
+    series_number = models.IntegerField(null=True, blank=True)
+    series_description = models.CharField(max_length=200, blank=True)
+    body_part_examined = models.CharField(max_length=64, blank=True)
+    instance_count = models.PositiveIntegerField(default=0)
+    revision = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("series")
+        verbose_name_plural = _("series")
+        indexes = [models.Index(fields=["modality"])]
+
+    def __str__(self) -> str:
+        return f"Series {self.pk}"
+
+
+class Instance(models.Model):
+    """One stored SOP instance; its file is written once, under its SHA-256."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="instances")
+    series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")
+    sop_instance_uid = models.CharField(max_length=64, unique=True)
+    sop_class_uid = models.CharField(max_length=64)
+    instance_number = models.IntegerField(null=True, blank=True)
+    transfer_syntax_uid = models.CharField(max_length=64)
+    number_of_frames = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    storage_name = models.CharField(max_length=200)
+    size_bytes = models.PositiveBigIntegerField()
+    # The instance's DICOM JSON (bulk data as BulkDataURI), serialised once at ingest so
+    # metadata requests only concatenate text.
+    metadata = models.TextField()
+    source = models.CharField(max_length=8, choices=IngestSource.choices)
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    stored_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("instance")
+        verbose_name_plural = _("instances")
+        indexes = [models.Index(fields=["sop_class_uid"])]
+
+    def __str__(self) -> str:
+        return f"Instance {self.pk}"
+
+
+class ViewingKind(models.TextChoices):
+    SEARCH = "search", _("Found in a search")
+    RETRIEVE = "retrieve", _("Images or metadata retrieved")
+
+
+class StudyViewing(models.Model):
+    """Marks that a user saw a study in one viewing session, so the read is audited once.
+
+    A viewing session is the browser session (its key, hashed) or, for bearer tokens, the token
+    and the hour: a viewer fetching hundreds of frames writes one audit event, not hundreds.
+    """
+
+    user_id = models.BigIntegerField()
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    session = models.CharField(max_length=64)
+    kind = models.CharField(max_length=8, choices=ViewingKind.choices)
+    first_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_id", "study", "session", "kind"], name="study_viewing_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.study_id}:{self.kind}"

@@ -1,0 +1,280 @@
+"""Image archive reads: studies a user may see, QIDO searches, retrieval and metadata."""
+
+import hashlib
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Min, Q, QuerySet
+
+from imaging.models import Instance, Series, Study, ViewingKind
+from imaging.qido import Kind, Level, Match, Query, has_wildcard, person_name_regex, wildcard_regex
+from imaging.services import study_subject, study_viewing_record
+from server.access import Action, NotFound, actor_for, study_permits, study_scope
+from server.accounts.models import User
+from server.audit.models import AuditAction, AuditOutcome
+from server.audit.services import audit_record
+
+STUDY_FIELDS = {
+    "StudyInstanceUID": "study_instance_uid",
+    "PatientID": "dicom_patient_id",
+    "IssuerOfPatientID": "issuer_of_patient_id",
+    "PatientName": "patient_name",
+    "PatientBirthDate": "patient_birth_date",
+    "PatientSex": "patient_sex",
+    "StudyDate": "study_date",
+    "StudyTime": "study_time",
+    "AccessionNumber": "accession_number",
+    "StudyID": "study_id",
+    "StudyDescription": "study_description",
+    "ReferringPhysicianName": "referring_physician_name",
+    "ModalitiesInStudy": "modalities_in_study",
+}
+SERIES_FIELDS = {
+    "SeriesInstanceUID": "series_instance_uid",
+    "Modality": "modality",
+    "SeriesNumber": "series_number",
+    "SeriesDescription": "series_description",
+    "BodyPartExamined": "body_part_examined",
+}
+INSTANCE_FIELDS = {
+    "SOPInstanceUID": "sop_instance_uid",
+    "SOPClassUID": "sop_class_uid",
+    "InstanceNumber": "instance_number",
+    "NumberOfFrames": "number_of_frames",
+}
+# Where each level finds the fields of the levels above it.
+_PREFIXES: dict[Level, tuple[str, str]] = {
+    Level.STUDY: ("", ""),
+    Level.SERIES: ("study__", ""),
+    Level.INSTANCE: ("study__", "series__"),
+}
+
+
+def _audit_denied(*, user: User | AnonymousUser, study: Study | None, study_uid: str) -> None:
+    actor = actor_for(user)
+    audit_record(
+        user=user,
+        action=AuditAction.READ,
+        event="imaging.study.read",
+        outcome=AuditOutcome.DENIED,
+        actor_institution_id=actor.institution_id if actor else None,
+        resource_type="Study",
+        resource_id=study.pk if study else study_uid[:64],
+        patient_id=study.patient_id if study else None,
+        patient_institution_id=study.patient.home_institution_id
+        if study and study.patient
+        else None,
+    )
+
+
+def study_get_for_user(
+    *, user: User | AnonymousUser, study_uid: str, session: str, kind: ViewingKind
+) -> Study:
+    """Return the study if the user may view it; the read is audited once per viewing session.
+
+    Raises: NotFound for a missing study and for one the user may not see (audited as denied).
+    """
+    study = (
+        Study.objects.select_related("institution", "patient")
+        .filter(study_instance_uid=study_uid)
+        .first()
+    )
+    if study is None or not study_permits(actor_for(user), Action.VIEW, study_subject(study)):
+        _audit_denied(user=user, study=study, study_uid=study_uid)
+        raise NotFound
+    study_viewing_record(user=user, studies=[study], session=session, kind=kind)
+    return study
+
+
+def instances_of(
+    *, study: Study, series_uid: str | None = None, instance_uid: str | None = None
+) -> list[Instance]:
+    """The study's instances (or one series', or one instance) in viewing order.
+
+    Raises: NotFound if the named series or instance is not in the study.
+    """
+    instances = Instance.objects.filter(study=study).select_related("series")
+    if series_uid is not None:
+        instances = instances.filter(series__series_instance_uid=series_uid)
+    if instance_uid is not None:
+        instances = instances.filter(sop_instance_uid=instance_uid)
+    found = list(instances.order_by("series__series_number", "series_id", "instance_number", "pk"))
+    if not found and (series_uid is not None or instance_uid is not None):
+        raise NotFound
+    return found
+
+
+@dataclass(frozen=True)
+class Metadata:
+    etag: str
+    body: bytes
+
+
+def metadata_of(
+    *, study: Study, series_uid: str | None = None, instance_uid: str | None = None
+) -> Metadata:
+    """DICOM JSON metadata from the database: the stored instance objects, concatenated.
+
+    Raises: NotFound if the named series or instance is not in the study.
+    """
+    instances = Instance.objects.filter(study=study)
+    if series_uid is not None:
+        instances = instances.filter(series__series_instance_uid=series_uid)
+    if instance_uid is not None:
+        instances = instances.filter(sop_instance_uid=instance_uid)
+    rows = list(
+        instances.order_by(
+            "series__series_number", "series_id", "instance_number", "pk"
+        ).values_list("metadata", flat=True)
+    )
+    if not rows and (series_uid is not None or instance_uid is not None):
+        raise NotFound
+    # Instances are written once, and every change to a study bumps its revision.
+    scope = f"{study.pk}:{study.revision}:{series_uid or ''}:{instance_uid or ''}"
+    etag = '"' + hashlib.sha256(scope.encode()).hexdigest()[:32] + '"'
+    return Metadata(etag=etag, body=("[" + ",".join(rows) + "]").encode())
+
+
+def _visible(user: User | AnonymousUser, prefix: str) -> Q:
+    scope = study_scope(actor_for(user))
+    return Q(**{f"{prefix}patient__in": scope.patients}) | Q(
+        **{
+            f"{prefix}patient__isnull": True,
+            f"{prefix}institution_id__in": scope.unmatched_institutions,
+        }
+    )
+
+
+def _string_q(field: str, value: str) -> Q:
+    if not has_wildcard(value):
+        return Q(**{field: value})
+    stem = value[:-1]
+    if value.endswith("*") and not has_wildcard(stem):
+        return Q(**{f"{field}__startswith": stem}) if stem else Q()
+    return Q(**{f"{field}__regex": f"^{wildcard_regex(value)}$"})
+
+
+def _match_q(match: Match, field: str, *, fuzzy: bool) -> Q:
+    if match.kind is Kind.UID:
+        return Q(**{f"{field}__in": match.uids})
+    if match.kind is Kind.INTEGER:
+        return Q(**{f"{field}__in": match.numbers})
+    if match.kind in (Kind.DATE, Kind.TIME):
+        assert match.range is not None
+        q = Q()
+        if match.range.start is not None:
+            q &= Q(**{f"{field}__gte": match.range.start})
+        if match.range.end is not None:
+            q &= Q(**{f"{field}__lte": match.range.end})
+        return q
+    if match.kind is Kind.PERSON_NAME:
+        if match.value.strip("*") == "":
+            return Q()
+        return Q(**{f"{field}__iregex": person_name_regex(match.value, fuzzy=fuzzy)})
+    if match.kind is Kind.MODALITIES:
+        q = Q()
+        for modality in match.value.split("\\"):
+            pattern = wildcard_regex(modality, any_char="[^\\\\]")
+            q |= Q(**{f"{field}__regex": rf"(^|\\){pattern}(\\|$)"})
+        return q
+    return _string_q(field, match.value)
+
+
+def _query_q(query: Query) -> Q:
+    study_prefix, series_prefix = _PREFIXES[query.level]
+    fields = {
+        **{k: study_prefix + v for k, v in STUDY_FIELDS.items()},
+        **{k: series_prefix + v for k, v in SERIES_FIELDS.items()},
+        **INSTANCE_FIELDS,
+    }
+    q = Q()
+    for match in query.matches:
+        q &= _match_q(match, fields[match.keyword], fuzzy=query.fuzzy)
+    return q
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    rows: list[Study] | list[Series] | list[Instance]
+    more: bool  # further results exist beyond the limit
+
+
+def _viewer_record(*, user: User | AnonymousUser, session: str, studies: list[Study]) -> None:
+    unique = list({study.pk: study for study in studies}.values())
+    study_viewing_record(user=user, studies=unique, session=session, kind=ViewingKind.SEARCH)
+
+
+def qido_search(
+    *,
+    user: User | AnonymousUser,
+    session: str,
+    query: Query,
+    study: Study | None = None,
+    series: Series | None = None,
+) -> SearchPage:
+    """One page of QIDO-RS results the user may see, optionally within a study or series.
+
+    Finding a study is a read of its patient data: it is audited once per viewing session.
+    """
+    study_prefix, _ = _PREFIXES[query.level]
+    where = Q(_visible(user, study_prefix), _query_q(query))
+    if study is not None:
+        where &= Q(**{f"{study_prefix}pk": study.pk})
+    if series is not None:
+        where &= Q(series_id=series.pk) if query.level is Level.INSTANCE else Q(pk=series.pk)
+    rows: QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]
+    if query.level is Level.STUDY:
+        rows = Study.objects.select_related("patient").filter(where).order_by("pk")
+    elif query.level is Level.SERIES:
+        rows = (
+            Series.objects.select_related("study__patient")
+            .filter(where)
+            .order_by("study_id", "series_number", "pk")
+        )
+    else:
+        rows = (
+            Instance.objects.select_related("study__patient", "series")
+            .filter(where)
+            .order_by("study_id", "series__series_number", "series_id", "instance_number", "pk")
+        )
+    page = list(rows[query.offset : query.offset + query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    studies = [
+        row if isinstance(row, Study) else row.study
+        for row in page
+        if isinstance(row, Study | Series | Instance)
+    ]
+    _viewer_record(user=user, session=session, studies=studies)
+    return SearchPage(rows=page, more=more)  # type: ignore[arg-type]
+
+
+def series_of_study(*, study: Study, series_uid: str) -> Series:
+    """Raises: NotFound if the study has no such series."""
+    series = Series.objects.filter(study=study, series_instance_uid=series_uid).first()
+    if series is None:
+        raise NotFound
+    return series
+
+
+def first_instance_metadata(*, ids: list[int], by: str) -> dict[int, str]:
+    """The DICOM JSON of one instance per study (by="study") or per series (by="series")."""
+    column = "study_id" if by == "study" else "series_id"
+    firsts = (
+        Instance.objects.filter(**{f"{column}__in": ids})
+        .values(column)
+        .annotate(first=Min("pk"))
+        .values_list("first", flat=True)
+    )
+    rows = Instance.objects.filter(pk__in=firsts).values_list(column, "metadata")
+    return dict(rows)
+
+
+def studies_unmatched_for_user(*, user: User | AnonymousUser) -> QuerySet[Study]:
+    """Unmatched studies awaiting reconciliation that the user may see, newest first."""
+    scope = study_scope(actor_for(user))
+    return (
+        Study.objects.filter(patient__isnull=True, institution_id__in=scope.unmatched_institutions)
+        .select_related("institution")
+        .order_by("-created_at", "-pk")
+    )

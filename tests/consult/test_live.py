@@ -1,0 +1,85 @@
+"""Worklist events over the one live socket (real ASGI stack, session auth, Redis layer)."""
+
+from collections.abc import AsyncIterator
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.db import connections
+from django.test import Client
+
+from consult.models import ConsultRequest, Status
+from consult.services import Assignment, consult_transition
+from server.accounts.models import User
+from server.asgi import application
+from tests.conftest import World
+from tests.consult.conftest import make_consult, practitioner_of
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections() -> AsyncIterator[None]:
+    """Close the connection Channels' auth opened in its worker thread, after each test."""
+    yield
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def live_world(transactional_db: None, world: World) -> World:
+    return world
+
+
+def _session_cookie(user: User) -> bytes:
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def _connect(user: User) -> WebsocketCommunicator:
+    cookie = await database_sync_to_async(_session_cookie)(user)
+    communicator = WebsocketCommunicator(
+        application, "/ws/events/", headers=[ORIGIN, (b"cookie", cookie)]
+    )
+    connected, _ = await communicator.connect(timeout=5)
+    assert connected
+    greeting = await communicator.receive_json_from(timeout=5)
+    assert greeting["type"] == "notifications.unread_count"
+    return communicator
+
+
+def _assign(world: World, consult: ConsultRequest) -> None:
+    specialist_id = practitioner_of(world.specialist).pk
+    consult_transition(
+        consult_id=consult.pk,
+        actor_user=world.coordinator,
+        to=Status.ASSIGNED,
+        assignment=Assignment(practitioner_ids=(specialist_id,), lead_id=specialist_id),
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_specialist_sees_the_assigned_consult_arrive_and_a_stranger_does_not(
+    live_world: World,
+) -> None:
+    world = live_world
+    consult = await database_sync_to_async(make_consult)(world, Status.SUBMITTED)
+    specialist = await _connect(world.specialist)
+    stranger = await _connect(world.other_clinic_doctor)
+
+    await database_sync_to_async(_assign)(world, consult)
+
+    received = [await specialist.receive_json_from(timeout=5) for _ in range(2)]
+    worklist = next(m for m in received if m["type"] == "consult.worklist_changed")
+    assert worklist == {
+        "type": "consult.worklist_changed",
+        "worklist": "incoming",
+        "consult_id": consult.pk,
+        "status": "assigned",
+        "urgency": "urgent",
+    }
+    assert {m["type"] for m in received} == {"consult.worklist_changed", "notifications.created"}
+    assert await stranger.receive_nothing(timeout=0.5)
+    await specialist.disconnect()
+    await stranger.disconnect()
