@@ -22,14 +22,14 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 apt_install = echo "Installing $(1) with apt-get" && $(SUDO) apt-get update -qq \
 	&& $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1)
 
-.PHONY: help install build run test check services postgres redis database chromium dcmtk gettext clean
+.PHONY: help install build run test check services postgres redis database chromium dcmtk poppler gettext pango clean
 
 help: ## List the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 10
 
 # --- Install ------------------------------------------------------------------------------
 
-install: $(PY_STAMP) $(NPM_STAMP) gettext ## Create .venv, install Python and npm packages, compile translations
+install: $(PY_STAMP) $(NPM_STAMP) gettext pango ## Create .venv, install Python and npm packages, compile translations
 ifneq ($(PO_FILES),)
 	$(MANAGE) compilemessages --ignore=.venv --ignore=node_modules
 endif
@@ -48,6 +48,10 @@ $(NPM_STAMP):
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
 
+# WeasyPrint renders the signed-opinion PDF through Pango.
+pango:
+	@ldconfig -p | grep -c libpangoft2-1.0 >/dev/null || { $(call apt_install,libpango-1.0-0 libpangoft2-1.0-0); }
+
 gettext:
 	@command -v msgfmt >/dev/null || { $(call apt_install,gettext); }
 
@@ -56,8 +60,8 @@ gettext:
 build: $(NPM_STAMP) ## Build the frontend into frontend/dist
 	cd frontend && npm run build
 
-# Without REDIS_URL: one process on SQLite, the in-memory channel layer and eager Celery.
-# With REDIS_URL: daphne, a Celery worker and beat under honcho (Procfile); Ctrl-C stops all.
+# Without REDIS_URL: daphne and the DICOM SCP on SQLite, the in-memory channel layer and eager
+# Celery. With REDIS_URL: also a Celery worker and beat. All under honcho (Procfile); Ctrl-C stops all.
 run: export DEBUG := 1
 run: export PATH := $(CURDIR)/$(BIN):$(PATH)
 run: install build ## Migrate, seed the demo (prints its logins) and serve on PORT (8000)
@@ -67,7 +71,7 @@ run: install build ## Migrate, seed the demo (prints its logins) and serve on PO
 ifdef REDIS_URL
 	honcho start -f Procfile -p $(PORT)
 else
-	daphne -b 127.0.0.1 -p $(PORT) server.asgi:application
+	honcho start -f Procfile -p $(PORT) web dicom
 endif
 
 # --- Checks -------------------------------------------------------------------------------
@@ -80,7 +84,7 @@ check: install ## Format check, lint and strict type check
 test: install build services check ## Everything: check, then pytest (integration and browser tests too)
 	$(BIN)/pytest
 
-services: postgres redis database chromium dcmtk
+services: postgres redis database chromium dcmtk poppler
 
 postgres:
 	@pg_isready -q -h 127.0.0.1 || { \
@@ -112,6 +116,11 @@ chromium:
 dcmtk:
 	@command -v storescu >/dev/null && command -v findscu >/dev/null \
 		|| { $(call apt_install,dcmtk); }
+
+# The PDF tests read signed opinions back with poppler (text, fonts, a rendered page).
+poppler:
+	@command -v pdftotext >/dev/null && command -v pdftoppm >/dev/null \
+		|| { $(call apt_install,poppler-utils); }
 
 # --- Clean --------------------------------------------------------------------------------
 

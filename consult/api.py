@@ -1,13 +1,17 @@
 """JSON endpoints of consults: requests, worklists, transitions, opinions, FHIR view."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -34,6 +38,7 @@ from consult.models import (
     TargetKind,
     Urgency,
 )
+from consult.pdf import opinion_pdf_export
 from consult.selectors import (
     consult_clocks,
     consult_detail_for_user,
@@ -514,3 +519,52 @@ class DutyApi(ConsultApiView):
             actor_user=_user(request), on_duty=incoming.validated_data["on_duty"]
         )
         return Response(DutyOut({"on_duty": duty.on_duty}).data)
+
+
+class PdfRenderer(BaseRenderer):
+    """Lets clients ask for `Accept: application/pdf`; the PDF view answers with the bytes."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+    render_style = "binary"
+
+    def render(
+        self,
+        data: Any,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
+        # Only errors reach a renderer here; they go out as JSON bytes.
+        rendered: bytes = JSONRenderer().render(data)
+        return rendered
+
+
+class OpinionPdfApi(ConsultApiView):
+    """A signed opinion version as an A4 PDF; 404 for drafts and for consults not yours."""
+
+    renderer_classes = [JSONRenderer, PdfRenderer]
+
+    @extend_schema(
+        operation_id="consults_opinion_pdf",
+        parameters=[
+            OpenApiParameter("version", int, description="Default: the latest signed version")
+        ],
+        responses={
+            (200, "application/pdf"): OpenApiResponse(
+                OpenApiTypes.BINARY, description="The signed opinion as an A4 PDF"
+            )
+        },
+    )
+    def get(self, request: Request, consult_id: int) -> HttpResponse:
+        raw = request.query_params.get("version")
+        if raw is not None and not (raw.isascii() and raw.isdigit()):
+            raise serializers.ValidationError({"version": ["Give a version number."]})
+        pdf = opinion_pdf_export(
+            user=_user(request), consult_id=consult_id, number=int(raw) if raw else None
+        )
+        response = HttpResponse(pdf.content, content_type="application/pdf")
+        response["Content-Disposition"] = f'attachment; filename="{pdf.filename}"'
+        # Patient data: neither browsers nor proxies keep a copy.
+        response["Cache-Control"] = "no-store"
+        return response

@@ -29,3 +29,18 @@ class ConsultEscalated(Event):
     deadline: Literal["accept", "opinion"]
     due_at: datetime
     urgency: str
+
+
+def consult_group(consult_id: int) -> str:
+    """The consult room: everyone allowed to view the consult who has it open."""
+    return f"consult.{consult_id}"
+
+
+class ConsultStatusChanged(Event):
+    """The consult moved in its lifecycle; sent to the consult room."""
+
+    type: Literal["consult.status_changed"] = "consult.status_changed"
+    consult_id: int
+    from_status: str
+    status: str
+    at: datetime

@@ -9,13 +9,17 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from consult import clocks
-from consult.lifecycle import AWAITING_ROUTING, TERMINAL
+from consult.lifecycle import AWAITING_ROUTING, TERMINAL, TRANSITIONS
 from consult.models import (
     ConsultEvent,
     ConsultRequest,
     DeadlineKind,
     DeadlinePolicy,
     DeadlineUnit,
+    Kind,
+    Mode,
+    OpinionContribution,
+    OpinionVersion,
     Status,
     TargetKind,
     Urgency,
@@ -27,11 +31,12 @@ from server.access import (
     NotFound,
     actor_for,
     consult_permits,
+    patients_visible_to,
 )
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.models import Department, Practitioner, Role
+from server.directory.models import Department, Patient, Practitioner, Role
 
 Worklist = Literal["incoming", "queue", "my_requests", "overdue", "all"]
 
@@ -281,4 +286,123 @@ def consult_list_audit(*, user: User, consult_ids: list[int]) -> None:
         actor_institution_id=actor.institution_id if actor else None,
         resource_type="ConsultRequest",
         detail={"consult_ids": consult_ids},
+    )
+
+
+# --- Pages ----------------------------------------------------------------------------------
+
+# What a viewer may do from the consult page: each action is one move of the transition table
+# (made by one party), except the opinion actions, which follow the SIGN/CONTRIBUTE rules.
+_PAGE_MOVES: dict[str, tuple[Status, ConsultAction]] = {
+    "submit": (Status.SUBMITTED, ConsultAction.REQUEST),
+    "claim": (Status.ASSIGNED, ConsultAction.CLAIM),
+    "accept": (Status.ACCEPTED, ConsultAction.RESPOND),
+    "decline": (Status.DECLINED, ConsultAction.RESPOND),
+    "request_info": (Status.NEEDS_INFO, ConsultAction.RESPOND),
+    "schedule": (Status.SCHEDULED, ConsultAction.RESPOND),
+    "start_review": (Status.UNDER_REVIEW, ConsultAction.RESPOND),
+    "start_session": (Status.IN_SESSION, ConsultAction.RESPOND),
+    "cancel": (Status.CANCELLED, ConsultAction.REQUEST),
+    "acknowledge": (Status.CLOSED, ConsultAction.REQUEST),
+}
+_WRITING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.UNDER_REVIEW, Status.IN_SESSION})
+_SIGNED = frozenset({Status.OPINION_SIGNED, Status.CLOSED})
+_ATTACHABLE = frozenset(Status) - TERMINAL - {Status.CLOSED}
+
+
+def consult_actions_for_user(*, user: User | AnonymousUser, consult: ConsultRequest) -> set[str]:
+    """The page actions the user may take on the consult in its current status."""
+    actor = actor_for(user)
+    facts = consult_facts(consult=consult)
+    status = Status(consult.status)
+    allowed: set[str] = set()
+    for name, (to, action) in _PAGE_MOVES.items():
+        if (status, to) in TRANSITIONS and consult_permits(actor, action, facts):
+            allowed.add(name)
+    if consult.mode == Mode.LIVE:
+        allowed.discard("start_review")
+    else:
+        allowed -= {"schedule", "start_session"}
+    if status == Status.NEEDS_INFO and consult_permits(actor, ConsultAction.REQUEST, facts):
+        allowed.add("answer_info")
+    if status in _WRITING | _SIGNED and consult_permits(actor, ConsultAction.SIGN, facts):
+        allowed.add("write_opinion")
+    if (
+        consult.kind == Kind.MDT
+        and status in _WRITING
+        and consult_permits(actor, ConsultAction.CONTRIBUTE, facts)
+        and not consult_permits(actor, ConsultAction.SIGN, facts)
+    ):
+        allowed.add("contribute")
+    if status in _ATTACHABLE and consult_permits(actor, ConsultAction.REQUEST, facts):
+        allowed.add("attach")
+    return allowed
+
+
+@dataclass(frozen=True)
+class OpinionState:
+    """The signed versions of a consult's opinion, oldest first, and the open draft."""
+
+    signed: list[OpinionVersion]
+    draft: OpinionVersion | None
+    contributions: list[OpinionContribution]
+
+    @property
+    def current(self) -> OpinionVersion | None:
+        return self.signed[-1] if self.signed else None
+
+
+def consult_opinion_state(*, consult: ConsultRequest) -> OpinionState:
+    """The opinion of a consult the caller has already been allowed to see."""
+    versions = list(
+        OpinionVersion.objects.filter(opinion__consult=consult)
+        .select_related("signed_by", "edited_by")
+        .order_by("number")
+    )
+    return OpinionState(
+        signed=[v for v in versions if v.is_signed],
+        draft=next((v for v in versions if not v.is_signed), None),
+        contributions=list(
+            OpinionContribution.objects.filter(opinion__consult=consult)
+            .select_related("practitioner")
+            .order_by("practitioner_id")
+        ),
+    )
+
+
+def consult_patient_choices(*, user: User | AnonymousUser) -> QuerySet[Patient]:
+    """Patients the user may invite a consult about."""
+    actor = actor_for(user)
+    if actor is None or not (actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST)):
+        return Patient.objects.none()
+    return patients_visible_to(actor).filter(merged_into__isnull=True).order_by("name", "pk")
+
+
+def consult_specialist_choices(*, user: User | AnonymousUser) -> QuerySet[Practitioner]:
+    """Active specialists of the user's consortium, to name as the consult's target."""
+    actor = actor_for(user)
+    if actor is None:
+        return Practitioner.objects.none()
+    return (
+        Practitioner.objects.filter(
+            institution__consortium_id=actor.consortium_id,
+            is_active=True,
+            roles__role=Role.SPECIALIST,
+        )
+        .exclude(pk=actor.practitioner_id)
+        .select_related("institution")
+        .order_by("institution__name", "display_name", "pk")
+        .distinct()
+    )
+
+
+def consult_department_choices(*, user: User | AnonymousUser) -> QuerySet[Department]:
+    """Departments of the user's consortium, to send the consult to their queue."""
+    actor = actor_for(user)
+    if actor is None:
+        return Department.objects.none()
+    return (
+        Department.objects.filter(institution__consortium_id=actor.consortium_id)
+        .select_related("institution")
+        .order_by("institution__name", "name", "pk")
     )

@@ -15,6 +15,7 @@ urlpatterns = [
         api.OpinionContributionApi.as_view(),
         name="opinion-contribution",
     ),
+    path("<int:consult_id>/opinion/pdf/", api.OpinionPdfApi.as_view(), name="opinion-pdf"),
     path("<int:consult_id>/opinion/sign/", api.OpinionSignApi.as_view(), name="opinion-sign"),
     path("<int:consult_id>/acknowledge/", api.AcknowledgeApi.as_view(), name="acknowledge"),
     path("<int:consult_id>/attachments/", api.AttachmentApi.as_view(), name="attachments"),

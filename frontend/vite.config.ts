@@ -9,7 +9,12 @@ export default defineConfig({
     emptyOutDir: true,
     manifest: true,
     rolldownOptions: {
-      input: ["src/main.ts"],
+      input: [
+        "src/main.ts",
+        "src/consult/worklist.ts",
+        "src/consult/request.ts",
+        "src/consult/detail.ts",
+      ],
     },
   },
 });

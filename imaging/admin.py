@@ -1,9 +1,10 @@
-"""Read-only admin lists of the archive; changes go through the imaging services."""
+"""Admin: read-only lists of the archive (changes go through the imaging services) and the
+registry of calling AE titles that may use the DICOM SCP."""
 
 from django.contrib import admin
 from django.http import HttpRequest
 
-from imaging.models import Study
+from imaging.models import CallingAETitle, Study
 
 
 @admin.register(Study)
@@ -20,3 +21,12 @@ class StudyAdmin(admin.ModelAdmin[Study]):
 
     def has_delete_permission(self, request: HttpRequest, obj: Study | None = None) -> bool:
         return False
+
+
+@admin.register(CallingAETitle)
+class CallingAETitleAdmin(admin.ModelAdmin[CallingAETitle]):
+    """Register the modalities and PACS that may associate with the DICOM SCP."""
+
+    list_display = ["ae_title", "institution", "description", "active"]
+    list_filter = ["active", "institution"]
+    search_fields = ["ae_title", "description"]

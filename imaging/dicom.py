@@ -463,7 +463,8 @@ def transcode_explicit_le(data: bytes) -> bytes:
         raise TranscodeUnsupported("Big endian instances are served only as stored.")
     try:
         if transfer_syntax.is_compressed and "PixelData" in ds:
-            ds.decompress()
+            # Same instance in another transfer syntax (PS3.18 8.7.3.5): keep its UID.
+            ds.decompress(generate_instance_uid=False)
         else:
             ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         out = io.BytesIO()

@@ -1,6 +1,7 @@
 """The image archive's index: studies, series and instances, and who has viewed what."""
 
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -61,7 +62,17 @@ class Study(models.Model):
         return f"Study {self.pk}"
 
 
+class PreviewState(models.TextChoices):
+    NONE = "none", _("No preview")  # no image instance yet
+    PENDING = "pending", _("Waiting for a worker")
+    RENDERING = "rendering", _("Being rendered")
+    READY = "ready", _("Ready")
+    FAILED = "failed", _("Could not be rendered")
+
+
 class Series(models.Model):
+    """One DICOM series, with the thumbnail and preview rendered for it at ingest."""
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="series")
     series_instance_uid = models.CharField(max_length=64, unique=True)
     modality = models.CharField(max_length=16, blank=True)
@@ -70,6 +81,14 @@ class Series(models.Model):
     body_part_examined = models.CharField(max_length=64, blank=True)
     instance_count = models.PositiveIntegerField(default=0)
     revision = models.PositiveIntegerField(default=0)
+    preview_state = models.CharField(
+        max_length=10, choices=PreviewState.choices, default=PreviewState.NONE
+    )
+    # When a worker claimed the rendering; a claim older than the task time limit is stale.
+    preview_claimed_at = models.DateTimeField(null=True, blank=True)
+    # Storage names (under content keys) of the rendered images, set once they are ready.
+    thumbnail_name = models.CharField(max_length=200, blank=True)
+    preview_name = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -140,3 +159,28 @@ class StudyViewing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.study_id}:{self.kind}"
+
+
+class CallingAETitle(models.Model):
+    """A DICOM application entity (modality, workstation, PACS) registered to associate with
+    the archive's SCP; it stores and finds images on behalf of its institution."""
+
+    # PS3.5 AE: up to 16 printable ASCII characters, no backslash, no leading or trailing space.
+    ae_title = models.CharField(
+        _("AE title"),
+        max_length=16,
+        unique=True,
+        validators=[RegexValidator(r"^[!-\[\]-~]([ -\[\]-~]{0,14}[!-\[\]-~])?$")],
+    )
+    institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name=_("institution")
+    )
+    description = models.CharField(_("description"), max_length=200, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        verbose_name = _("calling AE title")
+        verbose_name_plural = _("calling AE titles")
+
+    def __str__(self) -> str:
+        return self.ae_title

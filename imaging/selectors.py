@@ -6,10 +6,18 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Min, Q, QuerySet
 
-from imaging.models import Instance, Series, Study, ViewingKind
+from imaging.models import CallingAETitle, Instance, PreviewState, Series, Study, ViewingKind
 from imaging.qido import Kind, Level, Match, Query, has_wildcard, person_name_regex, wildcard_regex
 from imaging.services import study_subject, study_viewing_record
-from server.access import Action, NotFound, actor_for, study_permits, study_scope
+from server.access import (
+    Action,
+    Actor,
+    NotFound,
+    StudyScope,
+    actor_for,
+    study_permits,
+    study_scope,
+)
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
@@ -135,8 +143,7 @@ def metadata_of(
     return Metadata(etag=etag, body=("[" + ",".join(rows) + "]").encode())
 
 
-def _visible(user: User | AnonymousUser, prefix: str) -> Q:
-    scope = study_scope(actor_for(user))
+def _visible(scope: StudyScope, prefix: str) -> Q:
     return Q(**{f"{prefix}patient__in": scope.patients}) | Q(
         **{
             f"{prefix}patient__isnull": True,
@@ -217,15 +224,29 @@ def qido_search(
     Finding a study is a read of its patient data: it is audited once per viewing session.
     """
     study_prefix, _ = _PREFIXES[query.level]
-    where = Q(_visible(user, study_prefix), _query_q(query))
+    where = Q(_visible(study_scope(actor_for(user)), study_prefix), _query_q(query))
     if study is not None:
         where &= Q(**{f"{study_prefix}pk": study.pk})
     if series is not None:
         where &= Q(series_id=series.pk) if query.level is Level.INSTANCE else Q(pk=series.pk)
+    rows = _search_rows(query.level, where)
+    page = list(rows[query.offset : query.offset + query.limit + 1])
+    more = len(page) > query.limit
+    page = page[: query.limit]
+    studies = [
+        row if isinstance(row, Study) else row.study
+        for row in page
+        if isinstance(row, Study | Series | Instance)
+    ]
+    _viewer_record(user=user, session=session, studies=studies)
+    return SearchPage(rows=page, more=more)  # type: ignore[arg-type]
+
+
+def _search_rows(level: Level, where: Q) -> QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]:
     rows: QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]
-    if query.level is Level.STUDY:
+    if level is Level.STUDY:
         rows = Study.objects.select_related("patient").filter(where).order_by("pk")
-    elif query.level is Level.SERIES:
+    elif level is Level.SERIES:
         rows = (
             Series.objects.select_related("study__patient")
             .filter(where)
@@ -237,16 +258,7 @@ def qido_search(
             .filter(where)
             .order_by("study_id", "series__series_number", "series_id", "instance_number", "pk")
         )
-    page = list(rows[query.offset : query.offset + query.limit + 1])
-    more = len(page) > query.limit
-    page = page[: query.limit]
-    studies = [
-        row if isinstance(row, Study) else row.study
-        for row in page
-        if isinstance(row, Study | Series | Instance)
-    ]
-    _viewer_record(user=user, session=session, studies=studies)
-    return SearchPage(rows=page, more=more)  # type: ignore[arg-type]
+    return rows
 
 
 def series_of_study(*, study: Study, series_uid: str) -> Series:
@@ -278,3 +290,83 @@ def studies_unmatched_for_user(*, user: User | AnonymousUser) -> QuerySet[Study]
         .select_related("institution")
         .order_by("-created_at", "-pk")
     )
+
+
+# --- DIMSE (a calling AE title acts for its institution) ------------------------------------
+
+
+def calling_ae_get(*, ae_title: str) -> CallingAETitle | None:
+    """The active registration of a calling AE title, with its institution."""
+    return (
+        CallingAETitle.objects.select_related("institution")
+        .filter(ae_title=ae_title.strip(), active=True)
+        .first()
+    )
+
+
+def dimse_search(*, actor: Actor, query: Query) -> list[Study] | list[Series]:
+    """Every study or series (QIDO matching, no paging) the AE's institution may see."""
+    study_prefix, _ = _PREFIXES[query.level]
+    rows = _search_rows(query.level, Q(_visible(study_scope(actor), study_prefix), _query_q(query)))
+    if query.level is Level.STUDY:
+        return [row for row in rows if isinstance(row, Study)]
+    return [row for row in rows if isinstance(row, Series)]
+
+
+@dataclass(frozen=True)
+class Retrieval:
+    instances: list[Instance]
+    denied: list[Study]  # named studies the AE may not see (reported as not found)
+
+
+def instances_for_retrieve(
+    *,
+    actor: Actor,
+    study_uids: list[str],
+    series_uids: list[str] | None = None,
+    sop_uids: list[str] | None = None,
+) -> Retrieval:
+    """The instances of the named studies (series, instances) the AE may see, in viewing order."""
+    studies = list(
+        Study.objects.select_related("institution", "patient").filter(
+            study_instance_uid__in=study_uids
+        )
+    )
+    allowed = [s for s in studies if study_permits(actor, Action.VIEW, study_subject(s))]
+    instances = Instance.objects.filter(study__in=[s.pk for s in allowed]).select_related(
+        "study__patient"
+    )
+    if series_uids:
+        instances = instances.filter(series__series_instance_uid__in=series_uids)
+    if sop_uids:
+        instances = instances.filter(sop_instance_uid__in=sop_uids)
+    ordered = instances.order_by(
+        "study_id", "series__series_number", "series_id", "instance_number", "pk"
+    )
+    return Retrieval(instances=list(ordered), denied=[s for s in studies if s not in allowed])
+
+
+def series_for_thumbnail(*, study: Study, series_uid: str | None = None) -> Series:
+    """The named series, or the study's first series with images (a ready preview first).
+
+    Raises: NotFound if the study has no such series, or no images at all.
+    """
+    series = Series.objects.filter(study=study)
+    if series_uid is not None:
+        found = series.filter(series_instance_uid=series_uid).first()
+    else:
+        ordered = series.filter(instances__number_of_frames__gt=0).distinct()
+        found = (
+            ordered.filter(preview_state=PreviewState.READY).order_by("series_number", "pk").first()
+        ) or ordered.order_by("series_number", "pk").first()
+    if found is None:
+        raise NotFound
+    return found
+
+
+def series_preview_source(*, series: Series) -> Instance | None:
+    """The image the series' previews are rendered from: its middle one, in viewing order."""
+    images = Instance.objects.filter(series=series, number_of_frames__gt=0).order_by(
+        "instance_number", "pk"
+    )
+    return images[images.count() // 2 :].first()

@@ -1,8 +1,10 @@
 """Image archive writes: one ingest service for every door, patient reconciliation, read marks."""
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import BinaryIO
 
@@ -11,8 +13,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.urls import reverse
+from django.utils import timezone
 
 from imaging.dicom import (
     DicomRejected,
@@ -22,12 +25,30 @@ from imaging.dicom import (
     instance_parse,
 )
 from imaging.errors import StudyAlreadyMatched
-from imaging.models import IngestSource, Instance, Series, Study, StudyViewing, ViewingKind
+from imaging.models import (
+    CallingAETitle,
+    IngestSource,
+    Instance,
+    PreviewState,
+    Series,
+    Study,
+    StudyViewing,
+    ViewingKind,
+)
+from imaging.render import (
+    RenderError,
+    Viewport,
+    dataset_read,
+    frame_render,
+    image_encode,
+    image_fit,
+)
 from server.access import (
     Action,
     NotFound,
     StudySubject,
     actor_for,
+    institution_actor,
     institution_permits,
     patient_permits,
     study_permits,
@@ -206,10 +227,9 @@ def _refusal(
                 parsed, FailureReason.DATA_SET_DOES_NOT_MATCH, "The series is in another study."
             )
         return None
-    if user is not None:
-        allowed = study_permits(actor_for(user), Action.VIEW, study_subject(study))
-    else:
-        allowed = study.institution.consortium_id == institution.consortium_id
+    # A door without a user (a registered calling AE title) acts as its institution.
+    actor = actor_for(user) if user is not None else institution_actor(institution)
+    allowed = study_permits(actor, Action.VIEW, study_subject(study))
     if not allowed:
         return _failed(parsed, FailureReason.NOT_AUTHORIZED, "Not allowed to add to this study.")
     if (study.dicom_patient_id, study.issuer_of_patient_id) != (
@@ -309,6 +329,8 @@ def _index(
     Series.objects.filter(pk=series.pk).update(
         instance_count=F("instance_count") + 1, revision=F("revision") + 1
     )
+    if parsed.number_of_frames > 0:
+        _series_previews_request(series.pk)
     study_update: dict[str, object] = {
         "instance_count": F("instance_count") + 1,
         "size_bytes": F("size_bytes") + parsed.size,
@@ -451,3 +473,149 @@ def study_viewing_record(
                     "patient_ids": sorted({s.patient_id for s in fresh if s.patient_id}),
                 },
             )
+
+
+def study_reads_record_for_ae(
+    *,
+    calling_ae: CallingAETitle,
+    studies: list[Study],
+    kind: ViewingKind,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+) -> None:
+    """Audit studies a calling AE title found or retrieved (or was refused) in one request.
+
+    The DIMSE door passes each study once per association, as the web passes it once per
+    viewing session.
+    """
+    if not studies:
+        return
+    event = "imaging.study.search" if kind is ViewingKind.SEARCH else "imaging.study.read"
+    single = studies[0] if len(studies) == 1 else None
+    audit_record(
+        user=None,
+        action=AuditAction.READ,
+        event=event,
+        outcome=outcome,
+        actor_institution_id=calling_ae.institution_id,
+        resource_type="Study",
+        resource_id=single.pk if single else "",
+        patient_id=single.patient_id if single else None,
+        patient_institution_id=single.patient.home_institution_id
+        if single and single.patient
+        else None,
+        detail={
+            "calling_ae_title": calling_ae.ae_title,
+            **(
+                {}
+                if single
+                else {
+                    "study_ids": [s.pk for s in studies],
+                    "patient_ids": sorted({s.patient_id for s in studies if s.patient_id}),
+                }
+            ),
+        },
+    )
+
+
+# --- Previews ------------------------------------------------------------------------------------
+THUMBNAIL_VIEWPORT = Viewport(width=128, height=128)
+PREVIEW_VIEWPORT = Viewport(width=512, height=512)
+PREVIEW_MEDIA_TYPE = "image/jpeg"
+PREVIEW_QUALITY = 85
+# Bump when rendering changes, so new previews get new content keys instead of old files.
+PREVIEW_RENDERER_VERSION = 1
+
+
+def _series_previews_request(series_id: int) -> None:
+    """Mark the series' previews out of date and queue one rendering for after the commit.
+
+    A series already waiting for a worker gets no second task: that one renders whatever the
+    series holds when it runs. A rendering in progress loses its claim and is redone.
+    """
+    # Imported here because the task module imports this one.
+    from imaging.tasks import series_previews_render_task
+
+    requested = (
+        Series.objects.filter(pk=series_id)
+        .exclude(preview_state=PreviewState.PENDING)
+        .update(preview_state=PreviewState.PENDING, preview_claimed_at=None)
+    )
+    if requested:
+        series_previews_render_task.delay_on_commit(series_id)
+
+
+def preview_storage_name(*, instance_sha256: str, viewport: Viewport, media_type: str) -> str:
+    """The deterministic content key of one rendered image of an instance's first frame."""
+    key = hashlib.sha256(
+        f"{instance_sha256}:0:{viewport.width}x{viewport.height}:{media_type}:"
+        f"{PREVIEW_RENDERER_VERSION}".encode()
+    ).hexdigest()
+    extension = media_type.removeprefix("image/")
+    return f"previews/{key[:2]}/{key[2:4]}/{key}.{extension}"
+
+
+def _previews_write(instance: Instance) -> tuple[str, str]:
+    with default_storage.open(instance.storage_name, "rb") as handle:
+        ds = dataset_read(handle.read())
+    full = frame_render(ds, 0)
+    names = []
+    for viewport in (THUMBNAIL_VIEWPORT, PREVIEW_VIEWPORT):
+        name = preview_storage_name(
+            instance_sha256=instance.sha256, viewport=viewport, media_type=PREVIEW_MEDIA_TYPE
+        )
+        if not default_storage.exists(name):
+            image = image_fit(full, viewport)
+            _blob_write(name, image_encode(image, PREVIEW_MEDIA_TYPE, PREVIEW_QUALITY))
+        names.append(name)
+    return names[0], names[1]
+
+
+def series_previews_render(*, series_id: int) -> PreviewState | None:
+    """Render the series' thumbnail and viewport-sized preview from its middle image.
+
+    Returns the state reached, or None when there was nothing to claim (already rendered, or
+    another worker holds a live claim). Safe to run twice: the work is claimed with a
+    conditional update, outputs go under content keys, and only the claim holder marks the
+    series ready. A claim older than the task time limit belongs to a lost worker and is taken
+    over. Raises: OSError from storage, after giving the claim back for a retry.
+    """
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
+    claimed = (
+        Series.objects.filter(pk=series_id)
+        .filter(
+            Q(preview_state=PreviewState.PENDING)
+            | Q(preview_state=PreviewState.RENDERING, preview_claimed_at__lt=stale)
+        )
+        .update(preview_state=PreviewState.RENDERING, preview_claimed_at=now)
+    )
+    if not claimed:
+        return None
+    mine = Series.objects.filter(
+        pk=series_id, preview_state=PreviewState.RENDERING, preview_claimed_at=now
+    )
+    # The middle image in viewing order, as imaging.selectors.series_preview_source picks it.
+    images = Instance.objects.filter(series_id=series_id, number_of_frames__gt=0).order_by(
+        "instance_number", "pk"
+    )
+    source = images[images.count() // 2 :].first()
+    if source is None:
+        mine.update(preview_state=PreviewState.NONE, preview_claimed_at=None)
+        return PreviewState.NONE
+    try:
+        thumbnail, preview = _previews_write(source)
+    except RenderError as exc:
+        logger.warning("No preview for series %s from instance %s: %s", series_id, source.pk, exc)
+        mine.update(preview_state=PreviewState.FAILED, preview_claimed_at=None)
+        return PreviewState.FAILED
+    except OSError:
+        mine.update(preview_state=PreviewState.PENDING, preview_claimed_at=None)
+        raise
+    done = mine.update(
+        preview_state=PreviewState.READY,
+        preview_claimed_at=None,
+        thumbnail_name=thumbnail,
+        preview_name=preview,
+    )
+    # Losing the claim means new instances arrived meanwhile; their own task renders again.
+    return PreviewState.READY if done else None

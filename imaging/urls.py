@@ -21,4 +21,15 @@ urlpatterns = [
     path(_SE + "/instances", dicomweb.series_instances_view, name="series-instances"),
     path(_I, dicomweb.instance_view, name="instance"),
     path(_I + "/metadata", dicomweb.instance_metadata_view, name="instance-metadata"),
+    path(_S + "/rendered", dicomweb.study_rendered_view, name="study-rendered"),
+    path(_SE + "/rendered", dicomweb.series_rendered_view, name="series-rendered"),
+    path(_I + "/rendered", dicomweb.instance_rendered_view, name="instance-rendered"),
+    path(_I + "/frames/<str:frames>", dicomweb.frames_view, name="frames"),
+    path(
+        _I + "/frames/<str:frames>/rendered", dicomweb.frames_rendered_view, name="frames-rendered"
+    ),
+    path(_S + "/thumbnail", dicomweb.study_thumbnail_view, name="study-thumbnail"),
+    path(_SE + "/thumbnail", dicomweb.series_thumbnail_view, name="series-thumbnail"),
+    path(_I + "/thumbnail", dicomweb.instance_thumbnail_view, name="instance-thumbnail"),
+    path(_I + "/bulkdata/<path:path>", dicomweb.bulkdata_view, name="bulkdata"),
 ]

@@ -190,6 +190,21 @@ def study_scope(actor: Actor | None) -> StudyScope:
     )
 
 
+def institution_actor(institution: Institution) -> Actor:
+    """The institution itself, for a device acting for it (a modality's registered AE title).
+
+    It has no user and no role, so it sees what any of the institution's staff see and never a
+    coordinator's consortium-wide view.
+    """
+    return Actor(
+        user_id=0,
+        practitioner_id=0,
+        institution_id=institution.pk,
+        consortium_id=institution.consortium_id,
+        roles=frozenset(),
+    )
+
+
 # --- Consults ---------------------------------------------------------------------------------
 # The policy sees a consult only as plain facts, gathered by the consult app; it never imports
 # consult models. `consult.selectors.consults_visible_to` mirrors the VIEW rule as a queryset.

@@ -294,6 +294,17 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # limit fails with "out of resources" while the rest of its batch lands.
 IMAGING_MAX_REQUEST_BYTES = env_int("IMAGING_MAX_REQUEST_BYTES", default=1024 * 1024 * 1024)
 IMAGING_MAX_INSTANCE_BYTES = env_int("IMAGING_MAX_INSTANCE_BYTES", default=512 * 1024 * 1024)
+# The DICOM SCP (`manage.py dicom_scp`): modalities and PACS associate with this AE title.
+DICOM_SCP_AE_TITLE = env_str("DICOM_SCP_AE_TITLE", default="YUNZHEN")
+DICOM_SCP_BIND = env_str("DICOM_SCP_BIND", default="127.0.0.1")
+DICOM_SCP_PORT = env_int("DICOM_SCP_PORT", default=11112)
+
+# --- Consult messages (SMS/WeChat) ------------------------------------------------------------
+# Dotted path of the consult.messaging.MessageChannel used for urgent consult messages. The
+# only implementation so far logs instead of sending; a gateway adapter is set here.
+CONSULT_MESSAGE_CHANNEL = env_str(
+    "CONSULT_MESSAGE_CHANNEL", default="consult.messaging.LoggingMessageChannel"
+)
 
 LOGGING = {
     "version": 1,
@@ -301,5 +312,9 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # WeasyPrint logs every rendering step at INFO.
+        "weasyprint": {"level": "WARNING"},
+    },
 }

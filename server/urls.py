@@ -17,5 +17,6 @@ urlpatterns = [
     path("dicomweb/", include("imaging.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("server.accounts.urls")),
+    path("consults/", include("consult.page_urls")),
     path("", include("server.web.urls")),
 ]

@@ -1,10 +1,14 @@
 """Shared fixtures: a small consortium and named actors in it."""
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+import redis
+from django.conf import settings
 
 from server.accounts.models import User
+from server.celery import app as celery_app
 from server.directory.models import Institution, InstitutionLevel, Patient, Role, Specialty, Title
 from tests.factories import (
     ConsortiumFactory,
@@ -67,3 +71,16 @@ def world(db: None) -> World:
         foreign_doctor=practitioner(foreign_township, Role.CLINIC_DOCTOR, "foreign"),
         patient=PatientFactory.create(home_institution=township, name="王秀英"),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_unconsumed_tasks() -> Iterator[None]:
+    """Tasks enqueued by servers under test that no worker ran are dropped at the end.
+
+    Daphne and the DICOM SCP enqueue real tasks (image previews) on the test Redis database;
+    only the worker tests consume them, on queues of their own.
+    """
+    yield
+    assert settings.REDIS_URL is not None
+    broker = redis.Redis.from_url(settings.REDIS_URL)
+    broker.delete(celery_app.conf.task_default_queue)

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consult.events import ConsultEscalated
+from consult.messaging import consult_messages_for_escalation
 from consult.models import ConsultRequest, DeadlineKind, Escalation, Status
 from consult.selectors import consult_clocks
 from consult.services.lifecycle import (
@@ -72,9 +73,10 @@ def _escalate(consult: ConsultRequest, kind: DeadlineKind, due_at: datetime) -> 
         with transaction.atomic():
             # The unique (consult, deadline) row is the claim: a concurrent sweep's insert
             # waits on it and then fails, so only one sweep notifies.
-            Escalation.objects.create(
+            escalation = Escalation.objects.create(
                 consult=consult, deadline=kind, due_at=due_at, recipient_ids=recipients
             )
+            consult_messages_for_escalation(escalation=escalation)
             notification_send(
                 recipient_ids=recipients,
                 kind=NotificationKind.CONSULT_ESCALATED,

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consult.errors import InvalidTransition, NotQualified
-from consult.events import ConsultWorklistChanged, Worklist
+from consult.events import ConsultStatusChanged, ConsultWorklistChanged, Worklist, consult_group
 from consult.lifecycle import (
     AWAITING_ROUTING,
     GRANT_ENDING,
@@ -17,6 +17,7 @@ from consult.lifecycle import (
     Party,
     parties_for,
 )
+from consult.messaging import consult_messages_for_assignment
 from consult.models import (
     ConsultEvent,
     ConsultParticipant,
@@ -436,7 +437,13 @@ def consult_transition(
         detail={"from": from_status.value, "to": to.value, "party": party.value},
     )
     _notify(consult, from_status=from_status, to=to, ended=ended)
+    if to == Status.ASSIGNED:
+        consult_messages_for_assignment(consult=consult)
     consult_publish_worklists(consult, from_status=from_status, extra_incoming=ended)
+    publish_on_commit(
+        consult_group(consult.pk),
+        ConsultStatusChanged(consult_id=consult.pk, from_status=from_status, status=to, at=now),
+    )
     logger.info("Consult %d: %s -> %s (%s)", consult.pk, from_status, to, party)
     return consult
 

@@ -3,15 +3,20 @@
 import "./styles.css";
 
 import { badgeSetUnread } from "./lib/badge";
+import { LIVE_EVENT, LIVE_STATUS } from "./lib/events";
 import { connectLive } from "./lib/live";
 
 function startLiveBadge(badge: HTMLElement): () => void {
   return connectLive({
     onEvent: (event) => {
-      badgeSetUnread(badge, event.unread_count);
+      if ("unread_count" in event) {
+        badgeSetUnread(badge, event.unread_count);
+      }
+      window.dispatchEvent(new CustomEvent(LIVE_EVENT, { detail: event }));
     },
     onStatus: (status) => {
       document.documentElement.dataset["live"] = status;
+      window.dispatchEvent(new CustomEvent(LIVE_STATUS, { detail: status }));
     },
     onSignedOut: () => {
       // Reloading lands on the sign-in page, as the session no longer exists.

@@ -117,6 +117,8 @@ class Practitioner(models.Model):
     independent_practice_since = models.DateField(
         _("independent practice since"), null=True, blank=True
     )
+    # Work mobile for urgent consult messages (SMS/WeChat); never shown to patients.
+    mobile = models.CharField(_("mobile phone"), max_length=32, blank=True)
     is_active = models.BooleanField(default=True)
 
     class Meta:

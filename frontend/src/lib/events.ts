@@ -15,7 +15,40 @@ export interface UnreadCountChanged {
   unread_count: number;
 }
 
-export type LiveEvent = NotificationCreated | UnreadCountChanged;
+// Mirrors consult/events.py: ids and statuses only; pages refetch what they show.
+export type ConsultWorklist = "incoming" | "queue" | "my_requests" | "overdue";
+
+export interface ConsultWorklistChanged {
+  type: "consult.worklist_changed";
+  worklist: ConsultWorklist;
+  consult_id: number;
+  status: string;
+  urgency: string;
+}
+
+export interface ConsultEscalated {
+  type: "consult.escalated";
+  consult_id: number;
+  deadline: "accept" | "opinion";
+  due_at: string;
+  urgency: string;
+}
+
+export type LiveEvent =
+  | NotificationCreated
+  | UnreadCountChanged
+  | ConsultWorklistChanged
+  | ConsultEscalated;
+
+const WORKLISTS: readonly string[] = ["incoming", "queue", "my_requests", "overdue"];
+
+function isWorklist(value: unknown): value is ConsultWorklist {
+  return typeof value === "string" && WORKLISTS.includes(value);
+}
+
+function isId(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value > 0;
+}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null;
@@ -48,7 +81,48 @@ export function parseLiveEvent(data: unknown): LiveEvent | null {
       const { unread_count } = data;
       return isCount(unread_count) ? { type: "notifications.unread_count", unread_count } : null;
     }
+    case "consult.worklist_changed": {
+      const { worklist, consult_id, status, urgency } = data;
+      if (isWorklist(worklist) && isId(consult_id) && typeof status === "string" && typeof urgency === "string") {
+        return { type: "consult.worklist_changed", worklist, consult_id, status, urgency };
+      }
+      return null;
+    }
+    case "consult.escalated": {
+      const { consult_id, deadline, due_at, urgency } = data;
+      if (
+        isId(consult_id) &&
+        (deadline === "accept" || deadline === "opinion") &&
+        typeof due_at === "string" &&
+        typeof urgency === "string"
+      ) {
+        return { type: "consult.escalated", consult_id, deadline, due_at, urgency };
+      }
+      return null;
+    }
     default:
       return null;
   }
+}
+
+// main.ts owns the one socket and re-dispatches what it receives on `window`, so page modules
+// listen without opening a second connection.
+export const LIVE_EVENT = "yunzhen:live-event";
+export const LIVE_STATUS = "yunzhen:live-status";
+
+export function onLiveEvent(handler: (event: LiveEvent) => void): void {
+  window.addEventListener(LIVE_EVENT, (dispatched) => {
+    if (dispatched instanceof CustomEvent) {
+      handler(dispatched.detail as LiveEvent);
+    }
+  });
+}
+
+/** Calls `handler` each time the socket (re)connects: events may have been missed meanwhile. */
+export function onLiveConnected(handler: () => void): void {
+  window.addEventListener(LIVE_STATUS, (dispatched) => {
+    if (dispatched instanceof CustomEvent && dispatched.detail === "connected") {
+      handler();
+    }
+  });
 }

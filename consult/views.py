@@ -1,0 +1,418 @@
+"""Server-rendered consult pages: worklists, the request form, detail, opinion, acknowledgement.
+
+Each view parses a form, calls one consult service or selector, and renders or redirects. The
+services decide what is allowed; their refusals are shown to the user in words.
+"""
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from consult import services
+from consult.errors import ConsultError, PasswordMismatch
+from consult.files import LIMITS
+from consult.forms import (
+    DRAFT_FIELD_NAMES,
+    AcknowledgeForm,
+    AnswerForm,
+    CancelForm,
+    ConsultRequestForm,
+    ContributionForm,
+    DeclineForm,
+    OpinionForm,
+    QuestionForm,
+    ScheduleForm,
+    SignForm,
+)
+from consult.models import OPINION_LABEL, AttachmentKind, ConsultRequest, DeclineCode, Status
+from consult.selectors import (
+    Worklist,
+    consult_actions_for_user,
+    consult_clocks,
+    consult_department_choices,
+    consult_detail_for_user,
+    consult_get_for_user,
+    consult_list_audit,
+    consult_opinion_state,
+    consult_page_for_user,
+    consult_patient_choices,
+    consult_specialist_choices,
+)
+from server.directory.errors import NotAllowed
+from server.directory.models import Role
+from server.web.paging import Pager, page_number, page_offset
+from server.web.views import Viewer, practitioner_page
+
+CONSULTS_PER_PAGE = 20
+
+WORKLIST_LABELS: dict[str, Any] = {
+    "incoming": gettext_lazy("Incoming"),
+    "queue": gettext_lazy("Department queue"),
+    "my_requests": gettext_lazy("My requests"),
+    "overdue": gettext_lazy("Overdue"),
+    "all": gettext_lazy("All consults"),
+}
+
+# Words for the services' refusals, by the field they name; other refusals show as given.
+ERROR_WORDS: dict[str, Any] = {
+    "password": gettext_lazy("The password is not correct."),
+    "reason": gettext_lazy("Give a reason."),
+    "reason_code": gettext_lazy("Choose a reason for declining."),
+    "scheduled_start": gettext_lazy("Give the session's start."),
+    "disposition": gettext_lazy("Say whether the opinion was adopted, partly or not."),
+    "impression": gettext_lazy("Write the impression before signing."),
+    "consent_signer": gettext_lazy("Record the patient's consent or an emergency waiver."),
+    "attachments": gettext_lazy("Attach the scanned consent form before submitting."),
+    "amendment_reason": gettext_lazy("The opinion is signed; say why you amend it."),
+    "contributions": gettext_lazy("Every MDT member must contribute before the lead signs."),
+    "patient_id": gettext_lazy("No such patient."),
+    "target_practitioner_id": gettext_lazy(
+        "This specialist cannot take the consult: check the specialty, title and years of "
+        "independent practice asked for."
+    ),
+    "preferred_end": gettext_lazy("The window must end after it starts."),
+    "waiver_reason": gettext_lazy("Give the reason consent cannot be obtained."),
+    "emergency_waiver": gettext_lazy("Consent can be waived only for critical or urgent consults."),
+    "target_kind": gettext_lazy(
+        "An MDT team is chosen by the consult centre or a department head."
+    ),
+}
+
+
+def _refusal(error: ConsultError) -> str:
+    if isinstance(error, PasswordMismatch):
+        return str(ERROR_WORDS["password"])
+    words = ERROR_WORDS.get(error.field)
+    return str(words) if words is not None else error.message
+
+
+def _worklists_for(viewer: Viewer) -> list[Worklist]:
+    actor = viewer.actor
+    lists: list[Worklist] = []
+    if actor.has(Role.SPECIALIST):
+        lists += ["incoming", "queue"]
+    if actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST):
+        lists.append("my_requests")
+    if actor.has(Role.COORDINATOR):
+        lists += ["overdue", "queue", "all"]
+    return list(dict.fromkeys(lists)) or ["all"]
+
+
+@require_safe
+@practitioner_page
+def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
+    lists = _worklists_for(viewer)
+    chosen = request.GET.get("list", "")
+    current: Worklist = next((w for w in lists if w == chosen), lists[0])
+    consults = consult_page_for_user(user=viewer.user, worklist=current)
+    number = page_number(request.GET.get("page"))
+    offset = page_offset(number, CONSULTS_PER_PAGE)
+    page = list(consults[offset : offset + CONSULTS_PER_PAGE])
+    consult_list_audit(user=viewer.user, consult_ids=[c.pk for c in page])
+    context = {
+        "consults": page,
+        "pager": Pager(number=number, per_page=CONSULTS_PER_PAGE, total=consults.count()),
+        "current": current,
+        "tabs": [(w, WORKLIST_LABELS[w]) for w in lists],
+        "can_request": viewer.actor.has(Role.CLINIC_DOCTOR) or viewer.actor.has(Role.SPECIALIST),
+    }
+    if request.GET.get("fragment"):
+        return render(request, "consult/_worklist.html", context)
+    return render(request, "consult/worklist.html", context)
+
+
+def _request_form(request: HttpRequest, viewer: Viewer) -> ConsultRequestForm:
+    return ConsultRequestForm(
+        request.POST if request.method == "POST" else None,
+        patients=consult_patient_choices(user=viewer.user),
+        specialists=consult_specialist_choices(user=viewer.user),
+        departments=consult_department_choices(user=viewer.user),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@practitioner_page
+def consult_new(request: HttpRequest, viewer: Viewer) -> HttpResponse:
+    form = _request_form(request, viewer)
+    if request.method == "GET" and "patient" in request.GET:
+        form.initial["patient"] = request.GET["patient"]
+    if not form.is_valid():
+        return render(request, "consult/new.html", {"form": form})
+    try:
+        consult = services.consult_request_create(actor_user=viewer.user, draft=form.draft())
+    except NotAllowed:
+        raise Http404 from None
+    except ConsultError as error:
+        field = DRAFT_FIELD_NAMES.get(error.field, error.field)
+        form.add_error(field if field in form.fields else None, _refusal(error))
+        return render(request, "consult/new.html", {"form": form})
+    messages.success(
+        request,
+        _("The draft is saved. Attach files if needed, then submit it to send the invitation."),
+    )
+    return redirect("consults:detail", consult_id=consult.pk)
+
+
+def _opinion_pdf_url(consult_id: int) -> str:
+    # The PDF export is another change's endpoint; the link appears once it exists.
+    try:
+        return reverse("consult:opinion-pdf", kwargs={"consult_id": consult_id})
+    except NoReverseMatch:
+        return ""
+
+
+@require_safe
+@practitioner_page
+def consult_detail(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    consult = consult_detail_for_user(user=viewer.user, consult_id=consult_id)
+    events = list(consult.events.select_related("actor__practitioner"))
+    decline_reasons = dict(DeclineCode.choices)
+    context = {
+        "consult": consult,
+        "events": events,
+        "timeline": [(e, decline_reasons.get(e.reason_code, e.reason_code)) for e in events],
+        "clocks": consult_clocks(consult=consult, events=events),
+        "actions": consult_actions_for_user(user=viewer.user, consult=consult),
+        "opinion": consult_opinion_state(consult=consult),
+        "participants": list(consult.participants.all()),
+        "attachments": list(consult.attachments.all()),
+        "attachment_kinds": AttachmentKind.choices,
+        "limits_json": json.dumps(
+            {kind: {"types": sorted(t), "max": m} for kind, (t, m) in LIMITS.items()}
+        ),
+        "decline_form": DeclineForm(),
+        "question_form": QuestionForm(),
+        "answer_form": AnswerForm(),
+        "cancel_form": CancelForm(),
+        "schedule_form": ScheduleForm(),
+        "acknowledge_form": AcknowledgeForm(),
+        "opinion_label": OPINION_LABEL,
+    }
+    return render(request, "consult/detail.html", context)
+
+
+def _act(
+    request: HttpRequest,
+    consult_id: int,
+    form: Any,
+    call: Callable[[dict[str, Any]], ConsultRequest | object],
+    done: str,
+    *,
+    then: str = "consults:detail",
+) -> HttpResponse:
+    """Validate the form, call the service, and go back with a message in words."""
+    if form is not None and not form.is_valid():
+        for name, errors in form.errors.items():
+            label = form.fields[name].label if name in form.fields else ""
+            for error in errors:
+                messages.error(request, f"{label}: {error}" if label else error)
+        return redirect("consults:detail", consult_id=consult_id)
+    try:
+        call(form.cleaned_data if form is not None else {})
+    except NotAllowed:
+        messages.error(request, _("You may not make this change to the consult."))
+        return redirect("consults:detail", consult_id=consult_id)
+    except ConsultError as error:
+        messages.error(request, _refusal(error))
+        return redirect("consults:detail", consult_id=consult_id)
+    messages.success(request, done)
+    return redirect(then, consult_id=consult_id)
+
+
+@require_POST
+@practitioner_page
+def consult_act(request: HttpRequest, viewer: Viewer, consult_id: int, action: str) -> HttpResponse:
+    user = viewer.user
+    post = request.POST
+    # action name: (form, service call, success message)
+    table: dict[str, tuple[Any, Callable[[dict[str, Any]], object], str]] = {
+        "submit": (
+            None,
+            lambda d: services.consult_submit(consult_id=consult_id, actor_user=user),
+            _("The consult has been submitted."),
+        ),
+        "claim": (
+            None,
+            lambda d: services.consult_claim(consult_id=consult_id, actor_user=user),
+            _("You have taken the consult."),
+        ),
+        "accept": (
+            None,
+            lambda d: services.consult_accept(consult_id=consult_id, actor_user=user),
+            _("You have accepted the consult."),
+        ),
+        "decline": (
+            DeclineForm(post),
+            lambda d: services.consult_decline(
+                consult_id=consult_id,
+                actor_user=user,
+                reason_code=d["reason_code"],
+                reason=d["reason"],
+            ),
+            _("You have declined the consult; it goes back to routing."),
+        ),
+        "request_info": (
+            QuestionForm(post),
+            lambda d: services.consult_request_info(
+                consult_id=consult_id, actor_user=user, question=d["reason"]
+            ),
+            _("Your question has been sent; the deadlines are paused until it is answered."),
+        ),
+        "answer_info": (
+            AnswerForm(post),
+            lambda d: services.consult_answer_info(
+                consult_id=consult_id, actor_user=user, answer=d["reason"]
+            ),
+            _("Your answer has been sent."),
+        ),
+        "schedule": (
+            ScheduleForm(post),
+            lambda d: services.consult_schedule(
+                consult_id=consult_id, actor_user=user, starts_at=d["scheduled_start"]
+            ),
+            _("The session has been scheduled."),
+        ),
+        "start_review": (
+            None,
+            lambda d: services.consult_start_review(consult_id=consult_id, actor_user=user),
+            _("The review has started."),
+        ),
+        "start_session": (
+            None,
+            lambda d: services.consult_start_session(consult_id=consult_id, actor_user=user),
+            _("The session has started."),
+        ),
+        "cancel": (
+            CancelForm(post),
+            lambda d: services.consult_cancel(
+                consult_id=consult_id, actor_user=user, reason=d["reason"]
+            ),
+            _("The consult has been cancelled."),
+        ),
+        "acknowledge": (
+            AcknowledgeForm(post),
+            lambda d: services.consult_acknowledge(
+                consult_id=consult_id,
+                actor_user=user,
+                disposition=d["disposition"],
+                next_steps=d["next_steps"],
+            ),
+            _("Your acknowledgement is recorded and the consult is closed."),
+        ),
+    }
+    if action not in table:
+        raise Http404
+    form, call, done = table[action]
+    return _act(request, consult_id, form, call, done)
+
+
+@require_http_methods(["GET", "POST"])
+@practitioner_page
+def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    consult = consult_detail_for_user(user=viewer.user, consult_id=consult_id)
+    actions = consult_actions_for_user(user=viewer.user, consult=consult)
+    if not actions & {"write_opinion", "contribute"}:
+        raise Http404
+    state = consult_opinion_state(consult=consult)
+    base = state.draft or state.current
+    initial = (
+        {
+            "findings": base.findings,
+            "impression": base.impression,
+            "recommendations": base.recommendations,
+            "referral_advised": base.referral_advised,
+            "follow_up_advice": base.follow_up_advice,
+            "amendment_reason": base.amendment_reason if state.draft else "",
+        }
+        if base
+        else {}
+    )
+    form = OpinionForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.opinion_draft_save(
+                consult_id=consult_id,
+                actor_user=viewer.user,
+                sections=form.sections(),
+                amendment_reason=form.cleaned_data["amendment_reason"],
+            )
+        except ConsultError as error:
+            form.add_error(None, _refusal(error))
+        else:
+            messages.success(request, _("The draft opinion is saved. Sign it when it is ready."))
+            return redirect("consults:opinion_edit", consult_id=consult_id)
+    mine = next(
+        (c for c in state.contributions if c.practitioner_id == viewer.practitioner.pk), None
+    )
+    context = {
+        "consult": consult,
+        "form": form,
+        "opinion": state,
+        "sign_form": SignForm(),
+        "contribution_form": ContributionForm(initial={"text": mine.text if mine else ""}),
+        "actions": actions,
+        "amending": state.current is not None,
+        "opinion_label": OPINION_LABEL,
+    }
+    return render(request, "consult/opinion_edit.html", context)
+
+
+@require_POST
+@practitioner_page
+def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    form = SignForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Enter your password to sign."))
+        return redirect("consults:opinion_edit", consult_id=consult_id)
+    try:
+        services.opinion_sign(
+            consult_id=consult_id, actor_user=viewer.user, password=form.cleaned_data["password"]
+        )
+    except ConsultError as error:
+        messages.error(request, _refusal(error))
+        return redirect("consults:opinion_edit", consult_id=consult_id)
+    messages.success(request, _("The opinion is signed and frozen."))
+    return redirect("consults:opinion", consult_id=consult_id)
+
+
+@require_POST
+@practitioner_page
+def opinion_contribute(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    return _act(
+        request,
+        consult_id,
+        ContributionForm(request.POST),
+        lambda d: services.opinion_contribute(
+            consult_id=consult_id, actor_user=viewer.user, text=d["text"]
+        ),
+        _("Your contribution is saved."),
+        then="consults:opinion_edit",
+    )
+
+
+@require_safe
+@practitioner_page
+def opinion_view(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    consult = consult_get_for_user(user=viewer.user, consult_id=consult_id)
+    state = consult_opinion_state(consult=consult)
+    if state.current is None:
+        raise Http404
+    context = {
+        "consult": consult,
+        "opinion": state,
+        "version": state.current,
+        "actions": consult_actions_for_user(user=viewer.user, consult=consult),
+        "acknowledge_form": AcknowledgeForm(),
+        "pdf_url": _opinion_pdf_url(consult_id),
+        "opinion_label": OPINION_LABEL,
+        "closed": consult.status == Status.CLOSED,
+    }
+    return render(request, "consult/opinion.html", context)

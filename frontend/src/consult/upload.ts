@@ -1,0 +1,139 @@
+// Attachment upload to the consult attachments API, one XHR per file for upload progress.
+// Size and type are checked here first for a quick answer; the server checks them again.
+
+interface Limit {
+  types: string[];
+  max: number;
+}
+
+function csrfToken(form: HTMLFormElement): string {
+  const input = form.querySelector<HTMLInputElement>("input[name=csrfmiddlewaretoken]");
+  return input?.value ?? "";
+}
+
+function readLimits(raw: string | undefined): Record<string, Limit> {
+  try {
+    const parsed: unknown = JSON.parse(raw ?? "{}");
+    return typeof parsed === "object" && parsed !== null ? (parsed as Record<string, Limit>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function megabytes(bytes: number): string {
+  return `${Math.round(bytes / (1024 * 1024))} MB`;
+}
+
+function serverError(body: string): string {
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed === "object" && parsed !== null) {
+      const messages = Object.values(parsed).flat().filter((m) => typeof m === "string");
+      return messages.join(" ");
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return body.slice(0, 200);
+}
+
+interface Row {
+  item: HTMLLIElement;
+  bar: HTMLProgressElement;
+  status: HTMLSpanElement;
+}
+
+function addRow(list: HTMLElement, name: string): Row {
+  const item = document.createElement("li");
+  item.className = "upload-item";
+  const label = document.createElement("span");
+  label.className = "upload-name";
+  label.textContent = name;
+  const bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  const status = document.createElement("span");
+  status.className = "upload-status";
+  item.append(label, bar, status);
+  list.append(item);
+  return { item, bar, status };
+}
+
+function fail(row: Row, message: string): void {
+  row.item.classList.add("upload-item--error");
+  row.item.setAttribute("role", "alert");
+  row.status.textContent = message;
+  row.bar.hidden = true;
+}
+
+function send(form: HTMLFormElement, url: string, kind: string, file: File, row: Row): Promise<boolean> {
+  const messages = form.dataset;
+  return new Promise((resolve) => {
+    const request = new XMLHttpRequest();
+    request.open("POST", url);
+    request.setRequestHeader("X-CSRFToken", csrfToken(form));
+    request.setRequestHeader("Accept", "application/json");
+    request.upload.addEventListener("progress", (progress) => {
+      if (progress.lengthComputable) {
+        row.bar.value = Math.round((progress.loaded / progress.total) * 100);
+      }
+    });
+    request.addEventListener("load", () => {
+      if (request.status === 201) {
+        row.bar.value = 100;
+        row.item.classList.add("upload-item--done");
+        row.status.textContent = messages["msgDone"] ?? "";
+        resolve(true);
+      } else {
+        fail(row, `${messages["msgFailed"] ?? ""} ${serverError(request.responseText)}`);
+        resolve(false);
+      }
+    });
+    request.addEventListener("error", () => {
+      fail(row, messages["msgNetwork"] ?? "");
+      resolve(false);
+    });
+    const body = new FormData();
+    body.append("kind", kind);
+    body.append("file", file);
+    request.send(body);
+  });
+}
+
+export function uploadFiles(form: HTMLFormElement): void {
+  const url = form.dataset["uploadUrl"];
+  const input = form.querySelector<HTMLInputElement>("input[type=file]");
+  const kindSelect = form.querySelector<HTMLSelectElement>("select[name=kind]");
+  const list = form.querySelector<HTMLElement>(".upload-list");
+  if (url === undefined || input === null || kindSelect === null || list === null) {
+    return;
+  }
+  const limits = readLimits(form.dataset["limits"]);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const files = Array.from(input.files ?? []);
+    const kind = kindSelect.value;
+    const limit = limits[kind];
+    list.replaceChildren();
+    const uploads = files.map((file) => {
+      const row = addRow(list, file.name);
+      if (limit !== undefined && file.size > limit.max) {
+        const message = (form.dataset["msgTooLarge"] ?? "").replace("%(max)s", megabytes(limit.max));
+        fail(row, message);
+        return Promise.resolve(false);
+      }
+      if (limit !== undefined && file.type !== "" && !limit.types.includes(file.type)) {
+        fail(row, form.dataset["msgType"] ?? "");
+        return Promise.resolve(false);
+      }
+      return send(form, url, kind, file, row);
+    });
+    void Promise.all(uploads).then((results) => {
+      form.dataset["uploaded"] = String(results.filter(Boolean).length);
+      if (results.length > 0 && results.every(Boolean)) {
+        // Every file arrived: show them in the attachment list, rendered by the server.
+        window.location.reload();
+      }
+    });
+  });
+}

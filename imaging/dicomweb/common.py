@@ -1,0 +1,115 @@
+"""What every DICOMweb view shares: callers, authentication, errors, dispatch, resource URLs."""
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.request import Request
+
+from imaging.qido import QueryInvalid
+from imaging.wado import ParameterInvalid
+from server.access import NotFound
+from server.accounts.authentication import ApiTokenAuthentication
+from server.accounts.models import ApiToken, User
+
+DICOM_JSON = "application/dicom+json"
+READ_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: User
+    # The viewing session reads are audited once in: the browser session, or token and hour.
+    session: str
+
+
+def error_response(status: int, message: str) -> HttpResponse:
+    return HttpResponse(
+        json.dumps({"detail": message}), status=status, content_type="application/json"
+    )
+
+
+def _caller(request: HttpRequest) -> Caller | HttpResponse:
+    try:
+        token_auth = ApiTokenAuthentication().authenticate(Request(request))
+    except AuthenticationFailed as exc:
+        response = error_response(401, str(exc.detail))
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+    if token_auth is not None:
+        user, token = token_auth
+        assert isinstance(token, ApiToken)
+        return Caller(user=user, session=f"t{token.pk}:{timezone.now():%Y%m%d%H}")
+    if isinstance(request.user, User) and request.user.is_authenticated:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            check = CsrfViewMiddleware(lambda _request: HttpResponse())
+            check.process_request(request)
+            refused = check.process_view(request, lambda _request: HttpResponse(), (), {})
+            if refused is not None:
+                return error_response(403, "CSRF check failed.")
+        key = request.session.session_key or ""
+        return Caller(
+            user=request.user, session="s" + hashlib.sha256(key.encode()).hexdigest()[:40]
+        )
+    response = error_response(401, "Authentication credentials were not provided.")
+    response["WWW-Authenticate"] = 'Bearer realm="api"'
+    return response
+
+
+View = Callable[..., HttpResponseBase]
+
+
+def dicomweb(methods: dict[str, View]) -> Callable[..., HttpResponseBase]:
+    """One URL: authenticate, dispatch by method, and turn NotFound and QueryInvalid into HTTP."""
+
+    @csrf_exempt
+    @wraps(next(iter(methods.values())))
+    def view(request: HttpRequest, **kwargs: str) -> HttpResponseBase:
+        handler = methods.get(request.method or "")
+        if handler is None:
+            response = error_response(405, "Method not allowed.")
+            response["Allow"] = ", ".join(methods)
+            return response
+        caller = _caller(request)
+        if isinstance(caller, HttpResponse):
+            return caller
+        try:
+            return handler(request, caller, **kwargs)
+        except NotFound:
+            return error_response(404, "Not found.")
+        except (QueryInvalid, ParameterInvalid) as exc:
+            return error_response(400, str(exc))
+
+    return view
+
+
+def study_url(request: HttpRequest, study_uid: str) -> str:
+    return request.build_absolute_uri(reverse("imaging:study", kwargs={"study": study_uid}))
+
+
+def series_url(request: HttpRequest, study_uid: str, series_uid: str) -> str:
+    path = reverse("imaging:series", kwargs={"study": study_uid, "series": series_uid})
+    return request.build_absolute_uri(path)
+
+
+def instance_url(request: HttpRequest, study_uid: str, series_uid: str, sop_uid: str) -> str:
+    path = reverse(
+        "imaging:instance", kwargs={"study": study_uid, "series": series_uid, "instance": sop_uid}
+    )
+    return request.build_absolute_uri(path)
+
+
+def stored_bytes(name: str) -> bytes:
+    with default_storage.open(name, "rb") as handle:
+        data: bytes = handle.read()
+    return data
