@@ -25,6 +25,11 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def session_group(user_id: int) -> str:
+    """Every live socket of the user joins this group, so signing out everywhere closes them."""
+    return f"sessions.{user_id}"
+
+
 def _group_send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
@@ -40,4 +45,4 @@ def publish_on_commit(group: str, event: Event) -> None:
 
 def end_sessions_on_commit(user_id: int) -> None:
     """Close every live socket of the user after the surrounding transaction commits."""
-    transaction.on_commit(lambda: _group_send(user_group(user_id), {"type": SESSION_ENDED}))
+    transaction.on_commit(lambda: _group_send(session_group(user_id), {"type": SESSION_ENDED}))

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from server.audit.context import client_address
-from server.lib.events import user_group
+from server.lib.events import session_group, user_group
 from server.notifications.events import UnreadCountChanged
 from server.notifications.services import unread_count
 
@@ -16,6 +16,8 @@ CLOSE_UNAUTHENTICATED = 4401
 class UserEventsConsumer(AsyncJsonWebsocketConsumer):
     """Joins the user's group and forwards every live event published to it."""
 
+    joined_groups: tuple[str, ...] = ()
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -23,16 +25,17 @@ class UserEventsConsumer(AsyncJsonWebsocketConsumer):
             return
         client = self.scope.get("client") or ("", 0)
         client_address.set(str(client[0]))
-        self.group = user_group(user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.joined_groups = (user_group(user.pk), session_group(user.pk))
+        for group in self.joined_groups:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         # Events missed while the socket was down are not replayed; the count puts the badge right.
         count = await database_sync_to_async(unread_count)(user_id=user.pk)
         await self.send_json(UnreadCountChanged(unread_count=count).model_dump(mode="json"))
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "group"):
-            await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.joined_groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         """The socket is server-to-client only; anything sent is ignored."""

@@ -12,6 +12,7 @@ from django.test import Client
 from consult.models import ConsultRequest, Status
 from consult.services import consult_accept
 from server.accounts.models import User
+from server.accounts.services import user_logout_everywhere
 from server.asgi import application
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
@@ -124,3 +125,30 @@ async def test_a_client_message_closes_the_socket_with_4400(live_world: World) -
     assert connected
     await requester.send_json_to({"type": "consult.hello"})
     assert await requester.receive_output(timeout=5) == {"type": "websocket.close", "code": 4400}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sign_out_everywhere_closes_the_consult_room(live_world: World) -> None:
+    world = live_world
+    consult = await database_sync_to_async(make_consult)(world, Status.ASSIGNED)
+    requester, connected, _ = await _connect(consult, world.clinic_doctor)
+    assert connected
+    await database_sync_to_async(user_logout_everywhere)(user=world.clinic_doctor)
+    assert await requester.receive_output(timeout=5) == {"type": "websocket.close", "code": 4401}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_room_closes_with_4403_when_access_ends_while_open(live_world: World) -> None:
+    world = live_world
+    consult = await database_sync_to_async(make_consult)(world, Status.ASSIGNED)
+    requester, connected, _ = await _connect(consult, world.clinic_doctor)
+    assert connected
+
+    def leave_institution() -> None:
+        practitioner = world.clinic_doctor.practitioner
+        practitioner.is_active = False
+        practitioner.save(update_fields=["is_active"])
+
+    await database_sync_to_async(leave_institution)()
+    await database_sync_to_async(consult_accept)(consult_id=consult.pk, actor_user=world.specialist)
+    assert await requester.receive_output(timeout=5) == {"type": "websocket.close", "code": 4403}
