@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from consult.models import DeadlinePolicy, SpecialistDuty
+from consult.models import CalendarDay, DeadlinePolicy, SpecialistDuty
 
 
 @admin.register(DeadlinePolicy)
@@ -22,3 +22,13 @@ class DeadlinePolicyAdmin(admin.ModelAdmin[DeadlinePolicy]):
 class SpecialistDutyAdmin(admin.ModelAdmin[SpecialistDuty]):
     list_display = ["practitioner", "on_duty", "changed_at"]
     list_filter = ["on_duty"]
+
+
+@admin.register(CalendarDay)
+class CalendarDayAdmin(admin.ModelAdmin[CalendarDay]):
+    """Holidays and make-up working days; rows without a consortium are the national calendar."""
+
+    list_display = ["date", "is_working_day", "name", "consortium"]
+    list_filter = ["is_working_day", "consortium"]
+    date_hierarchy = "date"
+    search_fields = ["name"]

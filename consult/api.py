@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consult import services
-from consult.errors import ConsultError
+from consult.errors import ConsultError, NotEditable
 from consult.fhir import consult_bundle
 from consult.models import (
     OPINION_LABEL,
@@ -56,9 +56,12 @@ def _user(request: Request) -> User:
 
 
 class ConsultApiView(APIView):
-    """Domain refusals become 400s that name the field at fault."""
+    """Domain refusals become 400s that name the field at fault (409 when the consult's state
+    no longer allows the change)."""
 
     def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, NotEditable):
+            return Response({exc.field: [exc.message]}, status=status.HTTP_409_CONFLICT)
         if isinstance(exc, ConsultError):
             return Response({exc.field: [exc.message]}, status=status.HTTP_400_BAD_REQUEST)
         return super().handle_exception(exc)
@@ -91,6 +94,17 @@ class ConsultIn(serializers.Serializer[Any]):
     )
     emergency_waiver = serializers.BooleanField(default=False)
     waiver_reason = serializers.CharField(max_length=2000, required=False, allow_blank=True)
+
+
+class ConsultDraftPatchIn(ConsultIn):
+    """Some fields of a draft; unknown ones are refused by name rather than ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: ["Unknown field."] for key in unknown})
+        return super().to_internal_value(data)
 
 
 class ParticipantOut(serializers.ModelSerializer[ConsultParticipant]):
@@ -340,14 +354,35 @@ def _clock(clock: Any) -> dict[str, Any] | None:
 class ConsultDetailApi(ConsultApiView):
     @extend_schema(operation_id="consults_retrieve", responses=ConsultDetailWithClocksOut)
     def get(self, request: Request, consult_id: int) -> Response:
-        consult = consult_detail_for_user(user=_user(request), consult_id=consult_id)
-        clocks = consult_clocks(consult=consult, events=list(consult.events.all()))
-        body = {
-            "consult": consult,
-            "accept_clock": _clock(clocks.accept),
-            "opinion_clock": _clock(clocks.opinion),
-        }
-        return Response(ConsultDetailWithClocksOut(body).data)
+        return Response(_detail_body(_user(request), consult_id))
+
+    @extend_schema(
+        operation_id="consults_draft_update",
+        request=ConsultDraftPatchIn,
+        responses={
+            200: ConsultDetailWithClocksOut,
+            409: OpenApiResponse(description="The consult is no longer a draft"),
+        },
+    )
+    def patch(self, request: Request, consult_id: int) -> Response:
+        incoming = ConsultDraftPatchIn(data=request.data, partial=True)
+        incoming.is_valid(raise_exception=True)
+        services.consult_draft_update(
+            actor_user=_user(request), consult_id=consult_id, **incoming.validated_data
+        )
+        return Response(_detail_body(_user(request), consult_id))
+
+
+def _detail_body(user: User, consult_id: int) -> dict[str, Any]:
+    consult = consult_detail_for_user(user=user, consult_id=consult_id)
+    clocks = consult_clocks(consult=consult, events=list(consult.events.all()))
+    body = {
+        "consult": consult,
+        "accept_clock": _clock(clocks.accept),
+        "opinion_clock": _clock(clocks.opinion),
+    }
+    data: dict[str, Any] = ConsultDetailWithClocksOut(body).data
+    return data
 
 
 def _run_action(user: User, consult_id: int, data: dict[str, Any]) -> ConsultRequest:

@@ -4,14 +4,15 @@ A clock starts at the first move into `start` and stops at the first move into `
 spent waiting for the requester's information (the pause status) does not count: it pushes the
 due time later, and a clock that is paused right now is never overdue.
 
-"Working days" are Monday to Friday in Asia/Shanghai: N working days after a moment is the same
-wall-clock time on the Nth following weekday (Friday 15:00 + 1 working day = Monday 15:00).
-Public holidays and 调休 make-up working weekends are not known yet.
+"Working days" are counted in Asia/Shanghai on a `WorkingCalendar`: Monday to Friday, except the
+days it lists (public holidays are off, 调休 make-up weekends are on). N working days after a
+moment is the same wall-clock time on the Nth following working day (Friday 15:00 + 1 working
+day = Monday 15:00, or Tuesday 15:00 when Monday is a holiday).
 """
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -19,6 +20,19 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MINUTES = "minutes"
 HOURS = "hours"
 WORKING_DAYS = "working_days"
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Weekdays work and weekends rest, except the days in `exceptions` (day -> works?)."""
+
+    exceptions: Mapping[date, bool] = field(default_factory=dict)
+
+    def is_working_day(self, day: date) -> bool:
+        return self.exceptions.get(day, day.weekday() < 5)
+
+
+WEEKDAYS = WorkingCalendar()
 
 
 @dataclass(frozen=True)
@@ -48,7 +62,9 @@ class Clock:
         return self.stopped_at - self.started_at - self.paused_for
 
 
-def add_limit(start: datetime, amount: int, unit: str) -> datetime:
+def add_limit(
+    start: datetime, amount: int, unit: str, calendar: WorkingCalendar = WEEKDAYS
+) -> datetime:
     """The moment `amount` `unit`s after `start`."""
     if unit == MINUTES:
         return start + timedelta(minutes=amount)
@@ -60,7 +76,7 @@ def add_limit(start: datetime, amount: int, unit: str) -> datetime:
         counted = 0
         while counted < amount:
             day += timedelta(days=1)
-            if day.weekday() < 5:
+            if calendar.is_working_day(day):
                 counted += 1
         return datetime.combine(day, local.timetz()).astimezone(start.tzinfo)
     raise ValueError(f"Unknown deadline unit {unit!r}")
@@ -75,6 +91,7 @@ def clock(
     amount: int,
     unit: str,
     now: datetime,
+    calendar: WorkingCalendar = WEEKDAYS,
 ) -> Clock | None:
     """The clock for one deadline, or None if it has not started."""
     started_at = next((m.at for m in moves if m.to_status == start), None)
@@ -97,7 +114,7 @@ def clock(
         paused_for += end - paused_since
     return Clock(
         started_at=started_at,
-        due_at=add_limit(started_at, amount, unit) + paused_for,
+        due_at=add_limit(started_at, amount, unit, calendar) + paused_for,
         stopped_at=stopped_at,
         paused=paused,
         paused_for=paused_for,

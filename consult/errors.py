@@ -28,3 +28,7 @@ class OpinionFrozen(ConsultError):
 
 class InvalidAttachment(ConsultError):
     """The file's type or size is not allowed."""
+
+
+class NotEditable(ConsultError):
+    """The consult has moved on from the state in which it could be changed (HTTP 409)."""

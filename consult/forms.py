@@ -1,6 +1,7 @@
 """Forms of the consult pages: input checks only; the consult services decide what is allowed."""
 
-from typing import Any
+import dataclasses
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
@@ -9,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from consult.models import (
     ConsentMethod,
     ConsentRelation,
+    ConsultRequest,
     DeclineCode,
     Disposition,
     Kind,
@@ -16,7 +18,7 @@ from consult.models import (
     TargetKind,
     Urgency,
 )
-from consult.services import ConsultDraft, OpinionSections
+from consult.services import ConsultDraft, ConsultDraftChanges, OpinionSections
 from server.directory.models import Department, Patient, Practitioner, Specialty, Title
 
 TEXTAREA_ROWS = 4
@@ -110,8 +112,9 @@ class ConsultRequestForm(forms.Form):
         patients: QuerySet[Patient],
         specialists: QuerySet[Practitioner],
         departments: QuerySet[Department],
+        initial: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(data)
+        super().__init__(data, initial=initial)
         self.fields["patient"].queryset = patients  # type: ignore[attr-defined]  # ModelChoiceField
         self.fields["target_practitioner"].queryset = specialists  # type: ignore[attr-defined]  # ModelChoiceField
         self.fields["target_department"].queryset = departments  # type: ignore[attr-defined]  # ModelChoiceField
@@ -150,6 +153,25 @@ class ConsultRequestForm(forms.Form):
             emergency_waiver=bool(data.get("emergency_waiver")),
             waiver_reason=data.get("waiver_reason", ""),
         )
+
+    def changes(self) -> ConsultDraftChanges:
+        """Every field but the patient, which a draft keeps."""
+        fields = dataclasses.asdict(self.draft())
+        del fields["patient_id"]
+        return cast(ConsultDraftChanges, fields)
+
+
+def consult_request_initial(consult: ConsultRequest) -> dict[str, Any]:
+    """The request form filled in with a saved draft."""
+    names = [name for name in ConsultRequestForm.base_fields if not name.startswith("target_")]
+    initial = {name: getattr(consult, name) for name in names if name != "patient"}
+    return {
+        **initial,
+        "patient": consult.patient_id,
+        "target_kind": consult.target_kind,
+        "target_practitioner": consult.target_practitioner_id,
+        "target_department": consult.target_department_id,
+    }
 
 
 # Field names of ConsultDraft that the form names differently.
@@ -221,3 +243,18 @@ class AcknowledgeForm(forms.Form):
         label=_("The opinion was"), choices=Disposition.choices, widget=forms.RadioSelect
     )
     next_steps = _text(_("Next steps for the patient"), rows=3, required=False)
+
+
+class AssignForm(forms.Form):
+    """The invited doctors (one, or an MDT team) and the lead; ids of the listed candidates."""
+
+    practitioners = forms.TypedMultipleChoiceField(
+        label=_("Invited doctors"), coerce=int, error_messages={"required": _("Choose a doctor.")}
+    )
+    lead = forms.TypedChoiceField(label=_("Lead"), coerce=int, required=False, empty_value=None)
+
+    def __init__(self, data: Any = None, *, practitioner_ids: list[int]) -> None:
+        super().__init__(data)
+        choices = [(str(i), str(i)) for i in practitioner_ids]
+        self.fields["practitioners"].choices = choices  # type: ignore[attr-defined]  # ChoiceField
+        self.fields["lead"].choices = [("", "—"), *choices]  # type: ignore[attr-defined]  # ChoiceField

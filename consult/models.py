@@ -233,7 +233,7 @@ class DeadlineKind(models.TextChoices):
 class DeadlineUnit(models.TextChoices):
     MINUTES = "minutes", _("Minutes")
     HOURS = "hours", _("Hours")
-    # Monday to Friday in Asia/Shanghai; public holidays are not known yet.
+    # Monday to Friday in Asia/Shanghai, corrected by CalendarDay rows (holidays, 调休).
     WORKING_DAYS = "working_days", _("Working days")
 
 
@@ -256,6 +256,46 @@ class DeadlinePolicy(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consortium_id}:{self.urgency}"
+
+
+class CalendarDay(models.Model):
+    """A day that breaks the Monday-to-Friday rule: a public holiday, or a make-up working day.
+
+    Rows without a consortium are the national calendar (loaded by `calendar_load_cn`); a
+    consortium's own row for the same date overrides it, e.g. a local holiday of an autonomous
+    region, or a hospital group that keeps a national holiday as a working day.
+    """
+
+    consortium = models.ForeignKey(
+        Consortium,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty for the national calendar; set to override it for one consortium."),
+    )
+    date = models.DateField(_("date"))
+    is_working_day = models.BooleanField(_("working day"))
+    name = models.CharField(_("name"), max_length=50, blank=True)
+
+    class Meta:
+        verbose_name = _("calendar day")
+        verbose_name_plural = _("calendar days")
+        ordering = ["date", "consortium_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["date"],
+                condition=Q(consortium__isnull=True),
+                name="calendar_day_national_once",
+            ),
+            models.UniqueConstraint(
+                fields=["consortium", "date"], name="calendar_day_consortium_once"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        kind = "working" if self.is_working_day else "holiday"
+        return f"{self.date:%Y-%m-%d} {kind} ({self.consortium_id or 'national'})"
 
 
 class Escalation(models.Model):

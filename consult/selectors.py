@@ -1,16 +1,17 @@
 """Consult reads: the facts the access policy decides on, visibility, worklists, clocks."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Literal
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Case, Q, QuerySet, Value, When
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from consult import clocks
 from consult.lifecycle import AWAITING_ROUTING, TERMINAL, TRANSITIONS
 from consult.models import (
+    CalendarDay,
     ConsultEvent,
     ConsultRequest,
     DeadlineKind,
@@ -206,6 +207,27 @@ def deadline_limits(*, consortium_id: int, urgency: str) -> dict[DeadlineKind, t
     return {DeadlineKind.ACCEPT: accept, DeadlineKind.OPINION: opinion}
 
 
+# How far ahead of a clock's start the calendar is read: N working days never span more than
+# this many calendar days in practice (the longest break, 春节, is 9 days).
+_CALENDAR_SLACK_DAYS = 40
+
+
+def working_calendar(*, consortium_id: int, start: date, days: int) -> clocks.WorkingCalendar:
+    """The consortium's calendar from `start` for `days` days: national rows, overridden by
+    the consortium's own."""
+    rows = (
+        CalendarDay.objects.filter(
+            Q(consortium__isnull=True) | Q(consortium_id=consortium_id),
+            date__gte=start,
+            date__lte=start + timedelta(days=days),
+        )
+        # National rows first, so the consortium's row for the same date replaces them.
+        .order_by(F("consortium_id").asc(nulls_first=True))
+        .values_list("date", "is_working_day")
+    )
+    return clocks.WorkingCalendar(exceptions=dict(rows))
+
+
 # Both clocks run from submission: the patient waits from then, and a slow acceptance must
 # not buy more time for the opinion.
 _CLOCK_STOPS = {DeadlineKind.ACCEPT: Status.ACCEPTED, DeadlineKind.OPINION: Status.OPINION_SIGNED}
@@ -232,6 +254,17 @@ def consult_clocks(
     moves = [clocks.Move(to_status=e.to_status, at=e.at) for e in events]
     limits = deadline_limits(consortium_id=consult.consortium_id, urgency=consult.urgency)
     now = now or timezone.now()
+    calendar = clocks.WEEKDAYS
+    submitted = next((m.at for m in moves if m.to_status == Status.SUBMITTED), None)
+    longest = max(
+        (n for n, unit in limits.values() if unit == DeadlineUnit.WORKING_DAYS), default=0
+    )
+    if submitted is not None and longest:
+        calendar = working_calendar(
+            consortium_id=consult.consortium_id,
+            start=submitted.astimezone(clocks.SHANGHAI).date(),
+            days=longest * 7 + _CALENDAR_SLACK_DAYS,
+        )
     built = {
         kind: clocks.clock(
             moves,
@@ -241,6 +274,7 @@ def consult_clocks(
             amount=limits[kind][0],
             unit=limits[kind][1],
             now=now,
+            calendar=calendar,
         )
         for kind, stop in _CLOCK_STOPS.items()
     }
@@ -336,6 +370,10 @@ def consult_actions_for_user(*, user: User | AnonymousUser, consult: ConsultRequ
         allowed.add("contribute")
     if status in _ATTACHABLE and consult_permits(actor, ConsultAction.REQUEST, facts):
         allowed.add("attach")
+    if status == Status.DRAFT and consult_permits(actor, ConsultAction.REQUEST, facts):
+        allowed.add("edit")
+    if status in AWAITING_ROUTING and consult_permits(actor, ConsultAction.ROUTE, facts):
+        allowed.add("assign")
     return allowed
 
 

@@ -32,6 +32,7 @@ _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
 _SEQUENCE_END = 0xFFFEE0DD
+_TRAILING_PADDING = 0xFFFCFFFC
 _LONG_LENGTH_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
@@ -66,7 +67,11 @@ class TranscodeUnsupported(Exception):
 class ParsedInstance:
     """What the archive indexes about one instance, decoded to Unicode."""
 
-    sha256: str
+    sha256: str  # of the whole file: its content address in storage
+    # Of the data set's content alone (preamble, file meta, group lengths and trailing padding
+    # excluded): the identity of the instance, since each door writes its own file meta (STOW
+    # keeps the sender's, the SCP builds one from the association).
+    dataset_sha256: str
     size: int
     transfer_syntax_uid: str
     sop_class_uid: str
@@ -97,14 +102,23 @@ def _le_or_be(little_endian: bool) -> str:
     return "<" if little_endian else ">"
 
 
-def _walk_dataset(buf: bytes, pos: int, end: int, implicit: bool, little: bool) -> int:
+def _walk_dataset(
+    buf: bytes,
+    pos: int,
+    end: int,
+    implicit: bool,
+    little: bool,
+    meaningless: list[tuple[int, int]] | None = None,
+) -> int:
     """Check that every element between pos and end is complete; return where parsing stopped.
 
     pydicom reads a truncated file without complaint (the last value is simply short), so the
-    archive walks the element structure itself before trusting it.
+    archive walks the element structure itself before trusting it. `meaningless` collects the
+    byte ranges of elements PS3.5 gives no meaning (group lengths, data set trailing padding).
     """
     order = _le_or_be(little)
     while pos < end:
+        start = pos
         if pos + 8 > end:
             raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "Truncated data element header.")
         group, element = struct.unpack_from(order + "HH", buf, pos)
@@ -136,6 +150,8 @@ def _walk_dataset(buf: bytes, pos: int, end: int, implicit: bool, little: bool) 
                 raise DicomRejected(
                     FailureReason.CANNOT_UNDERSTAND, f"The file is truncated inside {name}."
                 )
+            if meaningless is not None and (element == 0x0000 or tag == _TRAILING_PADDING):
+                meaningless.append((start, pos))
     return pos
 
 
@@ -174,7 +190,14 @@ def _tag_at(buf: bytes, pos: int, order: str) -> int:
     return int((group << 16) | element)
 
 
-def _check_complete(data: bytes, dataset_offset: int, transfer_syntax: UID) -> None:
+def _check_complete(data: bytes, dataset_offset: int, transfer_syntax: UID) -> str:
+    """Check that the data set is whole; return the SHA-256 of its content.
+
+    The content is the data set's top-level elements as encoded, less group lengths and data
+    set trailing padding: PS3.5 gives those no meaning and senders add or drop them (dcmtk
+    drops the padding), so they must not make one instance look like two.
+    """
+    meaningless: list[tuple[int, int]] = []
     if transfer_syntax == DeflatedExplicitVRLittleEndian:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
@@ -185,19 +208,37 @@ def _check_complete(data: bytes, dataset_offset: int, transfer_syntax: UID) -> N
             ) from exc
         if not inflater.eof:
             raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The deflated data set is cut.")
-        _walk_dataset(body, 0, len(body), implicit=False, little=True)
-        return
+        _walk_dataset(body, 0, len(body), implicit=False, little=True, meaningless=meaningless)
+        return _content_sha256(body, 0, meaningless)
     end = _walk_dataset(
         data,
         dataset_offset,
         len(data),
         implicit=transfer_syntax.is_implicit_VR,
         little=transfer_syntax.is_little_endian,
+        meaningless=meaningless,
     )
     if end != len(data):
         raise DicomRejected(
             FailureReason.CANNOT_UNDERSTAND, "Unexpected delimiter at the top of the data set."
         )
+    return _content_sha256(data, dataset_offset, meaningless)
+
+
+def _content_sha256(buf: bytes, start: int, skipped: list[tuple[int, int]]) -> str:
+    digest = hashlib.sha256()
+    view = memoryview(buf)
+    for skip_start, skip_end in skipped:
+        digest.update(view[start:skip_start])
+        start = skip_end
+    digest.update(view[start:])
+    return digest.hexdigest()
+
+
+def dataset_sha256(data: bytes) -> str:
+    """The content hash `instance_parse` gives a stored, already checked Part 10 file."""
+    meta = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).file_meta
+    return _check_complete(data, _dataset_offset(data), UID(str(meta.TransferSyntaxUID)))
 
 
 def _normalise_charset(ds: Dataset) -> None:
@@ -292,7 +333,7 @@ def instance_parse(data: bytes) -> ParsedInstance:
             f"Unknown transfer syntax {transfer_syntax}.",
         )
     try:
-        _check_complete(data, _dataset_offset(data), transfer_syntax)
+        content_sha256 = _check_complete(data, _dataset_offset(data), transfer_syntax)
     except struct.error as exc:
         raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is truncated.") from exc
     try:
@@ -326,6 +367,7 @@ def instance_parse(data: bytes) -> ParsedInstance:
         )
     return ParsedInstance(
         sha256=hashlib.sha256(data).hexdigest(),
+        dataset_sha256=content_sha256,
         size=len(data),
         transfer_syntax_uid=str(transfer_syntax),
         sop_class_uid=uids["SOPClassUID"],

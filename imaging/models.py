@@ -111,6 +111,9 @@ class Instance(models.Model):
     transfer_syntax_uid = models.CharField(max_length=64)
     number_of_frames = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, db_index=True)
+    # SHA-256 of the data set without the preamble and file meta, which differ between doors:
+    # a re-send with the same data set is the same instance.
+    dataset_sha256 = models.CharField(max_length=64, blank=True)
     storage_name = models.CharField(max_length=200)
     size_bytes = models.PositiveBigIntegerField()
     # The instance's DICOM JSON (bulk data as BulkDataURI), serialised once at ingest so

@@ -30,6 +30,7 @@ class Action(StrEnum):
     VIEW_AUDIT = "view_audit"
     REVIEW_DUPLICATES = "review_duplicates"
     STORE_IMAGES = "store_images"
+    MANAGE_STUDIES = "manage_studies"
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ def institution_permits(actor: Actor | None, action: Action, institution: Instit
         return institution.pk == actor.institution_id and (
             actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST)
         )
+    if action is Action.MANAGE_STUDIES:
+        return institution.pk == actor.institution_id and actor.has(Role.INSTITUTION_ADMIN)
     return False
 
 
@@ -141,7 +144,9 @@ def institution_permits(actor: Actor | None, action: Action, institution: Instit
 # staff, coordinators, and institutions holding an active grant for the patient (a consult the
 # study is attached to opens one for its participants and closes it when the consult ends). An
 # unmatched study is visible only to its owning institution's staff and the consortium's
-# coordinators, who reconcile it. The policy sees studies as plain ids; it never imports imaging.
+# coordinators. Coordinators and the owning institution's admins reconcile an unmatched study
+# (UPDATE); only the owning institution's admins delete an erroneous study (MANAGE_STUDIES).
+# The policy sees studies as plain ids; it never imports imaging.
 
 
 @dataclass(frozen=True)
@@ -155,7 +160,20 @@ class StudySubject:
 
 def study_permits(actor: Actor | None, action: Action, study: StudySubject) -> bool:
     """Decide one action on one study (VIEW covers search, retrieval and adding instances)."""
-    if actor is None or action is not Action.VIEW:
+    if actor is None:
+        return False
+    owner_admin = study.owner_institution_id == actor.institution_id and actor.has(
+        Role.INSTITUTION_ADMIN
+    )
+    if action is Action.MANAGE_STUDIES:
+        return owner_admin
+    if action is Action.UPDATE:
+        return (
+            study.patient_id is None
+            and study.owner_consortium_id == actor.consortium_id
+            and (owner_admin or actor.has(Role.COORDINATOR))
+        )
+    if action is not Action.VIEW:
         return False
     if study.patient_id is not None:
         patient = Patient.objects.filter(pk=study.patient_id).first()

@@ -18,5 +18,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("server.accounts.urls")),
     path("consults/", include("consult.page_urls")),
+    path("imaging/", include("imaging.page_urls")),
     path("", include("server.web.urls")),
 ]

@@ -1,5 +1,6 @@
 """Consult services: every write of the consult app. Grouped by subdomain, re-exported here."""
 
+from consult.services.calendar import calendar_days_load
 from consult.services.deadlines import consult_deadlines_sweep
 from consult.services.lifecycle import (
     Assignment,
@@ -23,12 +24,16 @@ from consult.services.opinions import (
 )
 from consult.services.requests import (
     ConsultDraft,
+    ConsultDraftChanges,
     consult_attachment_add,
     consult_consent_record,
+    consult_draft_update,
     consult_request_create,
 )
 from consult.services.routing import (
+    Candidate,
     consult_assign,
+    consult_assignment_candidates,
     consult_claim,
     consult_decline,
     consult_least_loaded_specialist,
@@ -39,18 +44,23 @@ from consult.services.routing import (
 
 __all__ = [
     "Assignment",
+    "Candidate",
     "ConsultDraft",
+    "ConsultDraftChanges",
     "OpinionSections",
+    "calendar_days_load",
     "consult_accept",
     "consult_acknowledge",
     "consult_answer_info",
     "consult_assign",
+    "consult_assignment_candidates",
     "consult_attachment_add",
     "consult_cancel",
     "consult_claim",
     "consult_consent_record",
     "consult_deadlines_sweep",
     "consult_decline",
+    "consult_draft_update",
     "consult_least_loaded_specialist",
     "consult_mark_entered_in_error",
     "consult_request_create",

@@ -16,7 +16,7 @@ from consult.services.lifecycle import (
     consult_transition,
 )
 from server.directory.models import Practitioner, Role
-from server.lib.events import publish_on_commit, user_group
+from server.lib.events import coordinators_group, publish_on_commit, user_group
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 
@@ -58,14 +58,6 @@ def _escalation_recipients(consult: ConsultRequest) -> list[int]:
     )
 
 
-def _coordinators(consortium_id: int) -> list[int]:
-    return list(
-        Practitioner.objects.filter(
-            institution__consortium_id=consortium_id, is_active=True, roles__role=Role.COORDINATOR
-        ).values_list("user_id", flat=True)
-    )
-
-
 def _escalate(consult: ConsultRequest, kind: DeadlineKind, due_at: datetime) -> bool:
     """Record the escalation and tell people; False if another sweep got there first."""
     recipients = _escalation_recipients(consult)
@@ -85,7 +77,8 @@ def _escalate(consult: ConsultRequest, kind: DeadlineKind, due_at: datetime) -> 
             event = ConsultEscalated(
                 consult_id=consult.pk, deadline=kind.value, due_at=due_at, urgency=consult.urgency
             )
-            for user_id in dict.fromkeys([*recipients, *_coordinators(consult.consortium_id)]):
+            publish_on_commit(coordinators_group(consult.consortium_id), event)
+            for user_id in recipients:
                 publish_on_commit(user_group(user_id), event)
             consult_publish_worklists(consult, from_status=consult.status)
     except IntegrityError:

@@ -1,9 +1,22 @@
 """Who may be invited to a consult: the rules of 远程医疗服务管理规范 and the request's asks."""
 
+from enum import StrEnum
+
 from consult.models import ConsultRequest, Kind
 from server.directory.models import Practitioner, Role, Title
 
 MIN_YEARS_OF_INDEPENDENT_PRACTICE = 3
+
+
+class Ineligible(StrEnum):
+    """Why a practitioner cannot be invited; the value completes "Practitioner 7 …"."""
+
+    NOT_SPECIALIST = "is not an active specialist"
+    OTHER_CONSORTIUM = "is not in the consortium"
+    SPECIALTY = "does not practise the specialty asked for"
+    TITLE = "does not hold the title asked for"
+    YEARS = f"has under {MIN_YEARS_OF_INDEPENDENT_PRACTICE} years of independent practice"
+    REQUESTER = "is the requester"
 
 
 def ineligibility(*, practitioner: Practitioner, consult: ConsultRequest) -> str:
@@ -14,15 +27,15 @@ def ineligibility(*, practitioner: Practitioner, consult: ConsultRequest) -> str
     if not practitioner.is_active or Role.SPECIALIST not in {
         r.role for r in practitioner.roles.all()
     }:
-        return "is not an active specialist"
+        return Ineligible.NOT_SPECIALIST
     if practitioner.institution.consortium_id != consult.consortium_id:
-        return "is not in the consortium"
+        return Ineligible.OTHER_CONSORTIUM
     if consult.kind != Kind.MDT and practitioner.specialty != consult.wanted_specialty:
-        return "does not practise the specialty asked for"
+        return Ineligible.SPECIALTY
     if Title(practitioner.title).rank < Title(consult.minimum_title).rank:
-        return "does not hold the title asked for"
+        return Ineligible.TITLE
     if practitioner.years_of_independent_practice < MIN_YEARS_OF_INDEPENDENT_PRACTICE:
-        return f"has under {MIN_YEARS_OF_INDEPENDENT_PRACTICE} years of independent practice"
+        return Ineligible.YEARS
     if practitioner.pk == consult.requester_id:
-        return "is the requester"
+        return Ineligible.REQUESTER
     return ""

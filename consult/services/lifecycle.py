@@ -37,9 +37,14 @@ from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
-from server.directory.models import Practitioner, Role
+from server.directory.models import Practitioner
 from server.directory.services import access_grant_close, access_grant_open
-from server.lib.events import publish_on_commit, user_group
+from server.lib.events import (
+    coordinators_group,
+    department_group,
+    publish_on_commit,
+    user_group,
+)
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 
@@ -66,16 +71,6 @@ class Assignment:
 
 def consult_link(consult_id: int) -> str:
     return f"/consults/{consult_id}/"
-
-
-def _coordinator_user_ids(consortium_id: int) -> list[int]:
-    return list(
-        Practitioner.objects.filter(
-            institution__consortium_id=consortium_id,
-            is_active=True,
-            roles__role=Role.COORDINATOR,
-        ).values_list("user_id", flat=True)
-    )
 
 
 def _participant_user_ids(consult: ConsultRequest, *, lead_only: bool = False) -> list[int]:
@@ -320,30 +315,15 @@ def _notify(consult: ConsultRequest, *, from_status: Status, to: Status, ended: 
 def consult_publish_worklists(
     consult: ConsultRequest, *, from_status: str, extra_incoming: list[int] | None = None
 ) -> None:
-    """Tell every user whose worklists the consult is in, or just left, after commit."""
-    audiences: dict[int, Worklist] = {}
-    routing = from_status in AWAITING_ROUTING or consult.status in AWAITING_ROUTING
-    department_id = consult.target_department_id
-    if routing and consult.target_kind == TargetKind.DEPARTMENT and department_id is not None:
-        queue = Practitioner.objects.filter(
-            department_id=department_id,
-            is_active=True,
-            roles__role=Role.SPECIALIST,
-        ).values_list("user_id", flat=True)
-        audiences.update(dict.fromkeys(queue, "queue"))
-    coordinators: Worklist | None = None
-    if consult.escalations.exists():
-        coordinators = "overdue"
-    elif routing and consult.target_kind == TargetKind.CONSULT_CENTRE:
-        coordinators = "queue"
-    if coordinators is not None:
-        audiences.update(dict.fromkeys(_coordinator_user_ids(consult.consortium_id), coordinators))
-    for user_id in [*_participant_user_ids(consult), *(extra_incoming or [])]:
-        audiences[user_id] = "incoming"
-    audiences[consult.requester.user_id] = "my_requests"
-    for user_id, worklist in audiences.items():
+    """Tell every user whose worklists the consult is in, or just left, after commit.
+
+    A department queue and the coordinators' boards are shared: one send to their group
+    reaches everyone on them, however many they are.
+    """
+
+    def publish(group: str, worklist: Worklist) -> None:
         publish_on_commit(
-            user_group(user_id),
+            group,
             ConsultWorklistChanged(
                 worklist=worklist,
                 consult_id=consult.pk,
@@ -351,6 +331,21 @@ def consult_publish_worklists(
                 urgency=consult.urgency,
             ),
         )
+
+    routing = from_status in AWAITING_ROUTING or consult.status in AWAITING_ROUTING
+    department_id = consult.target_department_id
+    if routing and consult.target_kind == TargetKind.DEPARTMENT and department_id is not None:
+        publish(department_group(department_id), "queue")
+    if consult.escalations.exists():
+        publish(coordinators_group(consult.consortium_id), "overdue")
+    elif routing and consult.target_kind == TargetKind.CONSULT_CENTRE:
+        publish(coordinators_group(consult.consortium_id), "queue")
+    audiences: dict[int, Worklist] = dict.fromkeys(
+        [*_participant_user_ids(consult), *(extra_incoming or [])], "incoming"
+    )
+    audiences[consult.requester.user_id] = "my_requests"
+    for user_id, worklist in audiences.items():
+        publish(user_group(user_id), worklist)
 
 
 @transaction.atomic

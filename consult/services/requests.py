@@ -1,15 +1,17 @@
 """Creating consult requests: the invitation, its consent and its attachments."""
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypedDict, Unpack
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
 from consult import files
-from consult.errors import ConsultError, InvalidAttachment
+from consult.errors import ConsultError, InvalidAttachment, NotEditable
 from consult.lifecycle import TERMINAL
 from consult.models import (
     ConsultAttachment,
@@ -19,9 +21,9 @@ from consult.models import (
     TargetKind,
     Urgency,
 )
-from consult.selectors import consult_get_for_user
+from consult.selectors import consult_facts, consult_get_for_user
 from consult.services.eligibility import ineligibility
-from server.access import ConsultAction, actor_for, consult_create_permits
+from server.access import ConsultAction, actor_for, consult_create_permits, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
@@ -52,6 +54,80 @@ class ConsultDraft:
     consent_method: str = ""
     emergency_waiver: bool = False
     waiver_reason: str = ""
+
+
+class ConsultDraftChanges(TypedDict, total=False):
+    """Fields of a ConsultDraft to change; the ones left out keep their value."""
+
+    patient_id: int
+    kind: str
+    mode: str
+    urgency: str
+    reason: str
+    purpose: str
+    clinical_summary: str
+    wanted_specialty: str
+    minimum_title: str
+    target_kind: str
+    target_practitioner_id: int | None
+    target_department_id: int | None
+    preferred_start: datetime | None
+    preferred_end: datetime | None
+    consent_signer: str
+    consent_relation: str
+    consent_method: str
+    emergency_waiver: bool
+    waiver_reason: str
+
+
+DRAFT_FIELDS = frozenset(f.name for f in dataclasses.fields(ConsultDraft))
+
+
+def _draft_of(consult: ConsultRequest) -> ConsultDraft:
+    return ConsultDraft(
+        patient_id=consult.patient_id,
+        kind=consult.kind,
+        mode=consult.mode,
+        urgency=consult.urgency,
+        reason=consult.reason,
+        purpose=consult.purpose,
+        clinical_summary=consult.clinical_summary,
+        wanted_specialty=consult.wanted_specialty,
+        minimum_title=consult.minimum_title,
+        target_kind=consult.target_kind,
+        target_practitioner_id=consult.target_practitioner_id,
+        target_department_id=consult.target_department_id,
+        preferred_start=consult.preferred_start,
+        preferred_end=consult.preferred_end,
+        consent_signer=consult.consent_signer,
+        consent_relation=consult.consent_relation,
+        consent_method=consult.consent_method,
+        emergency_waiver=consult.emergency_waiver,
+        waiver_reason=consult.waiver_reason,
+    )
+
+
+def _apply_draft(consult: ConsultRequest, draft: ConsultDraft) -> None:
+    """Copy the draft's fields onto the row; `_check_draft` then sets the targets it names."""
+    consult.kind = draft.kind
+    consult.mode = draft.mode
+    consult.urgency = draft.urgency
+    consult.reason = draft.reason.strip()
+    consult.purpose = draft.purpose.strip()
+    consult.clinical_summary = draft.clinical_summary.strip()
+    consult.wanted_specialty = draft.wanted_specialty
+    consult.minimum_title = draft.minimum_title
+    consult.preferred_start = draft.preferred_start
+    consult.preferred_end = draft.preferred_end
+    consult.target_kind = draft.target_kind
+    consult.target_practitioner = None
+    consult.target_department = None
+    consult.consent_signer = draft.consent_signer.strip()
+    consult.consent_relation = draft.consent_relation
+    consult.consent_method = draft.consent_method
+    consult.emergency_waiver = draft.emergency_waiver
+    consult.waiver_reason = draft.waiver_reason.strip()
+    consult.consent_follow_up_due = draft.emergency_waiver and not consult.consent_signer
 
 
 def _check_draft(draft: ConsultDraft, consult: ConsultRequest) -> None:
@@ -113,31 +189,14 @@ def consult_request_create(*, actor_user: User, draft: ConsultDraft) -> ConsultR
     if patient is None or not consult_create_permits(actor, patient):
         # The same answer for missing and hidden patients, so neither leaks.
         raise ConsultError("No such patient.", field="patient_id")
-    consent_given = bool(draft.consent_signer.strip())
     consult = ConsultRequest(
         consortium_id=patient.consortium_id,
-        kind=draft.kind,
-        mode=draft.mode,
-        urgency=draft.urgency,
         patient=patient,
         inviting_institution_id=actor.institution_id,
         requester_id=actor.practitioner_id,
-        reason=draft.reason.strip(),
-        purpose=draft.purpose.strip(),
-        clinical_summary=draft.clinical_summary.strip(),
-        wanted_specialty=draft.wanted_specialty,
-        minimum_title=draft.minimum_title,
-        preferred_start=draft.preferred_start,
-        preferred_end=draft.preferred_end,
-        target_kind=draft.target_kind,
-        consent_signer=draft.consent_signer.strip(),
-        consent_relation=draft.consent_relation,
-        consent_method=draft.consent_method,
-        consent_recorded_at=timezone.now() if consent_given else None,
-        emergency_waiver=draft.emergency_waiver,
-        waiver_reason=draft.waiver_reason.strip(),
-        consent_follow_up_due=draft.emergency_waiver and not consent_given,
     )
+    _apply_draft(consult, draft)
+    consult.consent_recorded_at = timezone.now() if consult.consent_signer else None
     _check_draft(draft, consult)
     consult.save()
     audit_record(
@@ -149,6 +208,61 @@ def consult_request_create(*, actor_user: User, draft: ConsultDraft) -> ConsultR
         resource_id=consult.pk,
         patient_id=patient.pk,
         patient_institution_id=patient.home_institution_id,
+    )
+    return consult
+
+
+@transaction.atomic
+def consult_draft_update(
+    *, actor_user: User, consult_id: int, **changes: Unpack[ConsultDraftChanges]
+) -> ConsultRequest:
+    """Change a draft invitation before it is submitted, checked as on creation.
+
+    Raises: NotFound for consults the user may not see; NotAllowed for anyone but the
+    requester; NotEditable once it is submitted; ConsultError naming the field at fault (the
+    patient is one: consent and attachments are the patient's, so it cannot change).
+    """
+    unknown = sorted(set(changes) - DRAFT_FIELDS)
+    if unknown:
+        raise ConsultError("This field cannot be changed.", field=unknown[0])
+    consult_get_for_user(user=actor_user, consult_id=consult_id, audit=False)
+    consult = ConsultRequest.objects.select_for_update().get(pk=consult_id)
+    actor = actor_for(actor_user)
+    if not consult_permits(actor, ConsultAction.REQUEST, consult_facts(consult=consult)):
+        raise NotAllowed("Only the requesting doctor may edit the draft.")
+    assert actor is not None  # consult_permits allowed the actor
+    if consult.status != Status.DRAFT:
+        raise NotEditable("Only a draft can be edited; this request has been sent.")
+    before = _draft_of(consult)
+    draft = dataclasses.replace(before, **changes)
+    if draft.patient_id != before.patient_id:
+        # Consent and attachments belong to the patient; a new patient is a new request.
+        raise ConsultError(
+            "The patient cannot be changed; cancel the draft and request again.",
+            field="patient_id",
+        )
+    signer_before = consult.consent_signer
+    _apply_draft(consult, draft)
+    _check_draft(draft, consult)
+    if consult.consent_signer != signer_before:
+        consult.consent_recorded_at = timezone.now() if consult.consent_signer else None
+    consult.save()
+    changed = sorted(
+        f.name
+        for f in dataclasses.fields(draft)
+        if getattr(draft, f.name) != getattr(before, f.name)
+    )
+    audit_record(
+        user=actor_user,
+        action=AuditAction.UPDATE,
+        event="consult.draft_update",
+        actor_institution_id=actor.institution_id,
+        resource_type="ConsultRequest",
+        resource_id=consult.pk,
+        patient_id=consult.patient_id,
+        patient_institution_id=consult.patient.home_institution_id,
+        # Names only: the values are clinical text.
+        detail={"fields": changed},
     )
     return consult
 

@@ -1,5 +1,7 @@
 """Routing: submit, assign, claim, decline, and the least-loaded choice of a specialist."""
 
+from dataclasses import dataclass
+
 from django.db import transaction
 
 from consult.errors import ConsultError
@@ -51,6 +53,62 @@ def consult_least_loaded_specialist(*, consult: ConsultRequest) -> Practitioner 
         return None
     load = consult_active_load(practitioner_ids=[p.pk for p in candidates])
     return min(candidates, key=lambda p: (load[p.pk], p.pk))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A specialist a coordinator may consider for a consult, and what speaks against them.
+
+    `problem` rules them out (the assignment refuses it); being off duty or having declined
+    this consult already only warns, since duty governs automatic routing, not a person's
+    choice.
+    """
+
+    practitioner: Practitioner
+    problem: str
+    on_duty: bool
+    declined: bool
+    load: int
+
+    @property
+    def eligible(self) -> bool:
+        return not self.problem and self.on_duty and not self.declined
+
+
+def consult_assignment_candidates(*, consult: ConsultRequest) -> list[Candidate]:
+    """The consortium's specialists for a consult: eligible ones first, least loaded first."""
+    specialists = list(
+        Practitioner.objects.filter(
+            institution__consortium_id=consult.consortium_id,
+            is_active=True,
+            roles__role=Role.SPECIALIST,
+        )
+        .select_related("institution", "department", "consult_duty")
+        .prefetch_related("roles")
+        .distinct()
+    )
+    declined = _declined_by(consult)
+    load = consult_active_load(practitioner_ids=[p.pk for p in specialists])
+    candidates = [
+        Candidate(
+            practitioner=p,
+            problem=ineligibility(practitioner=p, consult=consult),
+            on_duty=bool(getattr(p, "consult_duty", None) and p.consult_duty.on_duty),
+            declined=p.pk in declined,
+            load=load[p.pk],
+        )
+        for p in specialists
+    ]
+    return sorted(
+        candidates,
+        key=lambda c: (
+            not c.eligible,
+            bool(c.problem),
+            c.load,
+            c.practitioner.display_name,
+            c.practitioner.pk,
+        ),
+    )
 
 
 @transaction.atomic

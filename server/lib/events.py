@@ -25,6 +25,16 @@ def user_group(user_id: int) -> str:
     return f"user.{user_id}"
 
 
+def department_group(department_id: int) -> str:
+    """The specialists of one department: its shared queue's events go out in one send."""
+    return f"department.{department_id}"
+
+
+def coordinators_group(consortium_id: int) -> str:
+    """The coordinators of one consortium: their shared boards' events go out in one send."""
+    return f"coordinators.{consortium_id}"
+
+
 def session_group(user_id: int) -> str:
     """Every live socket of the user joins this group, so signing out everywhere closes them."""
     return f"sessions.{user_id}"

@@ -6,9 +6,8 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from server.audit.context import client_address
-from server.lib.events import session_group, user_group
 from server.notifications.events import UnreadCountChanged
-from server.notifications.services import unread_count
+from server.notifications.services import live_groups_for, unread_count
 
 CLOSE_UNAUTHENTICATED = 4401
 
@@ -25,7 +24,7 @@ class UserEventsConsumer(AsyncJsonWebsocketConsumer):
             return
         client = self.scope.get("client") or ("", 0)
         client_address.set(str(client[0]))
-        self.joined_groups = (user_group(user.pk), session_group(user.pk))
+        self.joined_groups = await database_sync_to_async(live_groups_for)(user_id=user.pk)
         for group in self.joined_groups:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()

@@ -5,9 +5,34 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from server.accounts.models import User
-from server.lib.events import publish_on_commit, user_group
+from server.directory.models import Practitioner, Role
+from server.lib.events import (
+    coordinators_group,
+    department_group,
+    publish_on_commit,
+    session_group,
+    user_group,
+)
 from server.notifications.events import NotificationCreated, UnreadCountChanged
 from server.notifications.models import Notification, NotificationKind
+
+
+def live_groups_for(*, user_id: int) -> tuple[str, ...]:
+    """Every group the user's live socket joins: their own, their sessions', and the shared
+    groups of their department queue (specialists) and consortium boards (coordinators)."""
+    groups = [user_group(user_id), session_group(user_id)]
+    practitioner = (
+        Practitioner.objects.filter(user_id=user_id, is_active=True)
+        .select_related("institution")
+        .first()
+    )
+    if practitioner is not None:
+        roles = set(practitioner.roles.values_list("role", flat=True))
+        if Role.SPECIALIST in roles and practitioner.department_id is not None:
+            groups.append(department_group(practitioner.department_id))
+        if Role.COORDINATOR in roles:
+            groups.append(coordinators_group(practitioner.institution.consortium_id))
+    return tuple(groups)
 
 
 def unread_count(*, user_id: int) -> int:

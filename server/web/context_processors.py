@@ -19,6 +19,8 @@ class Navigation:
     can_register: bool
     can_review_duplicates: bool
     can_view_audit: bool
+    can_manage_studies: bool
+    can_reconcile_studies: bool
 
 
 def navigation(request: HttpRequest) -> dict[str, Navigation | None]:
@@ -41,5 +43,8 @@ def navigation(request: HttpRequest) -> dict[str, Navigation | None]:
             can_register=permits(Action.REGISTER_PATIENT),
             can_review_duplicates=permits(Action.REVIEW_DUPLICATES),
             can_view_audit=permits(Action.VIEW_AUDIT),
+            can_manage_studies=permits(Action.MANAGE_STUDIES),
+            can_reconcile_studies=actor is not None
+            and (actor.has(Role.COORDINATOR) or actor.has(Role.INSTITUTION_ADMIN)),
         )
     }

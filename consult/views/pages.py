@@ -1,4 +1,4 @@
-"""Server-rendered consult pages: worklists, the request form, detail, opinion, acknowledgement.
+"""Consult pages: worklists, the request form and its draft, detail, opinion, acknowledgement.
 
 Each view parses a form, calls one consult service or selector, and renders or redirects. The
 services decide what is allowed; their refusals are shown to the user in words.
@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import NoReverseMatch, reverse
@@ -17,7 +18,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from consult import services
-from consult.errors import ConsultError, PasswordMismatch
+from consult.errors import ConsultError, NotEditable, PasswordMismatch
 from consult.files import LIMITS
 from consult.forms import (
     DRAFT_FIELD_NAMES,
@@ -31,7 +32,9 @@ from consult.forms import (
     QuestionForm,
     ScheduleForm,
     SignForm,
+    consult_request_initial,
 )
+from consult.lifecycle import AWAITING_ROUTING
 from consult.models import OPINION_LABEL, AttachmentKind, ConsultRequest, DeclineCode, Status
 from consult.selectors import (
     Worklist,
@@ -87,7 +90,7 @@ ERROR_WORDS: dict[str, Any] = {
 }
 
 
-def _refusal(error: ConsultError) -> str:
+def refusal(error: ConsultError) -> str:
     if isinstance(error, PasswordMismatch):
         return str(ERROR_WORDS["password"])
     words = ERROR_WORDS.get(error.field)
@@ -123,18 +126,25 @@ def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         "current": current,
         "tabs": [(w, WORKLIST_LABELS[w]) for w in lists],
         "can_request": viewer.actor.has(Role.CLINIC_DOCTOR) or viewer.actor.has(Role.SPECIALIST),
+        # Coordinators may route every consult of their consortium (server.access ROUTE).
+        "routable": [str(s) for s in AWAITING_ROUTING]
+        if viewer.actor.has(Role.COORDINATOR)
+        else [],
     }
     if request.GET.get("fragment"):
         return render(request, "consult/_worklist.html", context)
     return render(request, "consult/worklist.html", context)
 
 
-def _request_form(request: HttpRequest, viewer: Viewer) -> ConsultRequestForm:
+def _request_form(
+    request: HttpRequest, viewer: Viewer, initial: dict[str, Any] | None = None
+) -> ConsultRequestForm:
     return ConsultRequestForm(
         request.POST if request.method == "POST" else None,
         patients=consult_patient_choices(user=viewer.user),
         specialists=consult_specialist_choices(user=viewer.user),
         departments=consult_department_choices(user=viewer.user),
+        initial=initial,
     )
 
 
@@ -152,13 +162,44 @@ def consult_new(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         raise Http404 from None
     except ConsultError as error:
         field = DRAFT_FIELD_NAMES.get(error.field, error.field)
-        form.add_error(field if field in form.fields else None, _refusal(error))
+        form.add_error(field if field in form.fields else None, refusal(error))
         return render(request, "consult/new.html", {"form": form})
     messages.success(
         request,
         _("The draft is saved. Attach files if needed, then submit it to send the invitation."),
     )
     return redirect("consults:detail", consult_id=consult.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@practitioner_page
+def consult_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    consult = consult_get_for_user(user=viewer.user, consult_id=consult_id)
+    if "edit" not in consult_actions_for_user(user=viewer.user, consult=consult):
+        if consult.status != Status.DRAFT:
+            messages.error(request, _("Only a draft can be edited; this request has been sent."))
+            return redirect("consults:detail", consult_id=consult_id)
+        raise PermissionDenied(_("Only the requesting doctor may edit the draft."))
+    form = _request_form(request, viewer, initial=consult_request_initial(consult))
+    form.fields["patient"].disabled = True
+    context = {"form": form, "consult": consult}
+    if request.method == "GET" or not form.is_valid():
+        return render(request, "consult/new.html", context)
+    try:
+        services.consult_draft_update(
+            actor_user=viewer.user, consult_id=consult_id, **form.changes()
+        )
+    except NotAllowed as error:
+        raise PermissionDenied(str(error)) from None
+    except NotEditable:
+        messages.error(request, _("Only a draft can be edited; this request has been sent."))
+        return redirect("consults:detail", consult_id=consult_id)
+    except ConsultError as error:
+        field = DRAFT_FIELD_NAMES.get(error.field, error.field)
+        form.add_error(field if field in form.fields else None, refusal(error))
+        return render(request, "consult/new.html", context)
+    messages.success(request, _("The draft is saved."))
+    return redirect("consults:detail", consult_id=consult_id)
 
 
 def _opinion_pdf_url(consult_id: int) -> str:
@@ -221,7 +262,7 @@ def _act(
         messages.error(request, _("You may not make this change to the consult."))
         return redirect("consults:detail", consult_id=consult_id)
     except ConsultError as error:
-        messages.error(request, _refusal(error))
+        messages.error(request, refusal(error))
         return redirect("consults:detail", consult_id=consult_id)
     messages.success(request, done)
     return redirect(then, consult_id=consult_id)
@@ -345,7 +386,7 @@ def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
                 amendment_reason=form.cleaned_data["amendment_reason"],
             )
         except ConsultError as error:
-            form.add_error(None, _refusal(error))
+            form.add_error(None, refusal(error))
         else:
             messages.success(request, _("The draft opinion is saved. Sign it when it is ready."))
             return redirect("consults:opinion_edit", consult_id=consult_id)
@@ -377,7 +418,7 @@ def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
             consult_id=consult_id, actor_user=viewer.user, password=form.cleaned_data["password"]
         )
     except ConsultError as error:
-        messages.error(request, _refusal(error))
+        messages.error(request, refusal(error))
         return redirect("consults:opinion_edit", consult_id=consult_id)
     messages.success(request, _("The opinion is signed and frozen."))
     return redirect("consults:opinion", consult_id=consult_id)

@@ -1,21 +1,15 @@
-"""Image archive writes: one ingest service for every door, patient reconciliation, read marks."""
+"""One ingest service for every door (STOW-RS, C-STORE, upload): check, store, index."""
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 from enum import StrEnum
 from typing import BinaryIO
 
 from django.conf import settings
-from django.contrib.auth.models import AnonymousUser
-from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.urls import reverse
-from django.utils import timezone
 
 from imaging.dicom import (
     DicomRejected,
@@ -24,39 +18,21 @@ from imaging.dicom import (
     instance_json,
     instance_parse,
 )
-from imaging.errors import StudyAlreadyMatched
-from imaging.models import (
-    CallingAETitle,
-    IngestSource,
-    Instance,
-    PreviewState,
-    Series,
-    Study,
-    StudyViewing,
-    ViewingKind,
-)
-from imaging.render import (
-    RenderError,
-    Viewport,
-    dataset_read,
-    frame_render,
-    image_encode,
-    image_fit,
-)
+from imaging.models import IngestSource, Instance, Series, Study
+from imaging.services.previews import series_previews_request
+from imaging.services.storage import blob_write, storage_name
 from server.access import (
     Action,
-    NotFound,
     StudySubject,
     actor_for,
     institution_actor,
     institution_permits,
-    patient_permits,
     study_permits,
 )
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.models import Institution, Patient, Role
+from server.directory.models import Institution, Patient
 
 logger = logging.getLogger(__name__)
 
@@ -80,24 +56,6 @@ class IngestResult:
     @property
     def ok(self) -> bool:
         return self.status is not IngestStatus.FAILED
-
-
-def storage_name(sha256: str) -> str:
-    """Where the file with this SHA-256 lives in the default storage."""
-    return f"dicom/{sha256[:2]}/{sha256[2:4]}/{sha256}.dcm"
-
-
-def _blob_write(name: str, data: bytes) -> None:
-    """Write content-addressed bytes once; a complete existing copy is kept as it is."""
-    if default_storage.exists(name):
-        if default_storage.size(name) == len(data):
-            return
-        # A copy cut short by a crash during an earlier write: replace it.
-        default_storage.delete(name)
-    saved = default_storage.save(name, ContentFile(data))
-    if saved != name:
-        # A concurrent writer won the race with the same content; drop the alternate copy.
-        default_storage.delete(saved)
 
 
 def _failed(parsed: ParsedInstance, reason: FailureReason, message: str) -> IngestResult:
@@ -198,7 +156,7 @@ def instance_ingest(
     # The file goes first: a database failure after it leaves an unreferenced file under a
     # content address, which the next store of the same bytes reuses. The reverse order
     # could leave a row pointing at nothing.
-    _blob_write(name, payload)
+    blob_write(name, payload)
     try:
         return _index(parsed=parsed, name=name, source=source, institution=institution, user=user)
     except IntegrityError:
@@ -252,7 +210,10 @@ def _refusal(
 def _resend(
     *, parsed: ParsedInstance, existing: Instance, user: User | None, institution: Institution
 ) -> IngestResult:
-    if existing.sha256 == parsed.sha256:
+    # The data set decides, not the file: each door writes its own file meta, so the same
+    # instance sent by STOW-RS and then by C-STORE arrives as different files. A row stored
+    # before dataset hashes existed, whose file was missing then, has only the file hash.
+    if parsed.dataset_sha256 == existing.dataset_sha256 or parsed.sha256 == existing.sha256:
         return _done(parsed, IngestStatus.ALREADY_STORED)
     actor = actor_for(user) if user is not None else None
     audit_record(
@@ -268,13 +229,15 @@ def _resend(
             "sop_instance_uid": parsed.sop_instance_uid,
             "stored_sha256": existing.sha256,
             "refused_sha256": parsed.sha256,
+            "stored_dataset_sha256": existing.dataset_sha256,
+            "refused_dataset_sha256": parsed.dataset_sha256,
         },
     )
-    logger.warning("Refused instance %s: same SOP Instance UID, other bytes", existing.pk)
+    logger.warning("Refused instance %s: same SOP Instance UID, other data set", existing.pk)
     return _failed(
         parsed,
         FailureReason.DUPLICATE_SOP_INSTANCE,
-        "An instance with this SOP Instance UID and different content is already stored.",
+        "An instance with this SOP Instance UID and a different data set is already stored.",
     )
 
 
@@ -319,6 +282,7 @@ def _index(
         transfer_syntax_uid=parsed.transfer_syntax_uid,
         number_of_frames=parsed.number_of_frames,
         sha256=parsed.sha256,
+        dataset_sha256=parsed.dataset_sha256,
         storage_name=name,
         size_bytes=parsed.size,
         metadata=json.dumps(metadata, ensure_ascii=False, separators=(",", ":")),
@@ -330,7 +294,7 @@ def _index(
         instance_count=F("instance_count") + 1, revision=F("revision") + 1
     )
     if parsed.number_of_frames > 0:
-        _series_previews_request(series.pk)
+        series_previews_request(series.pk)
     study_update: dict[str, object] = {
         "instance_count": F("instance_count") + 1,
         "size_bytes": F("size_bytes") + parsed.size,
@@ -380,242 +344,3 @@ def _study_fields(
         "study_description": parsed.study_description,
         "referring_physician_name": parsed.referring_physician_name,
     }
-
-
-@transaction.atomic
-def study_patient_link(*, user: User, study_id: int, patient_id: int) -> Study:
-    """Reconcile an unmatched study with a consortium patient (coordinators only).
-
-    Raises: NotFound when the study or patient is not the coordinator's to see;
-    StudyAlreadyMatched.
-    """
-    actor = actor_for(user)
-    study = (
-        Study.objects.select_for_update().select_related("institution").filter(pk=study_id).first()
-    )
-    patient = Patient.objects.filter(pk=patient_id, merged_into__isnull=True).first()
-    if (
-        actor is None
-        or not actor.has(Role.COORDINATOR)
-        or study is None
-        or patient is None
-        or not study_permits(actor, Action.VIEW, study_subject(study))
-        or not patient_permits(actor, Action.VIEW, patient)
-    ):
-        raise NotFound
-    if study.patient_id is not None:
-        raise StudyAlreadyMatched
-    study.patient = patient
-    study.revision += 1
-    study.save(update_fields=["patient", "revision", "updated_at"])
-    audit_record(
-        user=user,
-        action=AuditAction.UPDATE,
-        event="imaging.study.link",
-        actor_institution_id=actor.institution_id,
-        resource_type="Study",
-        resource_id=study.pk,
-        patient_id=patient.pk,
-        patient_institution_id=patient.home_institution_id,
-    )
-    return study
-
-
-def study_viewing_record(
-    *,
-    user: User | AnonymousUser,
-    studies: list[Study],
-    session: str,
-    kind: ViewingKind,
-) -> None:
-    """Audit the studies this viewing session had not yet seen in this way; once each."""
-    actor = actor_for(user)
-    if not studies or actor is None:
-        return
-    seen = set(
-        StudyViewing.objects.filter(
-            user_id=actor.user_id, session=session, kind=kind, study__in=[s.pk for s in studies]
-        ).values_list("study_id", flat=True)
-    )
-    fresh = [s for s in studies if s.pk not in seen]
-    if not fresh:
-        return
-    with transaction.atomic():
-        StudyViewing.objects.bulk_create(
-            [
-                StudyViewing(user_id=actor.user_id, study=s, session=session, kind=kind)
-                for s in fresh
-            ],
-            ignore_conflicts=True,
-        )
-        event = "imaging.study.search" if kind is ViewingKind.SEARCH else "imaging.study.read"
-        if len(fresh) == 1:
-            study = fresh[0]
-            audit_record(
-                user=user,
-                action=AuditAction.READ,
-                event=event,
-                actor_institution_id=actor.institution_id,
-                resource_type="Study",
-                resource_id=study.pk,
-                patient_id=study.patient_id,
-                patient_institution_id=study.patient.home_institution_id if study.patient else None,
-            )
-        else:
-            audit_record(
-                user=user,
-                action=AuditAction.READ,
-                event=event,
-                actor_institution_id=actor.institution_id,
-                resource_type="Study",
-                detail={
-                    "study_ids": [s.pk for s in fresh],
-                    "patient_ids": sorted({s.patient_id for s in fresh if s.patient_id}),
-                },
-            )
-
-
-def study_reads_record_for_ae(
-    *,
-    calling_ae: CallingAETitle,
-    studies: list[Study],
-    kind: ViewingKind,
-    outcome: AuditOutcome = AuditOutcome.SUCCESS,
-) -> None:
-    """Audit studies a calling AE title found or retrieved (or was refused) in one request.
-
-    The DIMSE door passes each study once per association, as the web passes it once per
-    viewing session.
-    """
-    if not studies:
-        return
-    event = "imaging.study.search" if kind is ViewingKind.SEARCH else "imaging.study.read"
-    single = studies[0] if len(studies) == 1 else None
-    audit_record(
-        user=None,
-        action=AuditAction.READ,
-        event=event,
-        outcome=outcome,
-        actor_institution_id=calling_ae.institution_id,
-        resource_type="Study",
-        resource_id=single.pk if single else "",
-        patient_id=single.patient_id if single else None,
-        patient_institution_id=single.patient.home_institution_id
-        if single and single.patient
-        else None,
-        detail={
-            "calling_ae_title": calling_ae.ae_title,
-            **(
-                {}
-                if single
-                else {
-                    "study_ids": [s.pk for s in studies],
-                    "patient_ids": sorted({s.patient_id for s in studies if s.patient_id}),
-                }
-            ),
-        },
-    )
-
-
-# --- Previews ------------------------------------------------------------------------------------
-THUMBNAIL_VIEWPORT = Viewport(width=128, height=128)
-PREVIEW_VIEWPORT = Viewport(width=512, height=512)
-PREVIEW_MEDIA_TYPE = "image/jpeg"
-PREVIEW_QUALITY = 85
-# Bump when rendering changes, so new previews get new content keys instead of old files.
-PREVIEW_RENDERER_VERSION = 1
-
-
-def _series_previews_request(series_id: int) -> None:
-    """Mark the series' previews out of date and queue one rendering for after the commit.
-
-    A series already waiting for a worker gets no second task: that one renders whatever the
-    series holds when it runs. A rendering in progress loses its claim and is redone.
-    """
-    # Imported here because the task module imports this one.
-    from imaging.tasks import series_previews_render_task
-
-    requested = (
-        Series.objects.filter(pk=series_id)
-        .exclude(preview_state=PreviewState.PENDING)
-        .update(preview_state=PreviewState.PENDING, preview_claimed_at=None)
-    )
-    if requested:
-        series_previews_render_task.delay_on_commit(series_id)
-
-
-def preview_storage_name(*, instance_sha256: str, viewport: Viewport, media_type: str) -> str:
-    """The deterministic content key of one rendered image of an instance's first frame."""
-    key = hashlib.sha256(
-        f"{instance_sha256}:0:{viewport.width}x{viewport.height}:{media_type}:"
-        f"{PREVIEW_RENDERER_VERSION}".encode()
-    ).hexdigest()
-    extension = media_type.removeprefix("image/")
-    return f"previews/{key[:2]}/{key[2:4]}/{key}.{extension}"
-
-
-def _previews_write(instance: Instance) -> tuple[str, str]:
-    with default_storage.open(instance.storage_name, "rb") as handle:
-        ds = dataset_read(handle.read())
-    full = frame_render(ds, 0)
-    names = []
-    for viewport in (THUMBNAIL_VIEWPORT, PREVIEW_VIEWPORT):
-        name = preview_storage_name(
-            instance_sha256=instance.sha256, viewport=viewport, media_type=PREVIEW_MEDIA_TYPE
-        )
-        if not default_storage.exists(name):
-            image = image_fit(full, viewport)
-            _blob_write(name, image_encode(image, PREVIEW_MEDIA_TYPE, PREVIEW_QUALITY))
-        names.append(name)
-    return names[0], names[1]
-
-
-def series_previews_render(*, series_id: int) -> PreviewState | None:
-    """Render the series' thumbnail and viewport-sized preview from its middle image.
-
-    Returns the state reached, or None when there was nothing to claim (already rendered, or
-    another worker holds a live claim). Safe to run twice: the work is claimed with a
-    conditional update, outputs go under content keys, and only the claim holder marks the
-    series ready. A claim older than the task time limit belongs to a lost worker and is taken
-    over. Raises: OSError from storage, after giving the claim back for a retry.
-    """
-    now = timezone.now()
-    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT)
-    claimed = (
-        Series.objects.filter(pk=series_id)
-        .filter(
-            Q(preview_state=PreviewState.PENDING)
-            | Q(preview_state=PreviewState.RENDERING, preview_claimed_at__lt=stale)
-        )
-        .update(preview_state=PreviewState.RENDERING, preview_claimed_at=now)
-    )
-    if not claimed:
-        return None
-    mine = Series.objects.filter(
-        pk=series_id, preview_state=PreviewState.RENDERING, preview_claimed_at=now
-    )
-    # The middle image in viewing order, as imaging.selectors.series_preview_source picks it.
-    images = Instance.objects.filter(series_id=series_id, number_of_frames__gt=0).order_by(
-        "instance_number", "pk"
-    )
-    source = images[images.count() // 2 :].first()
-    if source is None:
-        mine.update(preview_state=PreviewState.NONE, preview_claimed_at=None)
-        return PreviewState.NONE
-    try:
-        thumbnail, preview = _previews_write(source)
-    except RenderError as exc:
-        logger.warning("No preview for series %s from instance %s: %s", series_id, source.pk, exc)
-        mine.update(preview_state=PreviewState.FAILED, preview_claimed_at=None)
-        return PreviewState.FAILED
-    except OSError:
-        mine.update(preview_state=PreviewState.PENDING, preview_claimed_at=None)
-        raise
-    done = mine.update(
-        preview_state=PreviewState.READY,
-        preview_claimed_at=None,
-        thumbnail_name=thumbnail,
-        preview_name=preview,
-    )
-    # Losing the claim means new instances arrived meanwhile; their own task renders again.
-    return PreviewState.READY if done else None

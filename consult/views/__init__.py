@@ -1,0 +1,29 @@
+"""Server-rendered consult pages. Each view parses a form, calls one consult service or selector,
+and renders or redirects; the services decide what is allowed, and their refusals are shown to
+the user in words."""
+
+from consult.views.assign import consult_assign
+from consult.views.pages import (
+    consult_act,
+    consult_detail,
+    consult_edit,
+    consult_new,
+    opinion_contribute,
+    opinion_edit,
+    opinion_sign,
+    opinion_view,
+    worklist,
+)
+
+__all__ = [
+    "consult_act",
+    "consult_assign",
+    "consult_detail",
+    "consult_edit",
+    "consult_new",
+    "opinion_contribute",
+    "opinion_edit",
+    "opinion_sign",
+    "opinion_view",
+    "worklist",
+]

@@ -1,0 +1,106 @@
+"""Audit of study reads: once per user, study and viewing session, or per DIMSE request."""
+
+from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
+
+from imaging.models import CallingAETitle, Study, StudyViewing, ViewingKind
+from server.access import actor_for
+from server.accounts.models import User
+from server.audit.models import AuditAction, AuditOutcome
+from server.audit.services import audit_record
+
+
+def study_viewing_record(
+    *,
+    user: User | AnonymousUser,
+    studies: list[Study],
+    session: str,
+    kind: ViewingKind,
+) -> None:
+    """Audit the studies this viewing session had not yet seen in this way; once each."""
+    actor = actor_for(user)
+    if not studies or actor is None:
+        return
+    seen = set(
+        StudyViewing.objects.filter(
+            user_id=actor.user_id, session=session, kind=kind, study__in=[s.pk for s in studies]
+        ).values_list("study_id", flat=True)
+    )
+    fresh = [s for s in studies if s.pk not in seen]
+    if not fresh:
+        return
+    with transaction.atomic():
+        StudyViewing.objects.bulk_create(
+            [
+                StudyViewing(user_id=actor.user_id, study=s, session=session, kind=kind)
+                for s in fresh
+            ],
+            ignore_conflicts=True,
+        )
+        event = "imaging.study.search" if kind is ViewingKind.SEARCH else "imaging.study.read"
+        if len(fresh) == 1:
+            study = fresh[0]
+            audit_record(
+                user=user,
+                action=AuditAction.READ,
+                event=event,
+                actor_institution_id=actor.institution_id,
+                resource_type="Study",
+                resource_id=study.pk,
+                patient_id=study.patient_id,
+                patient_institution_id=study.patient.home_institution_id if study.patient else None,
+            )
+        else:
+            audit_record(
+                user=user,
+                action=AuditAction.READ,
+                event=event,
+                actor_institution_id=actor.institution_id,
+                resource_type="Study",
+                detail={
+                    "study_ids": [s.pk for s in fresh],
+                    "patient_ids": sorted({s.patient_id for s in fresh if s.patient_id}),
+                },
+            )
+
+
+def study_reads_record_for_ae(
+    *,
+    calling_ae: CallingAETitle,
+    studies: list[Study],
+    kind: ViewingKind,
+    outcome: AuditOutcome = AuditOutcome.SUCCESS,
+) -> None:
+    """Audit studies a calling AE title found or retrieved (or was refused) in one request.
+
+    The DIMSE door passes each study once per association, as the web passes it once per
+    viewing session.
+    """
+    if not studies:
+        return
+    event = "imaging.study.search" if kind is ViewingKind.SEARCH else "imaging.study.read"
+    single = studies[0] if len(studies) == 1 else None
+    audit_record(
+        user=None,
+        action=AuditAction.READ,
+        event=event,
+        outcome=outcome,
+        actor_institution_id=calling_ae.institution_id,
+        resource_type="Study",
+        resource_id=single.pk if single else "",
+        patient_id=single.patient_id if single else None,
+        patient_institution_id=single.patient.home_institution_id
+        if single and single.patient
+        else None,
+        detail={
+            "calling_ae_title": calling_ae.ae_title,
+            **(
+                {}
+                if single
+                else {
+                    "study_ids": [s.pk for s in studies],
+                    "patient_ids": sorted({s.patient_id for s in studies if s.patient_id}),
+                }
+            ),
+        },
+    )
