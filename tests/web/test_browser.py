@@ -1,26 +1,20 @@
 """What a clinic doctor sees in headless Chromium, against a real daphne server and Redis."""
 
-import http.client
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection, connections
+from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.conftest import World
 from tests.factories import PASSWORD
+from tests.lib.daphne import daphne_server
 from tests.web.conftest import PHASE_REPORTS
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -40,71 +34,17 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SERVER_START_SECONDS = 30
-HEALTH_POLL_SECONDS = 0.1
 EXPECT_TIMEOUT_MS = 10_000
 HOME_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _test_database_url() -> str:
-    """The pytest database, which exists only while the tests run, as a DATABASE_URL."""
-    db = connection.settings_dict
-    credentials = quote(db["USER"] or "", safe="")
-    if db["PASSWORD"]:
-        credentials += ":" + quote(db["PASSWORD"], safe="")
-    return f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{quote(db['NAME'], safe='')}"
-
-
-def _is_healthy(port: int) -> bool:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
-    try:
-        conn.request("GET", "/healthz")
-        return conn.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        conn.close()
 
 
 @pytest.fixture(scope="module")
 def server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A daphne process serving the ASGI app on the test database; yields its base URL."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("daphne") / "daphne.log"
     # server.test_settings put REDIS_URL and CHANNEL_LAYER_PREFIX into this environment, so
     # the server shares this process's channel layer; only the database name differs.
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "server.test_settings",
-        "DATABASE_URL": _test_database_url(),
-    }
-    daphne = Path(sys.executable).parent / "daphne"
-    command = [str(daphne), "-b", "127.0.0.1", "-p", str(port), "server.asgi:application"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + SERVER_START_SECONDS
-            while not _is_healthy(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"daphne did not become healthy:\n{log_path.read_text()}")
-                time.sleep(HEALTH_POLL_SECONDS)
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    with daphne_server(tmp_path_factory.mktemp("daphne") / "daphne.log") as url:
+        yield url
 
 
 @pytest.fixture
