@@ -8,7 +8,7 @@ from django.db.models import Min, Q, QuerySet
 
 from imaging.models import CallingAETitle, Instance, PreviewState, Series, Study, ViewingKind
 from imaging.qido import Kind, Level, Match, Query, has_wildcard, person_name_regex, wildcard_regex
-from imaging.services import study_subject, study_viewing_record
+from imaging.services import studies_read_record, study_subject, study_viewing_record
 from server.access import (
     Action,
     Actor,
@@ -378,17 +378,7 @@ def _study_page(
     """One page of a study listing; showing it is a read of the studies' patient data."""
     page = list(studies.select_related("institution", "patient")[offset : offset + limit])
     if page:
-        audit_record(
-            user=user,
-            action=AuditAction.READ,
-            event=event,
-            actor_institution_id=actor.institution_id,
-            resource_type="Study",
-            detail={
-                "study_ids": [s.pk for s in page],
-                "patient_ids": sorted({s.patient_id for s in page if s.patient_id}),
-            },
-        )
+        studies_read_record(user=user, actor=actor, studies=page, event=event)
     states = study_preview_states(study_ids=[s.pk for s in page])
     rows = [StudyRow(study=s, preview_state=states[s.pk]) for s in page]
     return StudyPage(rows=rows, total=studies.count())

@@ -13,7 +13,11 @@ from imaging.services.previews import (
 )
 from imaging.services.storage import storage_name
 from imaging.services.studies import study_delete, study_patient_link
-from imaging.services.viewings import study_reads_record_for_ae, study_viewing_record
+from imaging.services.viewings import (
+    studies_read_record,
+    study_reads_record_for_ae,
+    study_viewing_record,
+)
 
 __all__ = [
     "PREVIEW_MEDIA_TYPE",
@@ -27,6 +31,7 @@ __all__ = [
     "preview_storage_name",
     "series_previews_render",
     "storage_name",
+    "studies_read_record",
     "study_delete",
     "study_patient_link",
     "study_reads_record_for_ae",

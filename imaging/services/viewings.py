@@ -4,7 +4,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 
 from imaging.models import CallingAETitle, Study, StudyViewing, ViewingKind
-from server.access import actor_for
+from server.access import Actor, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
@@ -51,17 +51,7 @@ def study_viewing_record(
                 patient_institution_id=study.patient.home_institution_id if study.patient else None,
             )
         else:
-            audit_record(
-                user=user,
-                action=AuditAction.READ,
-                event=event,
-                actor_institution_id=actor.institution_id,
-                resource_type="Study",
-                detail={
-                    "study_ids": [s.pk for s in fresh],
-                    "patient_ids": sorted({s.patient_id for s in fresh if s.patient_id}),
-                },
-            )
+            studies_read_record(user=user, actor=actor, studies=fresh, event=event)
 
 
 def study_reads_record_for_ae(
@@ -102,5 +92,22 @@ def study_reads_record_for_ae(
                     "patient_ids": sorted({s.patient_id for s in studies if s.patient_id}),
                 }
             ),
+        },
+    )
+
+
+def studies_read_record(
+    *, user: User | AnonymousUser, actor: Actor, studies: list[Study], event: str
+) -> None:
+    """Audit one read of several studies at once, naming them and their patients."""
+    audit_record(
+        user=user,
+        action=AuditAction.READ,
+        event=event,
+        actor_institution_id=actor.institution_id,
+        resource_type="Study",
+        detail={
+            "study_ids": [s.pk for s in studies],
+            "patient_ids": sorted({s.patient_id for s in studies if s.patient_id}),
         },
     )
