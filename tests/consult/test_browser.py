@@ -29,6 +29,7 @@ from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
 from tests.integration import test_celery_worker
 from tests.integration.test_celery_worker import WAIT_SECONDS, WorkerFactory
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import PHASE_REPORTS, built_assets  # noqa: F401 - fixture, used by name
 
@@ -40,16 +41,6 @@ pytestmark = [
     pytest.mark.usefixtures("built_assets"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EXPECT_TIMEOUT_MS = 10_000
 HOME_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
 DETAIL_URL = re.compile(r"/consults/(\d+)/$")

@@ -1,13 +1,8 @@
 """The consult room socket through the real ASGI stack (origin check, session auth, Redis layer)."""
 
-from collections.abc import AsyncIterator
-
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connections
-from django.test import Client
 
 from consult.models import ConsultRequest, Status
 from consult.services import consult_accept
@@ -17,15 +12,9 @@ from server.asgi import application
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
 from tests.consult.conftest import make_consult
+from tests.lib.sockets import ORIGIN, close_thread_connections, session_cookie
 
-ORIGIN = (b"origin", b"http://localhost")
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections() -> AsyncIterator[None]:
-    """Close the connection Channels' auth opened in its worker thread, after each test."""
-    yield
-    await sync_to_async(connections.close_all)()
+pytestmark = pytest.mark.usefixtures(close_thread_connections.__name__)
 
 
 @pytest.fixture
@@ -33,18 +22,12 @@ def live_world(transactional_db: None, world: World) -> World:
     return world
 
 
-def _session_cookie(user: User) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _connect(
     consult: ConsultRequest, user: User | None
 ) -> tuple[WebsocketCommunicator, bool, int | str | None]:
     headers = [ORIGIN]
     if user is not None:
-        headers.append((b"cookie", await database_sync_to_async(_session_cookie)(user)))
+        headers.append((b"cookie", await database_sync_to_async(session_cookie)(user)))
     communicator = WebsocketCommunicator(
         application, f"/ws/consults/{consult.pk}/", headers=headers
     )

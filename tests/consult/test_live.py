@@ -1,13 +1,8 @@
 """Worklist events over the one live socket (real ASGI stack, session auth, Redis layer)."""
 
-from collections.abc import AsyncIterator
-
 import pytest
-from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.db import connections
-from django.test import Client
 
 from consult.models import ConsultRequest, Status, TargetKind
 from consult.services import Assignment, consult_transition
@@ -17,15 +12,9 @@ from server.directory.models import Department, Role, Specialty, Title
 from tests.conftest import World
 from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import DepartmentFactory, PractitionerFactory
+from tests.lib.sockets import ORIGIN, close_thread_connections, session_cookie
 
-ORIGIN = (b"origin", b"http://localhost")
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections() -> AsyncIterator[None]:
-    """Close the connection Channels' auth opened in its worker thread, after each test."""
-    yield
-    await sync_to_async(connections.close_all)()
+pytestmark = pytest.mark.usefixtures(close_thread_connections.__name__)
 
 
 @pytest.fixture
@@ -33,14 +22,8 @@ def live_world(transactional_db: None, world: World) -> World:
     return world
 
 
-def _session_cookie(user: User) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
-
-
 async def _connect(user: User) -> WebsocketCommunicator:
-    cookie = await database_sync_to_async(_session_cookie)(user)
+    cookie = await database_sync_to_async(session_cookie)(user)
     communicator = WebsocketCommunicator(
         application, "/ws/events/", headers=[ORIGIN, (b"cookie", cookie)]
     )

@@ -1,14 +1,11 @@
 """The live socket through the real ASGI stack (origin check, session auth) and Redis layer."""
 
-from collections.abc import AsyncIterator
-
 import pytest
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
-from django.db import connections, transaction
-from django.test import Client
+from django.db import transaction
 
 from server.accounts.models import User
 from server.accounts.services import user_logout_everywhere
@@ -16,18 +13,13 @@ from server.asgi import application
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.factories import PractitionerFactory
+from tests.lib.sockets import ORIGIN, close_thread_connections, session_cookie
 
-ORIGIN = (b"origin", b"http://localhost")
+pytestmark = pytest.mark.usefixtures(close_thread_connections.__name__)
 
 
 def test_tests_use_the_redis_channel_layer() -> None:
     assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
-
-
-def _session_cookie(user: User) -> bytes:
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
 async def _connect_signed_in(cookie: bytes) -> WebsocketCommunicator:
@@ -47,16 +39,6 @@ async def _connect(
     return communicator, connected, code
 
 
-@pytest.fixture(autouse=True)
-async def _close_thread_connections() -> AsyncIterator[None]:
-    """Close the connection Channels' auth opened in the sync worker thread, after each test.
-
-    Otherwise it outlives the test and the test database cannot be dropped at the end.
-    """
-    yield
-    await sync_to_async(connections.close_all)()
-
-
 @pytest.fixture
 def doctor(transactional_db: None) -> User:
     return PractitionerFactory.create(user__username="live").user
@@ -64,7 +46,7 @@ def doctor(transactional_db: None) -> User:
 
 @pytest.mark.django_db(transaction=True)
 async def test_signed_in_user_receives_event_published_after_commit(doctor: User) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    cookie = await database_sync_to_async(session_cookie)(doctor)
     communicator = await _connect_signed_in(cookie)
 
     def send_and_check_nothing_left_early() -> None:
@@ -82,7 +64,7 @@ async def test_signed_in_user_receives_event_published_after_commit(doctor: User
 
 @pytest.mark.django_db(transaction=True)
 async def test_nothing_is_published_when_the_transaction_rolls_back(doctor: User) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    cookie = await database_sync_to_async(session_cookie)(doctor)
     communicator = await _connect_signed_in(cookie)
 
     class RolledBack(Exception):
@@ -104,7 +86,7 @@ async def test_new_socket_starts_with_the_unread_count(doctor: User) -> None:
     await database_sync_to_async(notification_send)(
         recipient_ids=[doctor.pk], kind=NotificationKind.DUPLICATE_SUSPECTED
     )
-    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    cookie = await database_sync_to_async(session_cookie)(doctor)
     communicator, connected, _ = await _connect(ORIGIN, (b"cookie", cookie))
     assert connected
     assert await communicator.receive_json_from(timeout=5) == {
@@ -122,7 +104,7 @@ async def test_anonymous_socket_is_refused_with_4401() -> None:
 
 @pytest.mark.django_db(transaction=True)
 async def test_cross_origin_socket_is_refused(doctor: User) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    cookie = await database_sync_to_async(session_cookie)(doctor)
     _, connected, _ = await _connect((b"origin", b"https://evil.example.com"), (b"cookie", cookie))
     assert connected is False
 
@@ -131,7 +113,7 @@ async def test_cross_origin_socket_is_refused(doctor: User) -> None:
 async def test_sign_out_everywhere_closes_open_sockets_and_refuses_the_old_session(
     doctor: User,
 ) -> None:
-    cookie = await database_sync_to_async(_session_cookie)(doctor)
+    cookie = await database_sync_to_async(session_cookie)(doctor)
     communicator = await _connect_signed_in(cookie)
     await database_sync_to_async(user_logout_everywhere)(user=doctor)
     closed = await communicator.receive_output(timeout=5)

@@ -14,6 +14,7 @@ from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.conftest import World
 from tests.factories import PASSWORD
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import PHASE_REPORTS
 
@@ -24,16 +25,6 @@ pytestmark = [
     pytest.mark.usefixtures("built_assets"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 EXPECT_TIMEOUT_MS = 10_000
 HOME_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
 
