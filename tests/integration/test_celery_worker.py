@@ -9,15 +9,14 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 from django.conf import settings
-from django.db import connection
 
 from server.audit.tasks import audit_verify_task
 from server.celery import app as celery_app
 from tests.integration.celery_probe import celery_probe_task, probe_key, probe_redis
+from tests.lib.processes import test_database_url
 
 pytestmark = pytest.mark.integration
 
@@ -82,15 +81,12 @@ class WorkerFactory:
 
 
 def _worker_env() -> dict[str, str]:
-    db = connection.settings_dict
-    credentials = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
-    address = db["HOST"] + (f":{db['PORT']}" if db["PORT"] else "")
     assert settings.REDIS_URL is not None
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "server.test_settings",
         # The test database pytest created, not the one DATABASE_URL names.
-        "DATABASE_URL": f"postgres://{credentials}@{address}/{db['NAME']}",
+        "DATABASE_URL": test_database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_SECONDS),
         "CELERY_TASK_TIME_LIMIT": str(VISIBILITY_TIMEOUT_SECONDS - 1),

@@ -1,20 +1,14 @@
 """A real `manage.py dicom_scp` process on the pytest database, probed with dcmtk's echoscu."""
 
-import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from django.conf import settings
+from tests.lib.processes import free_port, server_process
 
-from tests.lib.daphne import free_port, test_database_url
-
-START_SECONDS = 30
-POLL_SECONDS = 0.1
 SCP_AE_TITLE = "YUNZHEN"
 
 
@@ -55,30 +49,11 @@ def dicom_scp(log_path: Path, extra_env: dict[str, str] | None = None) -> Iterat
     Raises: RuntimeError with the SCP's log if it does not answer in time.
     """
     port = free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "server.test_settings",
-        "DATABASE_URL": test_database_url(),
-        "DICOM_SCP_PORT": str(port),
-        "DICOM_SCP_AE_TITLE": SCP_AE_TITLE,
-        **(extra_env or {}),
-    }
-    command = [sys.executable, "manage.py", "dicom_scp"]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=settings.BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT
-        )
-        try:
-            deadline = time.monotonic() + START_SECONDS
-            while not _answers(port):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"dicom_scp did not answer:\n{log_path.read_text()}")
-                time.sleep(POLL_SECONDS)
-            yield port
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    env = {"DICOM_SCP_PORT": str(port), "DICOM_SCP_AE_TITLE": SCP_AE_TITLE, **(extra_env or {})}
+    with server_process(
+        [sys.executable, "manage.py", "dicom_scp"],
+        log_path=log_path,
+        env=env,
+        ready=lambda: _answers(port),
+    ):
+        yield port
