@@ -16,7 +16,7 @@ from django.conf import settings
 from server.audit.tasks import audit_verify_task
 from server.celery import app as celery_app
 from tests.integration.celery_probe import celery_probe_task, probe_key, probe_redis
-from tests.lib.processes import test_database_url
+from tests.lib.processes import database_url_of_test_run
 
 pytestmark = pytest.mark.integration
 
@@ -86,7 +86,7 @@ def _worker_env() -> dict[str, str]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "server.test_settings",
         # The test database pytest created, not the one DATABASE_URL names.
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_test_run(),
         "REDIS_URL": settings.REDIS_URL,
         "CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT_SECONDS),
         "CELERY_TASK_TIME_LIMIT": str(VISIBILITY_TIMEOUT_SECONDS - 1),

@@ -23,7 +23,7 @@ def free_port() -> int:
         return port
 
 
-def test_database_url() -> str:
+def database_url_of_test_run() -> str:
     """The pytest database, which exists only while the tests run, as a DATABASE_URL."""
     db = connection.settings_dict
     credentials = quote(db["USER"] or "", safe="")
@@ -43,7 +43,7 @@ def server_process(
     full_env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "server.test_settings",
-        "DATABASE_URL": test_database_url(),
+        "DATABASE_URL": database_url_of_test_run(),
         **env,
     }
     with log_path.open("wb") as log:
