@@ -64,7 +64,6 @@ def _bench_env() -> dict[str, str]:
         "REDIS_URL": REDIS_URL,
         "CHANNEL_LAYER_PREFIX": CHANNEL_PREFIX,
         # Room for a burst of changes queued on one socket while its daphne is busy.
-        "CHANNEL_LAYER_CAPACITY": "1000",
     }
 
 

@@ -148,14 +148,16 @@ if REDIS_URL:
         "CHANNEL_LAYER_ENCRYPTION_KEY",
         debug_fallback=None if PRODUCTION else _derived_key("channel-layer"),
     )
+    # Redis pub/sub: a group message is published once and each daphne process fans it out to
+    # its own sockets, instead of one Redis list entry (and one round trip to pop it) per
+    # socket. Delivery is at most once, as for any live event here: pages load their state
+    # over HTTP and the events only say what changed.
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {
                 "hosts": [REDIS_URL],
                 "prefix": env_str("CHANNEL_LAYER_PREFIX", default="yunzhen"),
-                "capacity": env_int("CHANNEL_LAYER_CAPACITY", default=500),
-                "expiry": 60,
                 # Live events may carry patient data, so they are encrypted in Redis.
                 "symmetric_encryption_keys": [_layer_key],
             },

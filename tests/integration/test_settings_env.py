@@ -114,7 +114,7 @@ def test_database_and_redis_urls_switch_to_services(tmp_path: Path) -> None:
     assert shown == {
         "database_engine": "django.db.backends.postgresql",
         "database_name": "yunzhen",
-        "channel_layer": "channels_redis.core.RedisChannelLayer",
+        "channel_layer": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "celery_eager": False,
         "celery_broker": "redis://127.0.0.1:6379/3",
     }

@@ -19,7 +19,10 @@ pytestmark = pytest.mark.usefixtures(close_thread_connections.__name__)
 
 
 def test_tests_use_the_redis_channel_layer() -> None:
-    assert settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert (
+        settings.CHANNEL_LAYERS["default"]["BACKEND"]
+        == "channels_redis.pubsub.RedisPubSubChannelLayer"
+    )
 
 
 async def _connect_signed_in(cookie: bytes) -> WebsocketCommunicator:
