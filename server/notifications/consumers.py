@@ -3,16 +3,16 @@
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from server.audit.context import client_address
+from server.lib.sockets import LiveSocketConsumer
 from server.notifications.events import UnreadCountChanged
 from server.notifications.services import live_groups_for, unread_count
 
 CLOSE_UNAUTHENTICATED = 4401
 
 
-class UserEventsConsumer(AsyncJsonWebsocketConsumer):
+class UserEventsConsumer(LiveSocketConsumer):
     """Joins the user's group and forwards every live event published to it."""
 
     joined_groups: tuple[str, ...] = ()
