@@ -68,6 +68,7 @@ run: install build ## Migrate, seed the demo (prints its logins) and serve on PO
 	mkdir -p $${YUNZHEN_VAR_DIR:-var}
 	$(MANAGE) migrate --no-input
 	$(MANAGE) seed_demo
+	$(MANAGE) seed_demo_images
 	$(MANAGE) calendar_load_cn 2026
 ifdef REDIS_URL
 	honcho start -f Procfile -p $(PORT)
