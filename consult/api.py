@@ -28,6 +28,7 @@ from consult.models import (
     ConsultEvent,
     ConsultParticipant,
     ConsultRequest,
+    ConsultStudy,
     DeclineCode,
     Disposition,
     Escalation,
@@ -127,6 +128,32 @@ class AttachmentOut(serializers.ModelSerializer[ConsultAttachment]):
         fields = ["id", "kind", "content_type", "size", "sha256", "uploaded_at"]
 
 
+class ConsultStudyOut(serializers.ModelSerializer[ConsultStudy]):
+    study_instance_uid = serializers.CharField(source="study.study_instance_uid")
+    study_date = serializers.DateField(source="study.study_date", allow_null=True)
+    study_description = serializers.CharField(source="study.study_description")
+    modalities_in_study = serializers.CharField(source="study.modalities_in_study")
+    series_count = serializers.IntegerField(source="study.series_count")
+    instance_count = serializers.IntegerField(source="study.instance_count")
+
+    class Meta:
+        model = ConsultStudy
+        fields = [
+            "study_instance_uid",
+            "study_date",
+            "study_description",
+            "modalities_in_study",
+            "series_count",
+            "instance_count",
+            "attached_by_id",
+            "attached_at",
+        ]
+
+
+class ConsultStudyIn(serializers.Serializer[Any]):
+    study_instance_uid = serializers.RegexField(r"^[0-9.]{1,64}$")
+
+
 class EscalationOut(serializers.ModelSerializer[Escalation]):
     class Meta:
         model = Escalation
@@ -168,6 +195,7 @@ class ConsultDetailOut(ConsultOut):
     participants = ParticipantOut(many=True)
     events = EventOut(many=True)
     attachments = AttachmentOut(many=True)
+    studies = ConsultStudyOut(many=True)
     escalations = EscalationOut(many=True)
 
     class Meta(ConsultOut.Meta):
@@ -195,6 +223,7 @@ class ConsultDetailOut(ConsultOut):
             "participants",
             "events",
             "attachments",
+            "studies",
             "escalations",
         ]
 
@@ -532,6 +561,28 @@ class AttachmentApi(ConsultApiView):
             upload=incoming.validated_data["file"],
         )
         return Response(AttachmentOut(attachment).data, status=status.HTTP_201_CREATED)
+
+
+class StudiesApi(ConsultApiView):
+    @extend_schema(operation_id="consults_studies_list", responses=ConsultStudyOut(many=True))
+    def get(self, request: Request, consult_id: int) -> Response:
+        consult = consult_detail_for_user(user=_user(request), consult_id=consult_id)
+        return Response(ConsultStudyOut(consult.studies.all(), many=True).data)
+
+    @extend_schema(
+        operation_id="consults_study_attach",
+        request=ConsultStudyIn,
+        responses={201: ConsultStudyOut},
+    )
+    def post(self, request: Request, consult_id: int) -> Response:
+        incoming = ConsultStudyIn(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        link = services.consult_study_attach(
+            consult_id=consult_id,
+            study_instance_uid=incoming.validated_data["study_instance_uid"],
+            actor_user=_user(request),
+        )
+        return Response(ConsultStudyOut(link).data, status=status.HTTP_201_CREATED)
 
 
 class FhirApi(ConsultApiView):

@@ -1,18 +1,39 @@
 """The consult room socket: relays one consult's live events to the people allowed to view it."""
 
+import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth.models import AnonymousUser
+from pydantic import ValidationError
 
-from consult.events import consult_group
+from consult.errors import ReviewRefused
+from consult.events import (
+    ReviewAnnotations,
+    ReviewHandover,
+    ReviewJoin,
+    ReviewJoined,
+    ReviewLeave,
+    ReviewMessage,
+    ReviewPointer,
+    ReviewRefusal,
+    ReviewView,
+    consult_group,
+    review_group,
+    review_message,
+    review_relayed,
+)
 from consult.models import ConsultRequest
 from consult.selectors import consult_facts, consult_get_for_user
+from consult.services.review import review_handover, review_join, review_leave, review_may_stay
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.context import client_address
 from server.lib.events import session_group
+from server.lib.sockets import LiveSocketConsumer
+
+# Channel-layer message type of the lead's messages relayed to a review (method review_relay).
+REVIEW_RELAY = "review.relay"
 
 CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
@@ -38,10 +59,14 @@ def consult_room_may_join(*, user_id: int, consult_id: int) -> bool:
     return True
 
 
-class ConsultConsumer(AsyncJsonWebsocketConsumer):
-    """Server to client only for now; video signaling and shared review will add messages."""
+class ConsultConsumer(LiveSocketConsumer):
+    """The consult's live events, and the shared review of one of its studies at a time."""
 
     joined_groups: tuple[str, ...] = ()
+    # The review this socket is in, and who leads it as last heard from its group: the lead's
+    # messages are checked against it, so relaying them costs no database query.
+    review_session_id: int | None = None
+    review_lead_user_id: int | None = None
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -64,23 +89,101 @@ class ConsultConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
 
     async def disconnect(self, code: int) -> None:
+        await self._review_leave()
         for group in self.joined_groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
     async def receive(
         self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
     ) -> None:
-        # No client message is defined yet, so anything sent is a bad message.
-        await self.close(code=CLOSE_BAD_MESSAGE)
+        try:
+            message = review_message.validate_json(text_data or bytes_data or b"")
+        except ValidationError:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+            return
+        await self._review_receive(message)
 
     async def live_event(self, message: dict[str, Any]) -> None:
         # Access can end while the room is open (a decline, a cancelled consult): check first.
-        if not await database_sync_to_async(consult_room_may_stay)(
+        may_stay = review_may_stay if self.review_session_id else consult_room_may_stay
+        if not await database_sync_to_async(may_stay)(
             user_id=self.user_id, consult_id=self.consult_id
         ):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        await self.send_json(message["payload"])
+        payload = message["payload"]
+        if payload["type"] == "review.state":
+            self.review_lead_user_id = payload["lead_user_id"]
+        await self.send_json(payload)
+
+    # --- Shared review ------------------------------------------------------------------------
+
+    async def _review_receive(self, message: ReviewMessage) -> None:
+        if isinstance(message, ReviewJoin):
+            await self._review_join(message.study)
+        elif isinstance(message, ReviewLeave):
+            await self._review_leave()
+        elif isinstance(message, ReviewHandover):
+            try:
+                await database_sync_to_async(review_handover)(
+                    channel_name=self.channel_name, to_user_id=message.to_user_id
+                )
+            except ReviewRefused as refused:
+                await self._send_event(ReviewRefusal(reason=refused.message))
+        elif self.review_session_id is None:
+            await self.close(code=CLOSE_BAD_MESSAGE)
+        elif self.review_lead_user_id == self.user_id:
+            await self._review_relay(message)
+        # Anything else is a follower's view or a lead's message sent just before a handover:
+        # dropped, so followers only ever see the current lead.
+
+    async def _review_join(self, study: str) -> None:
+        await self._review_leave()
+        try:
+            entry = await database_sync_to_async(review_join)(
+                consult_id=self.consult_id,
+                study_instance_uid=study,
+                user_id=self.user_id,
+                channel_name=self.channel_name,
+            )
+        except NotFound:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        self.review_session_id = entry.session_id
+        self.review_lead_user_id = entry.state.lead_user_id
+        await self.channel_layer.group_add(review_group(entry.session_id), self.channel_name)
+        await self._send_event(
+            ReviewJoined(user_id=self.user_id, state=entry.state, annotations=entry.annotations)
+        )
+
+    async def _review_leave(self) -> None:
+        if self.review_session_id is None:
+            return
+        await self.channel_layer.group_discard(
+            review_group(self.review_session_id), self.channel_name
+        )
+        self.review_session_id = None
+        self.review_lead_user_id = None
+        await database_sync_to_async(review_leave)(channel_name=self.channel_name)
+
+    async def _review_relay(self, message: ReviewView | ReviewPointer | ReviewAnnotations) -> None:
+        assert self.review_session_id is not None
+        relayed = review_relayed(message, from_user_id=self.user_id)
+        await self.channel_layer.group_send(
+            review_group(self.review_session_id),
+            {
+                "type": REVIEW_RELAY,
+                "sender": self.channel_name,
+                "payload": relayed.model_dump(mode="json", by_alias=True),
+            },
+        )
+
+    async def review_relay(self, message: dict[str, Any]) -> None:
+        if message["sender"] != self.channel_name:
+            await self.send(text_data=json.dumps(message["payload"], separators=(",", ":")))
+
+    async def _send_event(self, event: ReviewJoined | ReviewRefusal) -> None:
+        await self.send(text_data=event.model_dump_json(by_alias=True))
 
     async def live_session_ended(self, message: dict[str, Any]) -> None:
         await self.close(code=CLOSE_UNAUTHENTICATED)

@@ -32,3 +32,7 @@ class InvalidAttachment(ConsultError):
 
 class NotEditable(ConsultError):
     """The consult has moved on from the state in which it could be changed (HTTP 409)."""
+
+
+class ReviewRefused(ConsultError):
+    """A shared-review move the sender may not make now (not the lead, the other left)."""

@@ -203,6 +203,10 @@ class DeclineForm(forms.Form):
     reason = _text(_("Explanation"), rows=3)
 
 
+class AttachStudyForm(forms.Form):
+    study_instance_uid = forms.RegexField(label=_("Study"), regex=r"^[0-9.]{1,64}$", max_length=64)
+
+
 class ScheduleForm(forms.Form):
     scheduled_start = forms.DateTimeField(label=_("Session starts"), widget=LocalDateTimeInput())
 

@@ -35,6 +35,8 @@ GRANT_ENDING = frozenset({Status.DECLINED, Status.CLOSED, *TERMINAL})
 AWAITING_ROUTING = frozenset({Status.SUBMITTED, Status.DECLINED})
 # Statuses a needs-info pause may return to.
 PAUSABLE = frozenset({Status.ASSIGNED, Status.ACCEPTED, Status.SCHEDULED, Status.UNDER_REVIEW})
+# Statuses in which files and studies may still be attached.
+ATTACHABLE = frozenset(Status) - TERMINAL - {Status.CLOSED}
 
 _P = frozenset
 

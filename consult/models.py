@@ -441,6 +441,25 @@ class ConsultAttachment(models.Model):
         return f"{self.consult_id}:{self.kind}:{self.pk}"
 
 
+class ConsultStudy(models.Model):
+    """An archive study attached to a consult (FHIR ServiceRequest.supportingInfo): its
+    participants may see it for as long as the consult is open."""
+
+    consult = models.ForeignKey(ConsultRequest, on_delete=models.CASCADE, related_name="studies")
+    study = models.ForeignKey("imaging.Study", on_delete=models.CASCADE, related_name="+")
+    attached_by = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
+    attached_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["attached_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["consult", "study"], name="consult_study_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consult_id}:study {self.study_id}"
+
+
 class MessageReason(models.TextChoices):
     CRITICAL_ASSIGNED = "critical_assigned", _("Critical consult assigned")
     CRITICAL_ESCALATED = "critical_escalated", _("Critical consult missed a deadline")
@@ -476,3 +495,98 @@ class OutboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.state})"
+
+
+class ReviewSession(models.Model):
+    """Participants of a consult looking at one of its studies together, following one lead."""
+
+    consult = models.ForeignKey(
+        ConsultRequest, on_delete=models.CASCADE, related_name="review_sessions"
+    )
+    study = models.ForeignKey("imaging.Study", on_delete=models.CASCADE, related_name="+")
+    # Null while nobody is in the review; the first to join leads.
+    lead = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["consult", "study"], name="review_session_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"Review of study {self.study_id} in consult {self.consult_id}"
+
+
+class ReviewPresence(models.Model):
+    """One open socket in a review; a user with two tabs is present twice."""
+
+    session = models.ForeignKey(ReviewSession, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel_name = models.CharField(max_length=100, unique=True)
+    joined_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["joined_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}:{self.user_id}"
+
+
+class ReviewAnnotation(models.Model):
+    """A measurement or annotation drawn on a consult's study (Cornerstone's annotation JSON)."""
+
+    consult = models.ForeignKey(
+        ConsultRequest, on_delete=models.CASCADE, related_name="review_annotations"
+    )
+    study = models.ForeignKey("imaging.Study", on_delete=models.CASCADE, related_name="+")
+    annotation_uid = models.CharField(max_length=64)
+    series_instance_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64)
+    tool = models.CharField(max_length=32)
+    data = models.JSONField()
+    author = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consult", "annotation_uid"], name="review_annotation_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consult_id}:{self.tool}:{self.annotation_uid}"
+
+
+def _key_image_path(instance: "OpinionKeyImage", filename: str) -> str:
+    # Named by content: the same picture kept by an amendment is stored once.
+    return f"consult/{instance.version.opinion.consult_id}/key-images/{instance.sha256}.png"
+
+
+class OpinionKeyImage(models.Model):
+    """An image of the study, drawn with its annotations, chosen to illustrate the opinion.
+
+    It belongs to one version: added to the draft, frozen (and hashed) when it is signed.
+    """
+
+    version = models.ForeignKey(OpinionVersion, on_delete=models.CASCADE, related_name="key_images")
+    study_instance_uid = models.CharField(max_length=64)
+    sop_instance_uid = models.CharField(max_length=64)
+    caption = models.CharField(_("caption"), max_length=200, blank=True)
+    file = models.FileField(upload_to=_key_image_path, max_length=200)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    added_by = models.ForeignKey(Practitioner, on_delete=models.PROTECT, related_name="+")
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}:key image {self.pk}"

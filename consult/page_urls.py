@@ -12,6 +12,12 @@ urlpatterns = [
     path("<int:consult_id>/edit/", views.consult_edit, name="edit"),
     path("<int:consult_id>/assign/", views.consult_assign, name="assign"),
     path("<int:consult_id>/act/<slug:action>/", views.consult_act, name="act"),
+    path("<int:consult_id>/images/upload/", views.consult_study_upload, name="study_upload"),
+    path(
+        "<int:consult_id>/studies/<str:study_uid>/review/",
+        views.study_review,
+        name="study_review",
+    ),
     path("<int:consult_id>/opinion/", views.opinion_view, name="opinion"),
     path("<int:consult_id>/opinion/edit/", views.opinion_edit, name="opinion_edit"),
     path("<int:consult_id>/opinion/sign/", views.opinion_sign, name="opinion_sign"),

@@ -1,5 +1,6 @@
 """The signed opinion as a PDF: which version a user may export, and rendering it (A4, CJK)."""
 
+import base64
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -9,7 +10,7 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import AnonymousUser
 from django.template.loader import render_to_string
 from django.utils import timezone
-from weasyprint import HTML  # type: ignore[import-untyped]  # WeasyPrint ships no type hints
+from weasyprint import HTML, URLFetcher  # type: ignore[import-untyped]  # no type hints
 
 from consult.models import OPINION_LABEL, ConsultRequest, OpinionVersion
 from consult.selectors import consult_get_for_user
@@ -86,15 +87,31 @@ def opinion_pdf_context(*, consult: ConsultRequest, version: OpinionVersion) -> 
     }
 
 
-def _no_fetch(url: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
-    # The template is self-contained; refusing every fetch keeps rendering off the network.
-    raise ValueError(f"The opinion PDF loads no resources ({url[:40]}).")
+def _key_images(version: OpinionVersion) -> list[dict[str, str]]:
+    """The version's key images, inlined as data: URIs so the PDF needs no other resource."""
+    images = []
+    for key_image in version.key_images.order_by("added_at", "pk"):
+        with key_image.file.open("rb") as stored:
+            encoded = base64.b64encode(stored.read()).decode("ascii")
+        images.append(
+            {
+                "caption": key_image.caption,
+                "sop_instance_uid": key_image.sop_instance_uid,
+                "sha256": key_image.sha256,
+                "src": f"data:image/png;base64,{encoded}",
+            }
+        )
+    return images
 
 
 def opinion_pdf_render(*, consult: ConsultRequest, version: OpinionVersion) -> bytes:
     """Render the version as an A4 PDF; fontconfig finds Noto Sans CJK SC and it is embedded."""
-    html = render_to_string(TEMPLATE, opinion_pdf_context(consult=consult, version=version))
-    content: bytes = HTML(string=html, url_fetcher=_no_fetch).write_pdf()
+    context = opinion_pdf_context(consult=consult, version=version)
+    html = render_to_string(TEMPLATE, {**context, "key_images": _key_images(version)})
+    # The template is self-contained (key images are data: URIs); fetching nothing else keeps
+    # rendering off the network and the disk.
+    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+    content: bytes = HTML(string=html, url_fetcher=fetcher).write_pdf()
     return content
 
 

@@ -9,7 +9,13 @@ from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from consult import clocks
-from consult.lifecycle import AWAITING_ROUTING, TERMINAL, TRANSITIONS
+from consult.lifecycle import (
+    ATTACHABLE,
+    AWAITING_ROUTING,
+    GRANT_ENDING,
+    TERMINAL,
+    TRANSITIONS,
+)
 from consult.models import (
     CalendarDay,
     ConsultEvent,
@@ -20,12 +26,16 @@ from consult.models import (
     Kind,
     Mode,
     OpinionContribution,
+    OpinionKeyImage,
     OpinionVersion,
     Status,
     TargetKind,
     Urgency,
 )
+from imaging.models import Study
+from imaging.services import study_subject
 from server.access import (
+    Action,
     Actor,
     ConsultAction,
     ConsultFacts,
@@ -33,6 +43,7 @@ from server.access import (
     actor_for,
     consult_permits,
     patients_visible_to,
+    study_permits,
 )
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
@@ -80,6 +91,7 @@ def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
         lead_user_id=next((u for u, lead, _ in active if lead), None),
         queue_user_ids=consult_queue_user_ids(consult=consult),
         department_head_user_ids=frozenset(heads),
+        is_open=consult.status not in GRANT_ENDING,
     )
 
 
@@ -286,7 +298,9 @@ def consult_detail_for_user(*, user: User | AnonymousUser, consult_id: int) -> C
     consult_get_for_user(user=user, consult_id=consult_id)
     return (
         ConsultRequest.objects.select_related("patient", "requester", "inviting_institution")
-        .prefetch_related("participants__practitioner", "events", "attachments", "escalations")
+        .prefetch_related(
+            "participants__practitioner", "events", "attachments", "escalations", "studies__study"
+        )
         .get(pk=consult_id)
     )
 
@@ -341,7 +355,6 @@ _PAGE_MOVES: dict[str, tuple[Status, ConsultAction]] = {
 }
 _WRITING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.UNDER_REVIEW, Status.IN_SESSION})
 _SIGNED = frozenset({Status.OPINION_SIGNED, Status.CLOSED})
-_ATTACHABLE = frozenset(Status) - TERMINAL - {Status.CLOSED}
 
 
 def consult_actions_for_user(*, user: User | AnonymousUser, consult: ConsultRequest) -> set[str]:
@@ -368,10 +381,17 @@ def consult_actions_for_user(*, user: User | AnonymousUser, consult: ConsultRequ
         and not consult_permits(actor, ConsultAction.SIGN, facts)
     ):
         allowed.add("contribute")
-    if status in _ATTACHABLE and consult_permits(actor, ConsultAction.REQUEST, facts):
+    if status in ATTACHABLE and consult_permits(actor, ConsultAction.REQUEST, facts):
         allowed.add("attach")
+    if status in ATTACHABLE and (
+        consult_permits(actor, ConsultAction.REQUEST, facts)
+        or consult_permits(actor, ConsultAction.CONTRIBUTE, facts)
+    ):
+        allowed.add("attach_study")
     if status == Status.DRAFT and consult_permits(actor, ConsultAction.REQUEST, facts):
         allowed.add("edit")
+    if consult_permits(actor, ConsultAction.REVIEW, facts):
+        allowed.add("review")
     if status in AWAITING_ROUTING and consult_permits(actor, ConsultAction.ROUTE, facts):
         allowed.add("assign")
     return allowed
@@ -444,3 +464,49 @@ def consult_department_choices(*, user: User | AnonymousUser) -> QuerySet[Depart
         .select_related("institution")
         .order_by("institution__name", "name", "pk")
     )
+
+
+def consult_attachable_studies(
+    *, user: User | AnonymousUser, consult: ConsultRequest, limit: int = 50
+) -> list[Study]:
+    """Studies the user could attach to the consult, newest first: the patient's studies the
+    user may see, and the unmatched studies of the user's own institution (just sent by its
+    modality or browser), leaving out those already attached."""
+    actor = actor_for(user)
+    if actor is None:
+        return []
+    own_unmatched = Q(patient__isnull=True, institution_id=actor.institution_id)
+    candidates = (
+        Study.objects.filter(Q(patient_id=consult.patient_id) | own_unmatched)
+        .exclude(pk__in=consult.studies.values("study_id"))
+        .select_related("institution", "patient")
+        .order_by("-study_date", "-created_at")
+    )
+    return [
+        study
+        for study in candidates[:limit]
+        if study_permits(actor, Action.VIEW, study_subject(study))
+    ]
+
+
+def opinion_key_image_for_user(
+    *, user: User | AnonymousUser, consult_id: int, key_image_id: int
+) -> OpinionKeyImage:
+    """A key image of the consult's opinion: a signed version's for those who may view the
+    consult, a draft's for those who write it. The consult read is audited.
+
+    Raises: NotFound.
+    """
+    consult = consult_get_for_user(user=user, consult_id=consult_id)
+    key_image = (
+        OpinionKeyImage.objects.select_related("version")
+        .filter(pk=key_image_id, version__opinion__consult=consult)
+        .first()
+    )
+    if key_image is None:
+        raise NotFound
+    if not key_image.version.is_signed and not consult_permits(
+        actor_for(user), ConsultAction.CONTRIBUTE, consult_facts(consult=consult)
+    ):
+        raise NotFound
+    return key_image

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from consult import api
+from consult import api, review_api
 
 app_name = "consult"
 urlpatterns = [
@@ -19,5 +19,26 @@ urlpatterns = [
     path("<int:consult_id>/opinion/sign/", api.OpinionSignApi.as_view(), name="opinion-sign"),
     path("<int:consult_id>/acknowledge/", api.AcknowledgeApi.as_view(), name="acknowledge"),
     path("<int:consult_id>/attachments/", api.AttachmentApi.as_view(), name="attachments"),
+    path("<int:consult_id>/studies/", api.StudiesApi.as_view(), name="studies"),
     path("<int:consult_id>/fhir/", api.FhirApi.as_view(), name="fhir"),
+    path(
+        "<int:consult_id>/annotations/",
+        review_api.AnnotationsApi.as_view(),
+        name="annotations",
+    ),
+    path(
+        "<int:consult_id>/annotations/<str:annotation_uid>/",
+        review_api.AnnotationApi.as_view(),
+        name="annotation",
+    ),
+    path(
+        "<int:consult_id>/opinion/key-images/",
+        review_api.KeyImagesApi.as_view(),
+        name="opinion-key-images",
+    ),
+    path(
+        "<int:consult_id>/opinion/key-images/<int:key_image_id>/",
+        review_api.KeyImageApi.as_view(),
+        name="opinion-key-image",
+    ),
 ]

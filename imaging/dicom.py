@@ -4,30 +4,33 @@ import hashlib
 import io
 import struct
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, time
 from enum import IntEnum
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
 import pydicom
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
-from pydicom.dataelem import DataElement
+from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
-from pydicom.tag import BaseTag, Tag
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+from imaging.dicom_metadata import (
+    PIXEL_DATA_TAGS,
+    instance_json,
+    instance_json_from_bytes,
+    tag_hex,
+)
 
 # Character sets that Chinese modalities write but pydicom does not know by that name.
 # "ISO_IR 58" is not a DICOM defined term (that is "ISO 2022 IR 58"), yet it is common in the
 # field for single-byte-escaped GB2312 text; GB18030 is a superset of GB2312 and GBK.
 _CHARSET_ALIASES = {"ISO_IR 58": "GB18030", "GB2312": "GB18030", "CHINESE": "GB18030"}
 
-# Binary value representations whose large values are replaced by a BulkDataURI.
-_BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-BULK_DATA_THRESHOLD = 1024
-PIXEL_DATA_TAGS = frozenset({Tag(0x7FE0, 0x0010), Tag(0x7FE0, 0x0008), Tag(0x7FE0, 0x0009)})
-
+_PIXEL_DATA = 0x7FE00010
 _UNDEFINED = 0xFFFFFFFF
 _ITEM = 0xFFFEE000
 _ITEM_END = 0xFFFEE00D
@@ -95,7 +98,10 @@ class ParsedInstance:
     body_part_examined: str
     instance_number: int | None
     number_of_frames: int
-    dataset: Dataset
+    # Per frame, the [offset, length] of its fragments in the file (see `frame_fragments`).
+    frame_fragments: list[list[list[int]]]
+    # The DICOM JSON of the file, each BulkDataURI holding the tag path of its element.
+    metadata: dict[str, Any]
 
 
 def _le_or_be(little_endian: bool) -> str:
@@ -242,7 +248,11 @@ def dataset_sha256(data: bytes) -> str:
 
 
 def _normalise_charset(ds: Dataset) -> None:
-    """Map field spellings of Chinese character sets onto names pydicom decodes."""
+    """Map field spellings of Chinese character sets onto names pydicom decodes.
+
+    pydicom decodes each text value lazily with the data set's character set, so fixing the
+    name is enough; `instance_json` then decodes every value once.
+    """
     raw = ds.get("SpecificCharacterSet")
     if raw is None:
         return
@@ -250,29 +260,6 @@ def _normalise_charset(ds: Dataset) -> None:
     fixed = [_CHARSET_ALIASES.get(str(v).strip().upper(), str(v).strip()) for v in values]
     if fixed != values:
         ds.SpecificCharacterSet = fixed[0] if len(fixed) == 1 else fixed
-    ds.decode()
-
-
-def _text(ds: Dataset, keyword: str) -> str:
-    value = ds.get(keyword)
-    if value is None:
-        return ""
-    if isinstance(value, pydicom.multival.MultiValue):
-        return "\\".join(str(v) for v in value)
-    return str(value).strip()
-
-
-def _person_name(ds: Dataset, keyword: str) -> str:
-    # Trailing empty groups ("Wang^XiaoDong=王^小东=") carry no meaning.
-    return _text(ds, keyword).rstrip("=")
-
-
-def _int(ds: Dataset, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
 
 
 def parse_da(value: str) -> date | None:
@@ -304,12 +291,70 @@ def parse_tm(value: str) -> time | None:
 
 
 def instance_parse(data: bytes) -> ParsedInstance:
-    """Parse and check one DICOM Part 10 file.
+    """Parse and check one DICOM Part 10 file, decoding every value.
 
     Raises: DicomRejected with the PS3.4 reason for anything the archive must not store.
     """
     if not data:
         raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is empty.")
+    transfer_syntax = _meta_transfer_syntax(data)
+    if (
+        transfer_syntax is not None
+        and transfer_syntax.is_little_endian
+        and (transfer_syntax != DeflatedExplicitVRLittleEndian)
+    ):
+        # The common case, read straight from the bytes; pydicom reads the rest.
+        offset = _dataset_offset(data)
+        content_sha256 = _complete(data, offset, transfer_syntax)
+        read = instance_json_from_bytes(
+            data,
+            offset,
+            str(transfer_syntax),
+            implicit=transfer_syntax.is_implicit_VR,
+            charset_aliases=_CHARSET_ALIASES,
+        )
+        if read is not None:
+            return _indexed(
+                read.attributes,
+                data,
+                content_sha256,
+                transfer_syntax,
+                read.encapsulated_pixel_data_at,
+            )
+    return _parse_with_pydicom(data)
+
+
+def _meta_transfer_syntax(data: bytes) -> UID | None:
+    """The file meta's TransferSyntaxUID, if the file has a preamble and it is a known one."""
+    if data[128:132] != b"DICM":
+        return None
+    pos = 132
+    try:
+        while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
+            element = struct.unpack_from("<H", data, pos + 2)[0]
+            vr = data[pos + 4 : pos + 6]
+            long_form = vr in _LONG_LENGTH_VRS
+            length = struct.unpack_from(
+                "<I" if long_form else "<H", data, pos + (8 if long_form else 6)
+            )[0]
+            start = pos + (12 if long_form else 8)
+            if element == 0x0010:
+                uid = UID(data[start : start + length].decode("ascii").strip("\0 "))
+                return uid if uid.is_transfer_syntax else None
+            pos = start + length
+    except (struct.error, UnicodeDecodeError):
+        return None
+    return None
+
+
+def _complete(data: bytes, offset: int, transfer_syntax: UID) -> str:
+    try:
+        return _check_complete(data, offset, transfer_syntax)
+    except struct.error as exc:
+        raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is truncated.") from exc
+
+
+def _parse_with_pydicom(data: bytes) -> ParsedInstance:
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=False)
     except InvalidDicomError as exc:
@@ -332,20 +377,63 @@ def instance_parse(data: bytes) -> ParsedInstance:
             FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED,
             f"Unknown transfer syntax {transfer_syntax}.",
         )
-    try:
-        content_sha256 = _check_complete(data, _dataset_offset(data), transfer_syntax)
-    except struct.error as exc:
-        raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is truncated.") from exc
+    content_sha256 = _complete(data, _dataset_offset(data), transfer_syntax)
+    raw = cast("DataElement | RawDataElement | None", ds.get_item(_PIXEL_DATA))
+    pixel_data_at = (
+        raw.value_tell
+        if isinstance(raw, RawDataElement) and transfer_syntax.is_encapsulated
+        else None
+    )
     try:
         _normalise_charset(ds)
-        for _element in ds.iterall():
-            pass  # decode everything now, so bad values are found before storing
-    except Exception as exc:
+        metadata = instance_json(ds, lambda path: path)
+    except Exception as exc:  # a value the data set's character set cannot decode
         raise DicomRejected(
             FailureReason.CANNOT_UNDERSTAND, f"Undecodable values: {type(exc).__name__}."
         ) from exc
+    return _indexed(metadata, data, content_sha256, transfer_syntax, pixel_data_at)
+
+
+def _value(metadata: dict[str, Any], keyword: str) -> str:
+    """An attribute as DICOM text: values joined by backslashes, name groups by "="."""
+    attribute = metadata.get(keyword_tag(keyword))
+    values = attribute.get("Value") if attribute else None
+    if not values:
+        return ""
+    if attribute is not None and attribute["vr"] == "PN":
+        texts = [
+            "=".join(v.get(g, "") for g in ("Alphabetic", "Ideographic", "Phonetic"))
+            for v in values
+        ]
+    else:
+        texts = ["" if v is None else str(v) for v in values]
+    return "\\".join(texts).strip()
+
+
+def _person_name(metadata: dict[str, Any], keyword: str) -> str:
+    # Trailing empty groups ("Wang^XiaoDong=王^小东=") carry no meaning.
+    return _value(metadata, keyword).rstrip("=")
+
+
+def _int(metadata: dict[str, Any], keyword: str) -> int | None:
+    attribute = metadata.get(keyword_tag(keyword))
+    values = attribute.get("Value") if attribute else None
+    try:
+        return int(values[0]) if values and values[0] not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _indexed(
+    metadata: dict[str, Any],
+    data: bytes,
+    content_sha256: str,
+    transfer_syntax: UID,
+    pixel_data_at: int | None,
+) -> ParsedInstance:
+    """The indexed attributes of a complete file, from its DICOM JSON."""
     uids = {
-        keyword: _text(ds, keyword)
+        keyword: _value(metadata, keyword)
         for keyword in ("SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
     }
     missing = [keyword for keyword, value in uids.items() if not value]
@@ -358,8 +446,10 @@ def instance_parse(data: bytes) -> ParsedInstance:
         raise DicomRejected(
             FailureReason.DATA_SET_DOES_NOT_MATCH, "UID over 64 characters: " + ", ".join(too_long)
         )
-    is_image = "Rows" in ds or "Image Storage" in UID(uids["SOPClassUID"]).name
-    if is_image and not any(tag in ds for tag in PIXEL_DATA_TAGS):
+    has_pixels = any(tag_hex(tag) in metadata for tag in PIXEL_DATA_TAGS)
+    frames = _int(metadata, "NumberOfFrames") or (1 if "7FE00010" in metadata else 0)
+    is_image = keyword_tag("Rows") in metadata or "Image Storage" in UID(uids["SOPClassUID"]).name
+    if is_image and not has_pixels:
         # A cut that falls exactly between two elements leaves a well-formed but short file.
         raise DicomRejected(
             FailureReason.DATA_SET_DOES_NOT_MATCH,
@@ -374,25 +464,61 @@ def instance_parse(data: bytes) -> ParsedInstance:
         sop_instance_uid=uids["SOPInstanceUID"],
         study_instance_uid=uids["StudyInstanceUID"],
         series_instance_uid=uids["SeriesInstanceUID"],
-        patient_id=_text(ds, "PatientID")[:64],
-        issuer_of_patient_id=_text(ds, "IssuerOfPatientID")[:64],
-        patient_name=_person_name(ds, "PatientName")[:400],
-        patient_birth_date=_text(ds, "PatientBirthDate")[:8],
-        patient_sex=_text(ds, "PatientSex")[:16],
-        study_date=parse_da(_text(ds, "StudyDate")),
-        study_time=parse_tm(_text(ds, "StudyTime")),
-        accession_number=_text(ds, "AccessionNumber")[:64],
-        study_id=_text(ds, "StudyID")[:64],
-        study_description=_text(ds, "StudyDescription")[:200],
-        referring_physician_name=_person_name(ds, "ReferringPhysicianName")[:400],
-        modality=_text(ds, "Modality")[:16],
-        series_number=_int(ds, "SeriesNumber"),
-        series_description=_text(ds, "SeriesDescription")[:200],
-        body_part_examined=_text(ds, "BodyPartExamined")[:64],
-        instance_number=_int(ds, "InstanceNumber"),
-        number_of_frames=_int(ds, "NumberOfFrames") or (1 if "PixelData" in ds else 0),
-        dataset=ds,
+        patient_id=_value(metadata, "PatientID")[:64],
+        issuer_of_patient_id=_value(metadata, "IssuerOfPatientID")[:64],
+        patient_name=_person_name(metadata, "PatientName")[:400],
+        patient_birth_date=_value(metadata, "PatientBirthDate")[:8],
+        patient_sex=_value(metadata, "PatientSex")[:16],
+        study_date=parse_da(_value(metadata, "StudyDate")),
+        study_time=parse_tm(_value(metadata, "StudyTime")),
+        accession_number=_value(metadata, "AccessionNumber")[:64],
+        study_id=_value(metadata, "StudyID")[:64],
+        study_description=_value(metadata, "StudyDescription")[:200],
+        referring_physician_name=_person_name(metadata, "ReferringPhysicianName")[:400],
+        modality=_value(metadata, "Modality")[:16],
+        series_number=_int(metadata, "SeriesNumber"),
+        series_description=_value(metadata, "SeriesDescription")[:200],
+        body_part_examined=_value(metadata, "BodyPartExamined")[:64],
+        instance_number=_int(metadata, "InstanceNumber"),
+        number_of_frames=frames,
+        frame_fragments=frame_fragments(data, pixel_data_at, transfer_syntax, frames),
+        metadata=metadata,
     )
+
+
+def frame_fragments(
+    data: bytes, pixel_data_at: int | None, transfer_syntax: UID, frames: int
+) -> list[list[list[int]]]:
+    """Where each frame of encapsulated pixel data lies in the file.
+
+    `pixel_data_at` is where the Pixel Data value (its offset table item) starts. One list per
+    frame of [offset, length] pairs, one per fragment; [] when the fragments do not map to
+    frames without decoding them (several per frame and no Basic Offset Table).
+    """
+    if pixel_data_at is None or not transfer_syntax.is_encapsulated or frames < 1:
+        return []
+    start = pixel_data_at
+    if start + 8 > len(data) or _tag_at(data, start, "<") != _ITEM:
+        return []
+    table_length = int(struct.unpack_from("<I", data, start + 4)[0])
+    table = list(struct.unpack_from(f"<{table_length // 4}I", data, start + 8))
+    first = pos = start + 8 + table_length
+    fragments: list[tuple[int, list[int]]] = []  # (offset from the first fragment, [at, length])
+    while pos + 8 <= len(data) and _tag_at(data, pos, "<") == _ITEM:
+        length = int(struct.unpack_from("<I", data, pos + 4)[0])
+        fragments.append((pos - first, [pos + 8, length]))
+        pos += 8 + length
+    if len(table) == frames:
+        bounds = [*table, pos - first]
+        return [
+            [at for start, at in fragments if bounds[index] <= start < bounds[index + 1]]
+            for index in range(frames)
+        ]
+    if len(fragments) == frames:
+        return [[at] for _, at in fragments]
+    if frames == 1:
+        return [[at for _, at in fragments]]
+    return []
 
 
 def _dataset_offset(data: bytes) -> int:
@@ -412,59 +538,12 @@ def _dataset_offset(data: bytes) -> int:
     return pos
 
 
-def tag_hex(tag: BaseTag | int) -> str:
-    return f"{int(tag):08X}"
-
-
-def instance_json(parsed: ParsedInstance, bulk_data_uri: Callable[[str], str]) -> dict[str, Any]:
-    """The instance's DICOM JSON (PS3.18 F.2), bulk data replaced by BulkDataURI references.
-
-    `bulk_data_uri` turns the tag path of a bulk element ("7FE00010", or "00880200/0/7FE00010"
-    inside a sequence) into its URI.
-    """
-    meta = {
-        tag_hex(element.tag): {"vr": element.VR, "Value": [str(element.value)]}
-        for element in parsed.dataset.file_meta
-        if element.keyword == "TransferSyntaxUID"
-    }
-    body = _dataset_json(parsed.dataset, "", bulk_data_uri)
-    # The JSON text is Unicode whatever the file's character set was.
-    if "00080005" in body:
-        body["00080005"] = {"vr": "CS", "Value": ["ISO_IR 192"]}
-    return {**meta, **body}
-
-
-def _dataset_json(ds: Dataset, prefix: str, bulk_data_uri: Callable[[str], str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for element in ds:
-        key = tag_hex(element.tag)
-        path = f"{prefix}{key}"
-        if element.VR == "SQ":
-            items = [
-                _dataset_json(item, f"{path}/{index}/", bulk_data_uri)
-                for index, item in enumerate(element.value)
-            ]
-            out[key] = {"vr": "SQ", "Value": items} if items else {"vr": "SQ"}
-        elif _is_bulk(element):
-            out[key] = {"vr": element.VR, "BulkDataURI": bulk_data_uri(path)}
-        else:
-            out[key] = element.to_json_dict(
-                bulk_data_element_handler=None, bulk_data_threshold=BULK_DATA_THRESHOLD
-            )
-    return out
-
-
-def _is_bulk(element: DataElement) -> bool:
-    if element.tag in PIXEL_DATA_TAGS:
-        return True
-    if element.VR not in _BULK_VRS or element.value is None:
-        return False
-    return len(element.value) > BULK_DATA_THRESHOLD
+_keyword_vr = cache(dictionary_VR)
 
 
 def json_string(keyword: str, value: str) -> dict[str, Any]:
     """One DICOM JSON attribute for a text value; PN is split into its component groups."""
-    vr = dictionary_VR(keyword)
+    vr = _keyword_vr(keyword)
     if not value:
         return {"vr": vr}
     if vr == "PN":
@@ -476,6 +555,7 @@ def json_string(keyword: str, value: str) -> dict[str, Any]:
     return {"vr": vr, "Value": value.split("\\")}
 
 
+@cache
 def keyword_tag(keyword: str) -> str:
     """The 8-hex-digit tag of a keyword (raises KeyError if unknown)."""
     tag = tag_for_keyword(keyword)

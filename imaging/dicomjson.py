@@ -155,23 +155,35 @@ def _extra_tags(query: Query, defaults: Sequence[str], extra_all: Sequence[str])
     return tags
 
 
+def study_extra_tags(query: Query) -> set[str]:
+    """Tags a study search asks for beyond the defaults, read from each study's first instance."""
+    return _extra_tags(query, STUDY_DEFAULT, STUDY_ALL)
+
+
+def series_extra_tags(query: Query) -> set[str]:
+    """Tags a series search asks for beyond the defaults (from the study or first instance)."""
+    return _extra_tags(query, SERIES_DEFAULT, SERIES_ALL)
+
+
 def studies_json(
-    studies: list[Study], query: Query, url: Callable[[Study], str], first: dict[int, str]
+    studies: list[Study], query: Query, url: Callable[[Study], str], first: dict[int, Attributes]
 ) -> list[Attributes]:
-    extra = _extra_tags(query, STUDY_DEFAULT, STUDY_ALL)
+    """QIDO-RS study results; `first` holds the extra tags of each study's first instance."""
+    extra = study_extra_tags(query)
     results = []
     for study in studies:
         out = _study_attributes(study, url(study))
         if extra and study.pk in first:
-            _inline(json.loads(first[study.pk]), extra, out)
+            _inline(first[study.pk], extra, out)
         results.append(out)
     return results
 
 
 def series_json(
-    rows: list[Series], query: Query, url: Callable[[Series], str], first: dict[int, str]
+    rows: list[Series], query: Query, url: Callable[[Series], str], first: dict[int, Attributes]
 ) -> list[Attributes]:
-    extra = _extra_tags(query, SERIES_DEFAULT, SERIES_ALL)
+    """QIDO-RS series results; `first` holds the extra tags of each series' first instance."""
+    extra = series_extra_tags(query)
     results = []
     for series in rows:
         out = _series_attributes(series, url(series))
@@ -179,7 +191,7 @@ def series_json(
             study_attributes = _study_attributes(series.study, "")
             _inline(study_attributes, extra, out)
             if series.pk in first:
-                _inline(json.loads(first[series.pk]), extra, out)
+                _inline(first[series.pk], extra, out)
         results.append(out)
     return results
 

@@ -1,5 +1,7 @@
 """The image archive's index: studies, series and instances, and who has viewed what."""
 
+import uuid
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -119,6 +121,15 @@ class Instance(models.Model):
     # The instance's DICOM JSON (bulk data as BulkDataURI), serialised once at ingest so
     # metadata requests only concatenate text.
     metadata = models.TextField()
+    # For encapsulated pixel data: per frame, the [offset, length] of each of its fragments in
+    # the stored file, so a frame is read without the rest. Empty when unknown (deflated files,
+    # fragments that do not map to frames, rows older than the field).
+    frame_fragments = models.JSONField(default=list, blank=True)
+    # The diagnostic-quality lossy derivative of a large single-frame image (a JPEG 2000
+    # irreversible codestream, imaging.lossy) and its compression ratio, for slow links; empty
+    # and 0 until a worker has made it, and for images that get none.
+    lossy_frame_name = models.CharField(max_length=200, blank=True)
+    lossy_frame_ratio = models.PositiveSmallIntegerField(default=0)
     source = models.CharField(max_length=8, choices=IngestSource.choices)
     institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
     stored_by = models.ForeignKey(
@@ -187,3 +198,44 @@ class CallingAETitle(models.Model):
 
     def __str__(self) -> str:
         return self.ae_title
+
+
+class UploadState(models.TextChoices):
+    RECEIVING = "receiving", _("Receiving the file")
+    STORED = "stored", _("Stored in the archive")
+    ALREADY_STORED = "already_stored", _("Already in the archive")
+    REFUSED = "refused", _("Refused by the archive")
+
+
+class Upload(models.Model):
+    """One DICOM file sent from a browser in pieces (tus resumable upload), until it is ingested.
+
+    The received bytes live in storage as one part per PATCH, named by offset; the row holds
+    what the client declared (length, SHA-256) and, once the last byte arrived, the outcome.
+    """
+
+    # Random, so the upload URL does not reveal how many uploads exist.
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    institution = models.ForeignKey(Institution, on_delete=models.PROTECT, related_name="+")
+    file_name = models.CharField(max_length=255, blank=True)
+    length = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    state = models.CharField(
+        max_length=16, choices=UploadState.choices, default=UploadState.RECEIVING
+    )
+    # Why the file was refused: "checksum" or the name of the ingest's FailureReason.
+    refusal_reason = models.CharField(max_length=40, blank=True)
+    refusal_detail = models.TextField(blank=True)
+    study_instance_uid = models.CharField(max_length=64, blank=True)
+    series_instance_uid = models.CharField(max_length=64, blank=True)
+    sop_instance_uid = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["owner", "state"])]
+
+    def __str__(self) -> str:
+        return f"Upload {self.pk}"

@@ -1,7 +1,9 @@
 """Image archive reads: studies a user may see, QIDO searches, retrieval and metadata."""
 
 import hashlib
+import json
 from dataclasses import dataclass
+from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Min, Q, QuerySet
@@ -22,7 +24,8 @@ from server.access import (
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.models import Institution, Role
+from server.directory.models import Institution, Patient, Role
+from server.directory.selectors import patient_get_for_user
 
 STUDY_FIELDS = {
     "StudyInstanceUID": "study_instance_uid",
@@ -103,7 +106,8 @@ def instances_of(
 
     Raises: NotFound if the named series or instance is not in the study.
     """
-    instances = Instance.objects.filter(study=study).select_related("series")
+    # The DICOM JSON stays in the database: retrieval and frames never need it.
+    instances = Instance.objects.filter(study=study).select_related("series").defer("metadata")
     if series_uid is not None:
         instances = instances.filter(series__series_instance_uid=series_uid)
     if instance_uid is not None:
@@ -271,17 +275,36 @@ def series_of_study(*, study: Study, series_uid: str) -> Series:
     return series
 
 
-def first_instance_metadata(*, ids: list[int], by: str) -> dict[int, str]:
-    """The DICOM JSON of one instance per study (by="study") or per series (by="series")."""
+def first_instance_attributes(
+    *, ids: list[int], by: str, tags: set[str]
+) -> dict[int, dict[str, Any]]:
+    """The named attributes (8-hex-digit tags) of the DICOM JSON of one instance per study
+    (by="study") or per series (by="series"); nothing is read when no tag is named."""
+    if not ids or not tags:
+        return {}
     column = "study_id" if by == "study" else "series_id"
-    firsts = (
+    firsts = dict(
         Instance.objects.filter(**{f"{column}__in": ids})
         .values(column)
         .annotate(first=Min("pk"))
-        .values_list("first", flat=True)
+        .values_list(column, "first")
     )
-    rows = Instance.objects.filter(pk__in=firsts).values_list(column, "metadata")
-    return dict(rows)
+    wanted = frozenset(tags)
+    missing = [pk for pk in firsts.values() if (pk, wanted) not in _first_attributes]
+    if missing:
+        rows = Instance.objects.filter(pk__in=missing).values_list("pk", "metadata")
+        if len(_first_attributes) + len(missing) > _FIRST_ATTRIBUTES_LIMIT:
+            _first_attributes.clear()  # a bounded memory: forgetting only costs a query
+        for pk, metadata in rows:
+            stored = json.loads(metadata)
+            _first_attributes[(pk, wanted)] = {t: stored[t] for t in wanted if t in stored}
+    return {key: _first_attributes[(pk, wanted)] for key, pk in firsts.items()}
+
+
+# Instances are written once and never change: the attributes read from one are kept, by
+# instance id and requested tags, so a repeated search (a worklist) parses no JSON.
+_first_attributes: dict[tuple[int, frozenset[str]], dict[str, Any]] = {}
+_FIRST_ATTRIBUTES_LIMIT = 20_000
 
 
 def studies_unmatched_for_user(*, user: User | AnonymousUser) -> QuerySet[Study]:
@@ -502,3 +525,43 @@ def series_preview_source(*, series: Series) -> Instance | None:
         "instance_number", "pk"
     )
     return images[images.count() // 2 :].first()
+
+
+def series_to_view(*, study: Study) -> list[Series]:
+    """The study's series that hold images, in viewing order, for the viewer's series list."""
+    return list(
+        Series.objects.filter(study=study, instances__number_of_frames__gt=0)
+        .distinct()
+        .order_by("series_number", "pk")
+    )
+
+
+@dataclass(frozen=True)
+class PatientStudies:
+    patient: Patient
+    page: StudyPage
+
+
+def study_page_of_patient(
+    *, user: User, patient_id: int, offset: int, limit: int
+) -> PatientStudies:
+    """One page of a patient's studies the user may see, newest first, for opening the viewer.
+
+    Raises: NotFound unless the user may see the patient (audited either way).
+    """
+    actor = actor_for(user)
+    patient = patient_get_for_user(user=user, patient_id=patient_id)
+    if actor is None:
+        raise NotFound
+    studies = Study.objects.filter(_visible(study_scope(actor), ""), patient=patient).order_by(
+        "-study_date", "-created_at", "-pk"
+    )
+    page = _study_page(
+        user=user,
+        actor=actor,
+        studies=studies,
+        offset=offset,
+        limit=limit,
+        event="imaging.study.list",
+    )
+    return PatientStudies(patient=patient, page=page)

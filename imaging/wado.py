@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from pydicom.uid import ExplicitVRLittleEndian
 
-from imaging.multipart import accept_parse
+from imaging.multipart import MediaType, accept_parse
 from imaging.render import (
     DEFAULT_QUALITY,
     FRAME_MEDIA_TYPES,
@@ -99,6 +99,33 @@ def frames_negotiate(accept: str, stored_syntax: str, *, decodable: bool) -> Fra
     if uncompressed_ok and can_decode:
         return decoded
     return None
+
+
+def lossy_part_type(accept: str, transfer_syntax: str) -> str | None:
+    """The part media type (application/octet-stream or image/jp2) under which the client asks
+    for frames in this lossy JPEG 2000 transfer syntax, or None when it does not name it.
+
+    Only an explicit transfer-syntax parameter counts: "*" and the media types' defaults are
+    lossless, so nothing lossy reaches a client that did not ask for it.
+    """
+    for media in accept_parse(accept) if accept.strip() else []:
+        if media.type != "multipart/related" or _refused(media):
+            continue
+        part = media.params.get("type", OCTET_STREAM).lower()
+        if media.params.get("transfer-syntax") == transfer_syntax and part in (
+            OCTET_STREAM,
+            FRAME_MEDIA_TYPES.get(transfer_syntax),
+        ):
+            return part
+    return None
+
+
+def _refused(media: MediaType) -> bool:
+    """q=0 marks a media range as not acceptable (RFC 9110 12.4.2)."""
+    try:
+        return float(media.params.get("q", "1")) == 0
+    except ValueError:
+        return False
 
 
 def image_type_negotiate(accept: str, accept_param: str | None = None) -> str | None:

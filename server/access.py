@@ -237,6 +237,7 @@ class ConsultAction(StrEnum):
     CONTRIBUTE = "contribute"  # any invited doctor: write into the opinion draft
     SIGN = "sign"
     CORRECT = "correct"  # mark entered-in-error
+    REVIEW = "review"  # open the consult's studies together, annotate them
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ class ConsultFacts:
     lead_user_id: int | None
     queue_user_ids: frozenset[int]  # specialists of the target department queue
     department_head_user_ids: frozenset[int]  # heads of the target or assignees' departments
+    is_open: bool  # not declined, closed or ended: its participants still work on it
 
 
 def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFacts) -> bool:
@@ -279,6 +281,12 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
         return user_id in facts.invited_user_ids
     if action is ConsultAction.CORRECT:
         return coordinator or user_id == facts.requester_user_id
+    if action is ConsultAction.REVIEW:
+        # Only the people working on the consult; coordinators and department heads, who may
+        # view it, do not join the shared review of its images.
+        return facts.is_open and (
+            user_id == facts.requester_user_id or user_id in facts.invited_user_ids
+        )
     return False
 
 

@@ -24,4 +24,10 @@ app.conf.beat_schedule = {
         "task": "consult.tasks.consult_deadlines_sweep_task",
         "schedule": 60.0,
     },
+    # Hourly: unfinished browser uploads expire after days, so an hour late costs little disk,
+    # and a run finds few rows. Overlapping runs delete each upload once.
+    "imaging-uploads-expired-delete": {
+        "task": "imaging.tasks.uploads_expired_delete_task",
+        "schedule": crontab(minute=41),
+    },
 }

@@ -296,6 +296,18 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 # limit fails with "out of resources" while the rest of its batch lands.
 IMAGING_MAX_REQUEST_BYTES = env_int("IMAGING_MAX_REQUEST_BYTES", default=1024 * 1024 * 1024)
 IMAGING_MAX_INSTANCE_BYTES = env_int("IMAGING_MAX_INSTANCE_BYTES", default=512 * 1024 * 1024)
+# Browser uploads (tus): an unfinished upload is deleted this long after it was created, so a
+# clinic can resume the next day; a user may have this many unfinished uploads at once.
+IMAGING_UPLOAD_EXPIRY_SECONDS = env_int("IMAGING_UPLOAD_EXPIRY_SECONDS", default=2 * 24 * 3600)
+IMAGING_UPLOADS_OPEN_PER_USER = env_int("IMAGING_UPLOADS_OPEN_PER_USER", default=50)
+# Compression ratio (N for N:1) of the diagnostic-quality lossy copy made at ingest of each large
+# single-frame image (CR, DX, mammography): JPEG 2000 irreversible, full resolution and bit
+# depth, sent only to viewers that ask for transfer syntax 1.2.840.10008.1.2.4.91 (slow links).
+# Reading lossy images for diagnosis is a clinical decision: the consortium's radiology
+# governance must approve this ratio before it is deployed. 0 makes and serves none.
+IMAGING_LOSSY_RATIO = env_int("IMAGING_LOSSY_RATIO", default=10)
+if IMAGING_LOSSY_RATIO != 0 and not 2 <= IMAGING_LOSSY_RATIO <= 50:
+    raise EnvError("IMAGING_LOSSY_RATIO must be 0 (none) or a ratio from 2 to 50.")
 # The DICOM SCP (`manage.py dicom_scp`): modalities and PACS associate with this AE title.
 DICOM_SCP_AE_TITLE = env_str("DICOM_SCP_AE_TITLE", default="YUNZHEN")
 DICOM_SCP_BIND = env_str("DICOM_SCP_BIND", default="127.0.0.1")

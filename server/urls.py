@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("server.directory.urls")),
     path("api/v1/consults/", include("consult.urls")),
+    path("api/v1/imaging/", include("imaging.api_urls")),
     path("dicomweb/", include("imaging.urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("server.accounts.urls")),

@@ -2,6 +2,8 @@
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -71,6 +73,15 @@ def world(db: None) -> World:
         foreign_doctor=practitioner(foreign_township, Role.CLINIC_DOCTOR, "foreign"),
         patient=PatientFactory.create(home_institution=township, name="王秀英"),
     )
+
+
+@pytest.fixture
+def archive(settings: Any, tmp_path: Path) -> Path:
+    """A fresh, empty storage root for the test's stored files (images, attachments)."""
+    root = tmp_path / "media"
+    root.mkdir()
+    settings.MEDIA_ROOT = root
+    return root
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,6 +2,7 @@
 
 from consult.services.calendar import calendar_days_load
 from consult.services.deadlines import consult_deadlines_sweep
+from consult.services.key_images import opinion_key_image_add, opinion_key_image_remove
 from consult.services.lifecycle import (
     Assignment,
     consult_accept,
@@ -30,6 +31,11 @@ from consult.services.requests import (
     consult_draft_update,
     consult_request_create,
 )
+from consult.services.review import (
+    review_annotation_delete,
+    review_annotation_save,
+    review_annotations_for_user,
+)
 from consult.services.routing import (
     Candidate,
     consult_assign,
@@ -41,6 +47,7 @@ from consult.services.routing import (
     consult_submit,
     specialist_duty_set,
 )
+from consult.services.studies import consult_study_attach
 
 __all__ = [
     "Assignment",
@@ -69,11 +76,17 @@ __all__ = [
     "consult_schedule",
     "consult_start_review",
     "consult_start_session",
+    "consult_study_attach",
     "consult_submit",
     "consult_transition",
     "opinion_contribute",
     "opinion_draft_save",
+    "opinion_key_image_add",
+    "opinion_key_image_remove",
     "opinion_sign",
     "opinion_version_intact",
+    "review_annotation_delete",
+    "review_annotation_save",
+    "review_annotations_for_user",
     "specialist_duty_set",
 ]

@@ -16,6 +16,7 @@ from consult.models import (
     Kind,
     Opinion,
     OpinionContribution,
+    OpinionKeyImage,
     OpinionVersion,
     Status,
 )
@@ -51,7 +52,12 @@ def _locked(consult_id: int) -> ConsultRequest:
     return ConsultRequest.objects.select_for_update(of=("self",)).get(pk=consult_id)
 
 
-def _draft_of(consult: ConsultRequest, *, amendment_reason: str) -> OpinionVersion:
+def opinion_draft_for(consult: ConsultRequest, *, amendment_reason: str) -> OpinionVersion:
+    """The open draft of a locked consult's opinion, started if there is none.
+
+    An amendment starts from the latest signed version, its key images included.
+    Raises: OpinionFrozen when the opinion is signed and no amendment reason is given.
+    """
     opinion, _ = Opinion.objects.get_or_create(consult=consult)
     draft = opinion.versions.filter(signed_at__isnull=True).first()
     if draft is not None:
@@ -65,7 +71,7 @@ def _draft_of(consult: ConsultRequest, *, amendment_reason: str) -> OpinionVersi
     base = latest or OpinionVersion(
         findings="", impression="", recommendations="", follow_up_advice=""
     )
-    return OpinionVersion(
+    draft = OpinionVersion.objects.create(
         opinion=opinion,
         number=number,
         findings=base.findings,
@@ -74,6 +80,24 @@ def _draft_of(consult: ConsultRequest, *, amendment_reason: str) -> OpinionVersi
         referral_advised=base.referral_advised,
         follow_up_advice=base.follow_up_advice,
     )
+    if latest is not None:
+        OpinionKeyImage.objects.bulk_create(
+            OpinionKeyImage(
+                version=draft,
+                study_instance_uid=k.study_instance_uid,
+                sop_instance_uid=k.sop_instance_uid,
+                caption=k.caption,
+                file=k.file.name,
+                sha256=k.sha256,
+                size=k.size,
+                width=k.width,
+                height=k.height,
+                added_by_id=k.added_by_id,
+                added_at=k.added_at,
+            )
+            for k in latest.key_images.all()
+        )
+    return draft
 
 
 @transaction.atomic
@@ -91,7 +115,7 @@ def opinion_draft_save(
     consult = _locked(consult_id)
     if consult.status not in WRITING | AMENDABLE:
         raise InvalidTransition("The opinion cannot be written now.", field="status")
-    draft = _draft_of(consult, amendment_reason=amendment_reason)
+    draft = opinion_draft_for(consult, amendment_reason=amendment_reason)
     actor = actor_for(actor_user)
     assert actor is not None
     draft.findings = sections.findings.strip()
@@ -129,7 +153,8 @@ def opinion_contribute(*, consult_id: int, actor_user: User, text: str) -> Opini
 
 
 def opinion_canonical(version: OpinionVersion) -> bytes:
-    """The signed content as bytes: sorted-key JSON of every section, signer and time."""
+    """The signed content as bytes: sorted-key JSON of every section, the key images' hashes,
+    signer and time."""
     assert version.signed_at is not None
     content = {
         "label": OPINION_LABEL,
@@ -145,6 +170,13 @@ def opinion_canonical(version: OpinionVersion) -> bytes:
         "signed_by": version.signed_by_id,
         "signed_at": version.signed_at.isoformat(timespec="microseconds"),
     }
+    key_images = [
+        {"sop_instance_uid": k.sop_instance_uid, "caption": k.caption, "sha256": k.sha256}
+        for k in version.key_images.order_by("added_at", "pk")
+    ]
+    # Only when there are some, so versions signed before key images existed keep their hash.
+    if key_images:
+        content["key_images"] = key_images
     return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 

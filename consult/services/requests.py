@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from consult import files
 from consult.errors import ConsultError, InvalidAttachment, NotEditable
-from consult.lifecycle import TERMINAL
+from consult.lifecycle import ATTACHABLE, TERMINAL
 from consult.models import (
     ConsultAttachment,
     ConsultRequest,
@@ -290,9 +290,6 @@ def consult_consent_record(
     return consult
 
 
-_ATTACHABLE = frozenset(Status) - TERMINAL - {Status.CLOSED}
-
-
 @transaction.atomic
 def consult_attachment_add(
     *, consult_id: int, actor_user: User, kind: str, upload: UploadedFile
@@ -304,7 +301,7 @@ def consult_attachment_add(
     consult = consult_get_for_user(
         user=actor_user, consult_id=consult_id, action=ConsultAction.REQUEST, audit=False
     )
-    if consult.status not in _ATTACHABLE:
+    if consult.status not in ATTACHABLE:
         raise ConsultError("The consult is over; nothing more can be attached.", field="file")
     upload.seek(0)
     head = upload.read(16)

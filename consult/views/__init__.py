@@ -14,6 +14,8 @@ from consult.views.pages import (
     opinion_view,
     worklist,
 )
+from consult.views.review import study_review
+from consult.views.study_upload import consult_study_upload
 
 __all__ = [
     "consult_act",
@@ -21,9 +23,11 @@ __all__ = [
     "consult_detail",
     "consult_edit",
     "consult_new",
+    "consult_study_upload",
     "opinion_contribute",
     "opinion_edit",
     "opinion_sign",
     "opinion_view",
+    "study_review",
     "worklist",
 ]

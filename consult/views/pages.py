@@ -12,7 +12,6 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -24,6 +23,7 @@ from consult.forms import (
     DRAFT_FIELD_NAMES,
     AcknowledgeForm,
     AnswerForm,
+    AttachStudyForm,
     CancelForm,
     ConsultRequestForm,
     ContributionForm,
@@ -39,6 +39,7 @@ from consult.models import OPINION_LABEL, AttachmentKind, ConsultRequest, Declin
 from consult.selectors import (
     Worklist,
     consult_actions_for_user,
+    consult_attachable_studies,
     consult_clocks,
     consult_department_choices,
     consult_detail_for_user,
@@ -202,29 +203,26 @@ def consult_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
     return redirect("consults:detail", consult_id=consult_id)
 
 
-def _opinion_pdf_url(consult_id: int) -> str:
-    # The PDF export is another change's endpoint; the link appears once it exists.
-    try:
-        return reverse("consult:opinion-pdf", kwargs={"consult_id": consult_id})
-    except NoReverseMatch:
-        return ""
-
-
 @require_safe
 @practitioner_page
 def consult_detail(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
     consult = consult_detail_for_user(user=viewer.user, consult_id=consult_id)
     events = list(consult.events.select_related("actor__practitioner"))
     decline_reasons = dict(DeclineCode.choices)
+    actions = consult_actions_for_user(user=viewer.user, consult=consult)
     context = {
         "consult": consult,
         "events": events,
         "timeline": [(e, decline_reasons.get(e.reason_code, e.reason_code)) for e in events],
         "clocks": consult_clocks(consult=consult, events=events),
-        "actions": consult_actions_for_user(user=viewer.user, consult=consult),
+        "actions": actions,
         "opinion": consult_opinion_state(consult=consult),
         "participants": list(consult.participants.all()),
         "attachments": list(consult.attachments.all()),
+        "studies": [link.study for link in consult.studies.all()],
+        "attachable_studies": consult_attachable_studies(user=viewer.user, consult=consult)
+        if "attach_study" in actions
+        else [],
         "attachment_kinds": AttachmentKind.choices,
         "limits_json": json.dumps(
             {kind: {"types": sorted(t), "max": m} for kind, (t, m) in LIMITS.items()}
@@ -330,6 +328,15 @@ def consult_act(request: HttpRequest, viewer: Viewer, consult_id: int, action: s
             None,
             lambda d: services.consult_start_session(consult_id=consult_id, actor_user=user),
             _("The session has started."),
+        ),
+        "attach_study": (
+            AttachStudyForm(post),
+            lambda d: services.consult_study_attach(
+                consult_id=consult_id,
+                actor_user=user,
+                study_instance_uid=d["study_instance_uid"],
+            ),
+            _("The study is attached to the consult."),
         ),
         "cancel": (
             CancelForm(post),
@@ -452,7 +459,6 @@ def opinion_view(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
         "version": state.current,
         "actions": consult_actions_for_user(user=viewer.user, consult=consult),
         "acknowledge_form": AcknowledgeForm(),
-        "pdf_url": _opinion_pdf_url(consult_id),
         "opinion_label": OPINION_LABEL,
         "closed": consult.status == Status.CLOSED,
     }

@@ -39,6 +39,15 @@ def error_response(status: int, message: str) -> HttpResponse:
     )
 
 
+def browser_viewing_session(request: HttpRequest) -> str:
+    """The viewing session of a signed-in browser: its session key, hashed.
+
+    The viewer page and the DICOMweb requests it makes share it, so one visit is audited once.
+    """
+    key = request.session.session_key or ""
+    return "s" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+
 def _caller(request: HttpRequest) -> Caller | HttpResponse:
     try:
         token_auth = ApiTokenAuthentication().authenticate(Request(request))
@@ -57,10 +66,7 @@ def _caller(request: HttpRequest) -> Caller | HttpResponse:
             refused = check.process_view(request, lambda _request: HttpResponse(), (), {})
             if refused is not None:
                 return error_response(403, "CSRF check failed.")
-        key = request.session.session_key or ""
-        return Caller(
-            user=request.user, session="s" + hashlib.sha256(key.encode()).hexdigest()[:40]
-        )
+        return Caller(user=request.user, session=browser_viewing_session(request))
     response = error_response(401, "Authentication credentials were not provided.")
     response["WWW-Authenticate"] = 'Bearer realm="api"'
     return response
@@ -113,3 +119,16 @@ def stored_bytes(name: str) -> bytes:
     with default_storage.open(name, "rb") as handle:
         data: bytes = handle.read()
     return data
+
+
+def stored_frames(name: str, frames: list[list[list[int]]]) -> list[bytes]:
+    """Frames read from a stored file by the [offset, length] of each of their fragments."""
+    bodies = []
+    with default_storage.open(name, "rb") as handle:
+        for fragments in frames:
+            parts = []
+            for offset, length in fragments:
+                handle.seek(offset)
+                parts.append(handle.read(length))
+            bodies.append(b"".join(parts))
+    return bodies

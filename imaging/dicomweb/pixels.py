@@ -2,8 +2,9 @@
 
 from django.http import HttpRequest, HttpResponse
 
-from imaging.dicom import PIXEL_DATA_TAGS
-from imaging.dicomweb.common import Caller, error_response, stored_bytes
+from imaging.dicom_metadata import PIXEL_DATA_TAGS
+from imaging.dicomweb.common import Caller, error_response, stored_bytes, stored_frames
+from imaging.lossy import JPEG2000_LOSSY
 from imaging.models import Instance, PreviewState, ViewingKind
 from imaging.multipart import boundary_new, closing, part_head
 from imaging.render import (
@@ -22,7 +23,7 @@ from imaging.selectors import (
     series_preview_source,
     study_get_for_user,
 )
-from imaging.services import PREVIEW_MEDIA_TYPE, THUMBNAIL_VIEWPORT
+from imaging.services import PREVIEW_MEDIA_TYPE, THUMBNAIL_VIEWPORT, instance_lossy_frame
 from imaging.wado import (
     OCTET_STREAM,
     UNCOMPRESSED,
@@ -31,6 +32,7 @@ from imaging.wado import (
     frame_numbers_parse,
     frames_negotiate,
     image_type_negotiate,
+    lossy_part_type,
     render_params_parse,
 )
 
@@ -67,10 +69,32 @@ def _frame_plan(request: HttpRequest, syntax: str) -> FramePlan | None:
 
 
 def _frame_bodies(instance: Instance, plan: FramePlan, numbers: list[int]) -> list[bytes]:
+    if plan.native and plan.media_type != OCTET_STREAM and instance.frame_fragments:
+        # Compressed frames as stored: read only their fragments, not the whole file.
+        return stored_frames(
+            instance.storage_name, [instance.frame_fragments[n - 1] for n in numbers]
+        )
     ds = dataset_read(stored_bytes(instance.storage_name))
     if plan.media_type == OCTET_STREAM:
         return [frame_uncompressed(ds, number - 1) for number in numbers]
     return [frame_native(ds, number - 1) for number in numbers]
+
+
+def _lossy_frame_response(
+    request: HttpRequest, instance: Instance, numbers: list[int]
+) -> HttpResponse | None:
+    """The diagnostic-quality lossy frame of a large image, when the client names its transfer
+    syntax (JPEG 2000 irreversible) and the image has one; else None, to negotiate as usual."""
+    part = lossy_part_type(request.META.get("HTTP_ACCEPT", ""), JPEG2000_LOSSY)
+    if part is None or numbers != [1] or instance.transfer_syntax_uid == JPEG2000_LOSSY:
+        return None
+    try:
+        data = instance_lossy_frame(instance=instance)
+    except RenderError:
+        return None
+    if data is None:
+        return None
+    return _multipart([data], f"{part}; transfer-syntax={JPEG2000_LOSSY}", part)
 
 
 def frames(
@@ -81,6 +105,9 @@ def frames(
     numbers = frame_numbers_parse(frames)
     if max(numbers) > item.number_of_frames:
         return error_response(404, f"The instance has {item.number_of_frames} frames.")
+    lossy = _lossy_frame_response(request, item, numbers)
+    if lossy is not None:
+        return lossy
     plan = _frame_plan(request, item.transfer_syntax_uid)
     if plan is None:
         return error_response(

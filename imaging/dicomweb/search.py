@@ -10,7 +10,7 @@ from imaging.dicomweb.common import DICOM_JSON, Caller, instance_url, series_url
 from imaging.models import Instance, Series, Study, ViewingKind
 from imaging.qido import Level, Query, query_parse
 from imaging.selectors import (
-    first_instance_metadata,
+    first_instance_attributes,
     qido_search,
     series_of_study,
     study_get_for_user,
@@ -42,7 +42,9 @@ def search_studies(request: HttpRequest, caller: Caller) -> HttpResponse:
     query = _query(request, Level.STUDY)
     page = qido_search(user=caller.user, session=caller.session, query=query)
     studies = [row for row in page.rows if isinstance(row, Study)]
-    first = first_instance_metadata(ids=[s.pk for s in studies], by="study")
+    first = first_instance_attributes(
+        ids=[s.pk for s in studies], by="study", tags=dicomjson.study_extra_tags(query)
+    )
     results = dicomjson.studies_json(
         studies, query, lambda s: study_url(request, s.study_instance_uid), first
     )
@@ -60,7 +62,9 @@ def search_series(request: HttpRequest, caller: Caller, study: str | None = None
     )
     page = qido_search(user=caller.user, session=caller.session, query=query, study=scope)
     rows = [row for row in page.rows if isinstance(row, Series)]
-    first = first_instance_metadata(ids=[s.pk for s in rows], by="series")
+    first = first_instance_attributes(
+        ids=[s.pk for s in rows], by="series", tags=dicomjson.series_extra_tags(query)
+    )
     results = dicomjson.series_json(
         rows,
         query,

@@ -18,7 +18,7 @@ from imaging.dicomweb.common import (
 )
 from imaging.models import IngestSource
 from imaging.multipart import MultipartError, media_type_parse, multipart_parse
-from imaging.services import IngestResult, IngestStatus, instance_ingest
+from imaging.services import IngestResult, IngestStatus, instances_ingest
 from server.access import actor_for
 
 logger = logging.getLogger(__name__)
@@ -57,27 +57,36 @@ def stow(request: HttpRequest, caller: Caller, study: str | None = None) -> Http
     if not parts:
         return error_response(400, "The request has no parts.")
     actor = actor_for(caller.user)
-    results = []
+    dicom_parts: list[int] = []
+    results: list[IngestResult | None] = []
     for part in parts:
         part_type = media_type_parse(part.content_type or "application/dicom").type
-        if part_type != "application/dicom":
-            results.append(
-                IngestResult(
-                    status=IngestStatus.FAILED,
-                    failure_reason=FailureReason.CANNOT_UNDERSTAND,
-                    message=f"Part of type {part_type} is not application/dicom.",
-                )
-            )
+        if part_type == "application/dicom":
+            dicom_parts.append(len(results))
+            results.append(None)
             continue
         results.append(
-            instance_ingest(
-                data=part.body,
-                source=IngestSource.STOW,
-                institution_id=actor.institution_id if actor else 0,
-                user=caller.user,
-                study_instance_uid=study,
+            IngestResult(
+                status=IngestStatus.FAILED,
+                failure_reason=FailureReason.CANNOT_UNDERSTAND,
+                message=f"Part of type {part_type} is not application/dicom.",
             )
         )
+    stored_parts = instances_ingest(
+        payloads=[parts[index].body for index in dicom_parts],
+        source=IngestSource.STOW,
+        institution_id=actor.institution_id if actor else 0,
+        user=caller.user,
+        study_instance_uid=study,
+    )
+    for index, result in zip(dicom_parts, stored_parts, strict=True):
+        results[index] = result
+    return _stow_response(request, study, [r for r in results if r is not None])
+
+
+def _stow_response(
+    request: HttpRequest, study: str | None, results: list[IngestResult]
+) -> HttpResponse:
     for result in results:
         if not result.ok:
             logger.info("STOW-RS part refused: 0x%04X", result.failure_reason or 0)

@@ -1,7 +1,19 @@
-"""Image archive writes: one ingest service for every door, study administration, audit of
-reads, previews. Callers import from here."""
+"""Image archive writes: one ingest service for every door, resumable browser uploads, study
+administration, audit of reads, previews. Callers import from here."""
 
-from imaging.services.ingest import IngestResult, IngestStatus, instance_ingest, study_subject
+from imaging.services.derivatives import (
+    instance_lossy_frame,
+    instance_lossy_frame_render,
+    lossy_frame_storage_name,
+    series_lossy_frames_request,
+)
+from imaging.services.ingest import (
+    IngestResult,
+    IngestStatus,
+    instance_ingest,
+    instances_ingest,
+    study_subject,
+)
 from imaging.services.previews import (
     PREVIEW_MEDIA_TYPE,
     PREVIEW_QUALITY,
@@ -13,6 +25,13 @@ from imaging.services.previews import (
 )
 from imaging.services.storage import storage_name
 from imaging.services.studies import study_delete, study_patient_link
+from imaging.services.uploads import (
+    upload_append,
+    upload_create,
+    upload_delete,
+    upload_get_for_owner,
+    uploads_expired_delete,
+)
 from imaging.services.viewings import (
     studies_read_record,
     study_reads_record_for_ae,
@@ -28,7 +47,12 @@ __all__ = [
     "IngestResult",
     "IngestStatus",
     "instance_ingest",
+    "instance_lossy_frame",
+    "instance_lossy_frame_render",
+    "instances_ingest",
+    "lossy_frame_storage_name",
     "preview_storage_name",
+    "series_lossy_frames_request",
     "series_previews_render",
     "storage_name",
     "studies_read_record",
@@ -37,4 +61,9 @@ __all__ = [
     "study_reads_record_for_ae",
     "study_subject",
     "study_viewing_record",
+    "upload_append",
+    "upload_create",
+    "upload_delete",
+    "upload_get_for_owner",
+    "uploads_expired_delete",
 ]

@@ -18,6 +18,7 @@ from imaging.render import (
     image_encode,
     image_fit,
 )
+from imaging.services.derivatives import series_lossy_frames_request
 from imaging.services.storage import blob_write
 
 logger = logging.getLogger(__name__)
@@ -75,7 +76,8 @@ def _previews_write(instance: Instance) -> tuple[str, str]:
 
 
 def series_previews_render(*, series_id: int) -> PreviewState | None:
-    """Render the series' thumbnail and viewport-sized preview from its middle image.
+    """Render the series' thumbnail and viewport-sized preview from its middle image, and
+    queue the lossy copies of its large images (imaging.services.derivatives).
 
     Returns the state reached, or None when there was nothing to claim (already rendered, or
     another worker holds a live claim). Safe to run twice: the work is claimed with a
@@ -95,6 +97,8 @@ def series_previews_render(*, series_id: int) -> PreviewState | None:
     )
     if not claimed:
         return None
+    # Large radiographs get a lossy copy for slow links too; other workers make those meanwhile.
+    series_lossy_frames_request(series_id=series_id)
     mine = Series.objects.filter(
         pk=series_id, preview_state=PreviewState.RENDERING, preview_claimed_at=now
     )

@@ -9,6 +9,18 @@ from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 
+# Viewing marks this process knows are in the database: (user id, session, kind, study id).
+# A viewer asks for the same study hundreds of times a session (frames, metadata, searches);
+# a mark once recorded never goes away, so the question need not reach the database again.
+_recorded: set[tuple[int, str, str, int]] = set()
+_RECORDED_LIMIT = 100_000
+
+
+def _remember(marks: set[tuple[int, str, str, int]]) -> None:
+    if len(_recorded) + len(marks) > _RECORDED_LIMIT:
+        _recorded.clear()  # a bounded memory: forgetting only costs a query
+    _recorded.update(marks)
+
 
 def study_viewing_record(
     *,
@@ -21,12 +33,19 @@ def study_viewing_record(
     actor = actor_for(user)
     if not studies or actor is None:
         return
+    marks = {s.pk: (actor.user_id, session, kind.value, s.pk) for s in studies}
+    unknown = [s for s in studies if marks[s.pk] not in _recorded]
+    if not unknown:
+        return
     seen = set(
         StudyViewing.objects.filter(
-            user_id=actor.user_id, session=session, kind=kind, study__in=[s.pk for s in studies]
+            user_id=actor.user_id, session=session, kind=kind, study__in=[s.pk for s in unknown]
         ).values_list("study_id", flat=True)
     )
-    fresh = [s for s in studies if s.pk not in seen]
+    fresh = [s for s in unknown if s.pk not in seen]
+    # Remembered once committed (at once outside a transaction): a mark that a rollback takes
+    # away must not be taken for recorded.
+    transaction.on_commit(lambda: _remember({marks[s.pk] for s in unknown}))
     if not fresh:
         return
     with transaction.atomic():

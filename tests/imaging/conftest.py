@@ -4,10 +4,8 @@ import hashlib
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import pydicom
-import pytest
 from django.conf import settings
 from pydicom.data import get_charset_files, get_testdata_file
 from pydicom.dataset import Dataset
@@ -42,15 +40,6 @@ def with_patient_id(name: str, patient_id: str, **changes: str) -> bytes:
     for keyword, value in changes.items():
         setattr(ds, keyword, value)
     return dataset_bytes(ds)
-
-
-@pytest.fixture
-def archive(settings: Any, tmp_path: Path) -> Path:
-    """A fresh, empty storage root for the test's files."""
-    root = tmp_path / "media"
-    root.mkdir()
-    settings.MEDIA_ROOT = root
-    return root
 
 
 def archive_digest(root: Path | str | None = None) -> str:

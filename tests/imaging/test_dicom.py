@@ -7,7 +7,9 @@ import pytest
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
-from imaging.dicom import DicomRejected, FailureReason, instance_json, instance_parse
+from imaging.dicom import DicomRejected, FailureReason, instance_parse
+from imaging.dicom_metadata import with_bulk_data_uris
+from imaging.render import dataset_read, frame_native
 from tests.imaging.conftest import dataset_bytes, dicom_file
 
 
@@ -99,10 +101,67 @@ def test_instance_parse_requires_the_uids() -> None:
 )
 def test_instance_json_puts_pixel_data_behind_a_bulk_data_uri(name: str) -> None:
     parsed = instance_parse(dicom_file(name))
-    metadata = instance_json(parsed, lambda path: f"/bulk/{path}")
+    metadata = with_bulk_data_uris(parsed.metadata, lambda path: f"/bulk/{path}")
     assert metadata["7FE00010"] == {
         "vr": metadata["7FE00010"]["vr"],
         "BulkDataURI": "/bulk/7FE00010",
     }
     assert metadata["00080018"]["Value"] == [parsed.sop_instance_uid]
     assert metadata["00020010"]["Value"] == [parsed.transfer_syntax_uid]
+
+
+@pytest.mark.parametrize(
+    ("name", "frames"),
+    [
+        ("color3d_jpeg_baseline.dcm", 120),
+        ("emri_small_jpeg_2k_lossless.dcm", 10),
+        ("emri_small_RLE.dcm", 10),
+        ("JPEG2000.dcm", 1),
+    ],
+)
+def test_frame_fragments_locate_each_stored_frame_in_the_file(name: str, frames: int) -> None:
+    data = dicom_file(name)
+    parsed = instance_parse(data)
+    assert len(parsed.frame_fragments) == frames
+    ds = dataset_read(data)
+    for index, fragments in enumerate(parsed.frame_fragments):
+        assert b"".join(data[at : at + length] for at, length in fragments) == frame_native(
+            ds, index
+        )
+
+
+def test_frame_fragments_are_empty_for_native_pixel_data() -> None:
+    assert instance_parse(dicom_file("CT_small.dcm")).frame_fragments == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "CT_small.dcm",
+        "MR_small_implicit.dcm",
+        "MR_small_bigendian.dcm",
+        "rtplan.dcm",
+        "chrX1.dcm",
+        "chrX2.dcm",
+        "chrH31.dcm",
+        "SC_rgb_jpeg_dcmtk.dcm",
+    ],
+)
+def test_instance_json_gives_pydicoms_values(name: str) -> None:
+    """The raw-bytes decoding agrees with pydicom's element by element (padding aside)."""
+    ds = dataset_read(dicom_file(name))
+    metadata = instance_parse(dicom_file(name)).metadata
+    for element in ds:
+        if element.VR == "SQ" or element.keyword == "SpecificCharacterSet":
+            continue
+        expected = element.to_json_dict(None, 1024)
+        ours = metadata[f"{int(element.tag):08X}"]
+        if "BulkDataURI" in ours:
+            continue
+        expected_values = expected.get("Value")
+        if expected_values is not None and element.VR in ("AE", "AS", "CS", "DA", "DT", "TM", "UI"):
+            expected_values = [v.strip() if isinstance(v, str) else v for v in expected_values]
+        assert (ours.get("Value"), ours.get("InlineBinary")) == (
+            expected_values,
+            expected.get("InlineBinary"),
+        ), element.keyword

@@ -9,13 +9,19 @@ from imaging.errors import StudyAlreadyMatched
 from imaging.models import IngestSource, Instance, Study, StudyViewing, ViewingKind
 from imaging.qido import Level, query_parse
 from imaging.selectors import qido_search, studies_unmatched_for_user, study_get_for_user
-from imaging.services import IngestStatus, instance_ingest, study_patient_link
+from imaging.services import IngestStatus, instance_ingest, instances_ingest, study_patient_link
 from server.access import NotFound
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
 from tests.factories import PatientFactory
-from tests.imaging.conftest import archive_digest, dicom_file, with_patient_id
+from tests.imaging.conftest import (
+    archive_digest,
+    dataset_bytes,
+    dicom_dataset,
+    dicom_file,
+    with_patient_id,
+)
 
 pytestmark = pytest.mark.usefixtures("archive")
 CARD = "HC-0001"
@@ -255,3 +261,55 @@ def test_series_and_instance_search_filter_on_their_own_attributes(library: Worl
     )
     assert {i.pk for i in instances} == expected
     assert len(expected) >= 2
+
+
+def test_instances_ingest_answers_each_instance_and_writes_nothing_for_refused_ones(
+    carded: World,
+) -> None:
+    first = with_patient_id("CT_small.dcm", CARD)
+    same_study_other_patient = with_patient_id(
+        "MR_small.dcm",
+        "SOMEONE-ELSE",
+        StudyInstanceUID=dicom_dataset("CT_small.dcm").StudyInstanceUID,
+    )
+    results = instances_ingest(
+        payloads=[first, b"not dicom", same_study_other_patient, first],
+        source=IngestSource.STOW,
+        institution_id=carded.township.pk,
+        user=carded.clinic_doctor,
+    )
+    assert [r.status for r in results] == [
+        IngestStatus.STORED,
+        IngestStatus.FAILED,
+        IngestStatus.FAILED,
+        IngestStatus.ALREADY_STORED,
+    ]
+    assert results[2].failure_reason is FailureReason.DATA_SET_DOES_NOT_MATCH
+    study = Study.objects.get()
+    assert (study.series_count, study.instance_count, study.size_bytes) == (1, 1, len(first))
+    assert Instance.objects.count() == 1
+    assert AuditEvent.objects.filter(event="imaging.study.create").count() == 1
+
+
+def test_instances_ingest_adds_a_batch_to_a_stored_study_in_one_go(carded: World) -> None:
+    ds = dicom_dataset("CT_small.dcm")
+    ds.PatientID = CARD
+    _store(carded, dataset_bytes(ds))
+    batch = []
+    for number in range(2, 5):
+        ds.SOPInstanceUID = f"{ds.SOPInstanceUID.rsplit('.', 1)[0]}.{number}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+        ds.SeriesInstanceUID = "1.2.3.4" if number == 4 else ds.SeriesInstanceUID
+        ds.Modality = "OT" if number == 4 else "CT"
+        batch.append(dataset_bytes(ds))
+    results = instances_ingest(
+        payloads=batch,
+        source=IngestSource.STOW,
+        institution_id=carded.township.pk,
+        user=carded.clinic_doctor,
+    )
+    assert all(r.status is IngestStatus.STORED for r in results)
+    study = Study.objects.get()
+    assert (study.series_count, study.instance_count) == (2, 4)
+    assert study.modalities_in_study == "CT\\OT"
+    assert study.size_bytes == sum(i.size_bytes for i in Instance.objects.all())

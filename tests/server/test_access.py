@@ -9,8 +9,12 @@ from django.utils import timezone
 
 from server.access import (
     Action,
+    Actor,
+    ConsultAction,
+    ConsultFacts,
     NotFound,
     actor_for,
+    consult_permits,
     institution_permits,
     patient_permits,
     patients_visible_to,
@@ -202,3 +206,73 @@ def test_denied_and_missing_patients_look_the_same_and_both_are_audited(
         [str(scene.patient.pk), str(scene.patient.pk + 1000)]
     )
     assert denied.get(resource_id=str(scene.patient.pk)).patient_id == scene.patient.pk
+
+
+# --- Consults: the shared review -----------------------------------------------------------
+# Who may join the shared review of a consult's study, open (not declined, closed or ended) or
+# not. Everyone here may view the consult; only the people working on it take part.
+REVIEW_MATRIX: dict[str, dict[bool, bool]] = {
+    "requester": {True: True, False: False},
+    "lead": {True: True, False: False},
+    "invited": {True: True, False: False},  # an MDT member who does not lead
+    "requesters_colleague": {True: False, False: False},
+    "coordinator": {True: False, False: False},
+    "department_head": {True: False, False: False},
+    "queue_specialist": {True: False, False: False},
+}
+_CONSORTIUM = 1
+_INVITING, _COUNTY = 10, 20
+_USERS = {
+    "requester": (101, _INVITING, Role.CLINIC_DOCTOR),
+    "lead": (102, _COUNTY, Role.SPECIALIST),
+    "invited": (103, _COUNTY, Role.SPECIALIST),
+    "requesters_colleague": (104, _INVITING, Role.CLINIC_DOCTOR),
+    "coordinator": (105, _COUNTY, Role.COORDINATOR),
+    "department_head": (106, _COUNTY, Role.SPECIALIST),
+    "queue_specialist": (107, _COUNTY, Role.SPECIALIST),
+}
+
+
+def _review_facts(*, is_open: bool) -> ConsultFacts:
+    return ConsultFacts(
+        consortium_id=_CONSORTIUM,
+        patient_id=1,
+        inviting_institution_id=_INVITING,
+        requester_user_id=_USERS["requester"][0],
+        invited_user_ids=frozenset({_USERS["lead"][0], _USERS["invited"][0]}),
+        lead_user_id=_USERS["lead"][0],
+        queue_user_ids=frozenset({_USERS["queue_specialist"][0]}),
+        department_head_user_ids=frozenset({_USERS["department_head"][0]}),
+        is_open=is_open,
+    )
+
+
+@pytest.mark.parametrize(
+    ("who", "is_open"), [(who, is_open) for who in REVIEW_MATRIX for is_open in (True, False)]
+)
+def test_consult_review_matrix(who: str, is_open: bool) -> None:
+    user_id, institution_id, role = _USERS[who]
+    actor = Actor(
+        user_id=user_id,
+        practitioner_id=user_id,
+        institution_id=institution_id,
+        consortium_id=_CONSORTIUM,
+        roles=frozenset({role.value}),
+    )
+    facts = _review_facts(is_open=is_open)
+    assert consult_permits(actor, ConsultAction.VIEW, facts)
+    assert consult_permits(actor, ConsultAction.REVIEW, facts) is REVIEW_MATRIX[who][is_open]
+
+
+def test_nobody_outside_the_consortium_or_signed_out_joins_a_review() -> None:
+    requester_id = _USERS["requester"][0]
+    foreign = Actor(
+        user_id=requester_id,
+        practitioner_id=requester_id,
+        institution_id=_INVITING,
+        consortium_id=_CONSORTIUM + 1,
+        roles=frozenset({Role.CLINIC_DOCTOR.value}),
+    )
+    facts = _review_facts(is_open=True)
+    assert not consult_permits(foreign, ConsultAction.REVIEW, facts)
+    assert not consult_permits(None, ConsultAction.REVIEW, facts)

@@ -1,0 +1,101 @@
+"""Archive studies attached to a consult."""
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from consult.errors import ConsultError
+from consult.lifecycle import ATTACHABLE
+from consult.models import ConsultRequest, ConsultStudy
+from consult.selectors import consult_facts
+from imaging.models import Study
+from imaging.services import study_subject
+from server.access import (
+    Action,
+    ConsultAction,
+    NotFound,
+    actor_for,
+    consult_permits,
+    institution_permits,
+    study_permits,
+)
+from server.accounts.models import User
+from server.audit.models import AuditAction
+from server.audit.services import audit_record
+
+
+@transaction.atomic
+def consult_study_attach(
+    *, consult_id: int, study_instance_uid: str, actor_user: User
+) -> ConsultStudy:
+    """Attach a study the user may see to a consult they take part in.
+
+    The requester and the invited doctors attach, until the consult is over. The study must be
+    the consult's patient's; an unmatched study of the user's own institution (one just sent
+    from the clinic's modality or browser) is matched to the consult's patient by attaching it.
+    Attaching the same study twice returns the existing link.
+    Raises: NotFound when the consult or study is not the user's; ConsultError naming `study`.
+    """
+    actor = actor_for(actor_user)
+    consult = (
+        ConsultRequest.objects.select_for_update()
+        .select_related("patient")
+        .filter(pk=consult_id)
+        .first()
+    )
+    if consult is None:
+        raise NotFound
+    facts = consult_facts(consult=consult)
+    if not (
+        consult_permits(actor, ConsultAction.REQUEST, facts)
+        or consult_permits(actor, ConsultAction.CONTRIBUTE, facts)
+    ):
+        raise NotFound
+    assert actor is not None  # consult_permits refuses anonymous users
+    study = (
+        Study.objects.select_for_update()
+        .select_related("institution")
+        .filter(study_instance_uid=study_instance_uid)
+        .first()
+    )
+    if study is None or not study_permits(actor, Action.VIEW, study_subject(study)):
+        raise NotFound
+    if consult.status not in ATTACHABLE:
+        raise ConsultError(_("The consult is over; nothing more can be attached."), field="study")
+    existing = ConsultStudy.objects.filter(consult=consult, study=study).first()
+    if existing is not None:
+        return existing
+    matched = study.patient_id is None
+    if matched:
+        if not institution_permits(actor, Action.STORE_IMAGES, study.institution):
+            raise ConsultError(
+                _(
+                    "This study is not matched to a patient yet; only its own institution's "
+                    "doctors can attach it, or a coordinator can match it first."
+                ),
+                field="study",
+            )
+        study.patient_id = consult.patient_id
+        study.revision += 1
+        study.save(update_fields=["patient", "revision", "updated_at"])
+    elif study.patient_id != consult.patient_id:
+        raise ConsultError(_("This study belongs to another patient."), field="study")
+    # The consult row's lock makes the check above and this insert one step.
+    link = ConsultStudy.objects.create(
+        consult=consult, study=study, attached_by_id=actor.practitioner_id
+    )
+    audit_record(
+        user=actor_user,
+        action=AuditAction.CREATE,
+        event="consult.study_attach",
+        actor_institution_id=actor.institution_id,
+        resource_type="ConsultStudy",
+        resource_id=link.pk,
+        patient_id=consult.patient_id,
+        patient_institution_id=consult.patient.home_institution_id,
+        detail={
+            "consult_id": consult.pk,
+            "study_instance_uid": study_instance_uid,
+            "matched_to_patient": matched,
+        },
+    )
+    return link

@@ -1,0 +1,71 @@
+// The page's configuration (imaging/viewer.py builds it; the template embeds it as JSON in
+// <script type="application/json" id="viewer-config">).
+
+export interface SeriesEntry {
+  seriesInstanceUid: string;
+  seriesNumber: number | null;
+  modality: string;
+  description: string;
+  instanceCount: number;
+  thumbnailUrl: string;
+  /** The lossy preview to show at once: rendered at ingest, or rendered on request. */
+  previewUrl: string;
+}
+
+export interface ViewerLabels {
+  preview: string;
+  diagnostic: string;
+  loading: string;
+  loadFailed: string;
+  series: string;
+  image: string;
+  windowLevel: string;
+  pan: string;
+  zoom: string;
+  length: string;
+  angle: string;
+  ellipse: string;
+  arrow: string;
+  arrowPrompt: string;
+  invert: string;
+  reset: string;
+  play: string;
+  stop: string;
+  presets: string;
+  presetDefault: string;
+  presetLung: string;
+  presetMediastinum: string;
+  presetBone: string;
+  presetBrain: string;
+  presetAbdomen: string;
+  shortcuts: string;
+  shortcutScroll: string;
+  shortcutTools: string;
+  shortcutPresets: string;
+  shortcutInvert: string;
+  shortcutReset: string;
+  shortcutPlay: string;
+  shortcutHelp: string;
+  shortcutMouse: string;
+  close: string;
+}
+
+export interface ViewerConfig {
+  studyInstanceUid: string;
+  /** Path of the archive's DICOMweb root on this origin, e.g. "/dicomweb". */
+  dicomwebRoot: string;
+  /** Set when the page is opened from a consult, for the shared review. */
+  consultId: number | null;
+  patient: { name: string; id: string; sex: string; age: string };
+  study: { date: string; description: string };
+  series: SeriesEntry[];
+  labels: ViewerLabels;
+}
+
+export function readViewerConfig(id = "viewer-config"): ViewerConfig {
+  const element = document.getElementById(id);
+  if (element === null || element.textContent === null) {
+    throw new Error(`#${id} is missing from the page.`);
+  }
+  return JSON.parse(element.textContent) as ViewerConfig;
+}

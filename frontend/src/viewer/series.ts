@@ -1,0 +1,93 @@
+// A series as Cornerstone stacks it: WADO-RS metadata from the archive, one wadors: image id
+// per frame, and the cine rate of multi-frame objects.
+
+import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
+
+type DicomJsonElement = { vr?: string; Value?: unknown[] };
+export type DicomJsonInstance = Record<string, DicomJsonElement>;
+
+const SOP_INSTANCE_UID = "00080018";
+const INSTANCE_NUMBER = "00200013";
+const NUMBER_OF_FRAMES = "00280008";
+const CINE_RATE = "00180040";
+const FRAME_TIME = "00181063";
+const RECOMMENDED_DISPLAY_FRAME_RATE = "00082144";
+const DEFAULT_FRAMES_PER_SECOND = 15;
+
+export interface LoadedSeries {
+  seriesInstanceUid: string;
+  imageIds: string[];
+  /** Index in imageIds of the first frame of each instance, in viewing order. */
+  instanceStarts: number[];
+  /** Frames per second for cine, when the series is one or more multi-frame objects. */
+  framesPerSecond: number;
+  multiFrame: boolean;
+}
+
+function first(instance: DicomJsonInstance, tag: string): unknown {
+  return instance[tag]?.Value?.[0];
+}
+
+function numberOf(instance: DicomJsonInstance, tag: string): number | null {
+  const value = Number(first(instance, tag));
+  return Number.isFinite(value) && value > 0 ? value : null;
+}
+
+function framesPerSecondOf(instance: DicomJsonInstance): number {
+  const cineRate = numberOf(instance, CINE_RATE);
+  if (cineRate !== null) {
+    return cineRate;
+  }
+  const frameTime = numberOf(instance, FRAME_TIME);
+  if (frameTime !== null) {
+    return 1000 / frameTime;
+  }
+  return numberOf(instance, RECOMMENDED_DISPLAY_FRAME_RATE) ?? DEFAULT_FRAMES_PER_SECOND;
+}
+
+/** Fetch a series' metadata and register every frame with the image loader. */
+export async function seriesLoad(
+  dicomwebRoot: string,
+  studyInstanceUid: string,
+  seriesInstanceUid: string,
+): Promise<LoadedSeries> {
+  const base = `${window.location.origin}${dicomwebRoot}/studies/${studyInstanceUid}/series/${seriesInstanceUid}`;
+  const response = await fetch(`${base}/metadata`, {
+    credentials: "same-origin",
+    headers: { Accept: "application/dicom+json" },
+  });
+  if (!response.ok) {
+    throw new Error(`Series metadata: HTTP ${response.status}`);
+  }
+  const instances = ((await response.json()) as DicomJsonInstance[]).sort(
+    (a, b) => (numberOf(a, INSTANCE_NUMBER) ?? 0) - (numberOf(b, INSTANCE_NUMBER) ?? 0),
+  );
+  const imageIds: string[] = [];
+  const instanceStarts: number[] = [];
+  let framesPerSecond = DEFAULT_FRAMES_PER_SECOND;
+  let multiFrame = false;
+  for (const instance of instances) {
+    const sop = first(instance, SOP_INSTANCE_UID);
+    const frames = numberOf(instance, NUMBER_OF_FRAMES) ?? 1;
+    if (typeof sop !== "string") {
+      continue;
+    }
+    if (frames > 1 && !multiFrame) {
+      multiFrame = true;
+      framesPerSecond = framesPerSecondOf(instance);
+    }
+    instanceStarts.push(imageIds.length);
+    for (let frame = 1; frame <= frames; frame += 1) {
+      const imageId = `wadors:${base}/instances/${sop}/frames/${frame}`;
+      dicomImageLoader.wadors.metaDataManager.add(imageId, instance as never);
+      imageIds.push(imageId);
+    }
+  }
+  return { seriesInstanceUid, imageIds, instanceStarts, framesPerSecond, multiFrame };
+}
+
+/** The frame the archive renders the series' preview from: the middle instance's first. */
+export function previewIndex(series: LoadedSeries): number {
+  const starts = series.instanceStarts;
+  return starts[Math.floor(starts.length / 2)] ?? 0;
+}

@@ -1,0 +1,866 @@
+// The image viewer: series thumbnails, one Cornerstone stack viewport with its tools, the
+// preview-then-diagnostic first image, cine, overlay and shortcuts. It implements ViewerHandle
+// (handle.ts), through which the consult's shared review drives it.
+
+import {
+  Enums,
+  RenderingEngine,
+  eventTarget,
+  metaData,
+  utilities,
+  type Types,
+} from "@cornerstonejs/core";
+import {
+  AngleTool,
+  ArrowAnnotateTool,
+  EllipticalROITool,
+  Enums as ToolEnums,
+  LengthTool,
+  PanTool,
+  StackScrollTool,
+  ToolGroupManager,
+  WindowLevelTool,
+  ZoomTool,
+  annotation,
+  utilities as toolUtilities,
+  type Types as ToolTypes,
+} from "@cornerstonejs/tools";
+
+import type { SeriesEntry, ViewerConfig, ViewerLabels } from "./config";
+import { cornerstoneStart, TOOL_CLASSES } from "./cornerstone";
+import type {
+  PointerPosition,
+  SavedAnnotation,
+  ViewerHandle,
+  ViewState,
+} from "./handle";
+import { previewIndex, seriesLoad, type LoadedSeries } from "./series";
+
+type Quality = "preview" | "diagnostic" | "failed";
+
+interface Preset {
+  key: string;
+  label: keyof ViewerLabels;
+  width: number;
+  center: number;
+}
+
+export const PRESETS: Preset[] = [
+  { key: "lung", label: "presetLung", width: 1500, center: -600 },
+  { key: "mediastinum", label: "presetMediastinum", width: 350, center: 50 },
+  { key: "bone", label: "presetBone", width: 2000, center: 500 },
+  { key: "brain", label: "presetBrain", width: 80, center: 40 },
+  { key: "abdomen", label: "presetAbdomen", width: 400, center: 50 },
+];
+
+interface ToolChoice {
+  name: string;
+  label: keyof ViewerLabels;
+  key: string;
+}
+
+const TOOLS: ToolChoice[] = [
+  { name: WindowLevelTool.toolName, label: "windowLevel", key: "w" },
+  { name: PanTool.toolName, label: "pan", key: "p" },
+  { name: ZoomTool.toolName, label: "zoom", key: "z" },
+  { name: LengthTool.toolName, label: "length", key: "l" },
+  { name: AngleTool.toolName, label: "angle", key: "a" },
+  { name: EllipticalROITool.toolName, label: "ellipse", key: "e" },
+  { name: ArrowAnnotateTool.toolName, label: "arrow", key: "t" },
+];
+const ANNOTATION_TOOLS = new Set([
+  LengthTool.toolName,
+  AngleTool.toolName,
+  EllipticalROITool.toolName,
+  ArrowAnnotateTool.toolName,
+]);
+
+const { MouseBindings, KeyboardBindings } = ToolEnums;
+
+let viewerCount = 0;
+
+function element<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string,
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+function button(className: string, text: string, title: string): HTMLButtonElement {
+  const node = element("button", className, text);
+  node.type = "button";
+  node.title = title;
+  return node;
+}
+
+function round(value: number, digits = 0): number {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHandle {
+  viewerCount += 1;
+  const labels = config.labels;
+  const engineId = `yz-engine-${viewerCount}`;
+  const viewportId = `yz-viewport-${viewerCount}`;
+  const toolGroupId = `yz-tools-${viewerCount}`;
+
+  // --- Page structure -----------------------------------------------------------------------
+  root.classList.add("viewer");
+  root.replaceChildren();
+  const seriesList = element("ul", "viewer-series");
+  seriesList.setAttribute("aria-label", labels.series);
+  const main = element("div", "viewer-main");
+  const toolbar = element("div", "viewer-toolbar");
+  toolbar.setAttribute("role", "toolbar");
+  const stage = element("div", "viewer-stage");
+  const viewportElement = element("div", "viewer-viewport");
+  viewportElement.addEventListener("contextmenu", (event) => event.preventDefault());
+  const preview = element("img", "viewer-preview");
+  preview.alt = "";
+  // No preview (the archive could not render one): the badge still says what is shown.
+  preview.addEventListener("error", () => {
+    preview.hidden = true;
+  });
+  const quality = element("span", "viewer-quality");
+  quality.setAttribute("role", "status");
+  const status = element("p", "viewer-status", labels.loading);
+  const overlay = {
+    topLeft: element("div", "viewer-overlay viewer-overlay--top-left"),
+    topRight: element("div", "viewer-overlay viewer-overlay--top-right"),
+    bottomLeft: element("div", "viewer-overlay viewer-overlay--bottom-left"),
+    bottomRight: element("div", "viewer-overlay viewer-overlay--bottom-right"),
+  };
+  const remotePointer = element("div", "viewer-pointer");
+  remotePointer.hidden = true;
+  const remoteLabel = element("span", "viewer-pointer-label");
+  remotePointer.append(remoteLabel);
+  stage.append(
+    viewportElement,
+    preview,
+    overlay.topLeft,
+    overlay.topRight,
+    overlay.bottomLeft,
+    overlay.bottomRight,
+    remotePointer,
+    quality,
+    status,
+  );
+  const help = element("div", "viewer-help");
+  help.hidden = true;
+  help.setAttribute("role", "dialog");
+  help.setAttribute("aria-label", labels.shortcuts);
+  main.append(toolbar, stage);
+  root.append(seriesList, main, help);
+
+  // --- State ----------------------------------------------------------------------------------
+  let engine: RenderingEngine | null = null;
+  let viewport: Types.IStackViewport | null = null;
+  let toolGroup: ReturnType<typeof ToolGroupManager.createToolGroup> | undefined;
+  let current: LoadedSeries | null = null;
+  let currentEntry: SeriesEntry | null = null;
+  let selectedTool = WindowLevelTool.toolName;
+  let interactive = true;
+  let playing = false;
+  let applying = 0;
+  let lastState = "";
+  let remote: { pointer: PointerPosition; label: string } | null = null;
+  let loadToken = 0;
+  const stateListeners = new Set<(state: ViewState) => void>();
+  const pointerListeners = new Set<(pointer: PointerPosition) => void>();
+  const annotationListeners = new Set<(annotations: SavedAnnotation[]) => void>();
+
+  const setQuality = (value: Quality): void => {
+    root.dataset["quality"] = value;
+    quality.dataset["quality"] = value;
+    quality.textContent =
+      value === "diagnostic" ? labels.diagnostic : value === "preview" ? labels.preview : "";
+    quality.hidden = value === "failed";
+  };
+
+  // --- Toolbar --------------------------------------------------------------------------------
+  const toolButtons = new Map<string, HTMLButtonElement>();
+  const toolsGroup = element("div", "viewer-toolbar-group");
+  for (const tool of TOOLS) {
+    const node = button(
+      "viewer-tool",
+      labels[tool.label],
+      `${labels[tool.label]} (${tool.key.toUpperCase()})`,
+    );
+    node.dataset["tool"] = tool.name;
+    node.addEventListener("click", () => selectTool(tool.name));
+    toolButtons.set(tool.name, node);
+    toolsGroup.append(node);
+  }
+  const presetSelect = element("select", "viewer-presets");
+  presetSelect.title = labels.presets;
+  presetSelect.setAttribute("aria-label", labels.presets);
+  presetSelect.append(new Option(labels.presets, ""), new Option(labels.presetDefault, "default"));
+  PRESETS.forEach((preset, index) => {
+    presetSelect.append(
+      new Option(
+        `${index + 1} · ${labels[preset.label]} (${preset.width}/${preset.center})`,
+        preset.key,
+      ),
+    );
+  });
+  presetSelect.addEventListener("change", () => {
+    if (presetSelect.value !== "") {
+      applyPreset(presetSelect.value);
+    }
+    presetSelect.value = "";
+  });
+  const invertButton = button("viewer-action", labels.invert, `${labels.invert} (I)`);
+  invertButton.dataset["action"] = "invert";
+  invertButton.addEventListener("click", () => toggleInvert());
+  const resetButton = button("viewer-action", labels.reset, `${labels.reset} (R)`);
+  resetButton.dataset["action"] = "reset";
+  resetButton.addEventListener("click", () => resetView());
+  const playButton = button("viewer-action", labels.play, `${labels.play} (Space)`);
+  playButton.dataset["action"] = "play";
+  playButton.addEventListener("click", () => togglePlay());
+  const helpButton = button("viewer-action", "?", `${labels.shortcuts} (?)`);
+  helpButton.dataset["action"] = "help";
+  helpButton.setAttribute("aria-expanded", "false");
+  helpButton.addEventListener("click", () => toggleHelp());
+  const actionsGroup = element("div", "viewer-toolbar-group");
+  actionsGroup.append(presetSelect, invertButton, resetButton, playButton, helpButton);
+  toolbar.append(toolsGroup, actionsGroup);
+
+  const helpRows: [string, string][] = [
+    ["↑ ↓ / PgUp PgDn / Home End", labels.shortcutScroll],
+    [TOOLS.map((t) => t.key.toUpperCase()).join(" "), labels.shortcutTools],
+    ["0 1 2 3 4 5", labels.shortcutPresets],
+    ["I", labels.shortcutInvert],
+    ["R", labels.shortcutReset],
+    ["Space", labels.shortcutPlay],
+    ["?", labels.shortcutHelp],
+  ];
+  const helpTitle = element("h2", "viewer-help-title", labels.shortcuts);
+  const helpList = element("dl", "viewer-help-list");
+  for (const [keys, text] of helpRows) {
+    helpList.append(element("dt", "", keys), element("dd", "", text));
+  }
+  const helpMouse = element("p", "viewer-help-mouse", labels.shortcutMouse);
+  const helpClose = button("button button--secondary button--small", labels.close, labels.close);
+  helpClose.addEventListener("click", () => toggleHelp(false));
+  help.append(helpTitle, helpList, helpMouse, helpClose);
+
+  function toggleHelp(show = help.hidden): void {
+    help.hidden = !show;
+    helpButton.setAttribute("aria-expanded", String(show));
+  }
+
+  // --- Series list ----------------------------------------------------------------------------
+  const seriesButtons = new Map<string, HTMLButtonElement>();
+  for (const entry of config.series) {
+    const item = element("li", "");
+    const node = button(
+      "viewer-series-item",
+      "",
+      entry.description || `${labels.series} ${entry.seriesNumber ?? ""}`,
+    );
+    node.dataset["series"] = entry.seriesInstanceUid;
+    const thumb = element("img", "viewer-thumb");
+    thumb.src = entry.thumbnailUrl;
+    thumb.alt = "";
+    thumb.loading = "lazy";
+    const caption = element(
+      "span",
+      "viewer-series-caption",
+      `${entry.modality} · ${labels.series} ${entry.seriesNumber ?? "—"}`,
+    );
+    const detail = element(
+      "span",
+      "viewer-series-detail",
+      entry.description || `${entry.instanceCount} × ${labels.image}`,
+    );
+    node.append(thumb, caption, detail);
+    node.addEventListener("click", () => {
+      void showSeries(entry.seriesInstanceUid).catch(() => undefined);
+    });
+    seriesButtons.set(entry.seriesInstanceUid, node);
+    item.append(node);
+    seriesList.append(item);
+  }
+
+  // --- Cornerstone ----------------------------------------------------------------------------
+  async function ensureViewport(): Promise<Types.IStackViewport> {
+    if (viewport !== null) {
+      return viewport;
+    }
+    await cornerstoneStart();
+    engine = new RenderingEngine(engineId);
+    engine.enableElement({
+      viewportId,
+      type: Enums.ViewportType.STACK,
+      element: viewportElement as HTMLDivElement,
+    });
+    viewport = engine.getViewport(viewportId) as Types.IStackViewport;
+    toolGroup = ToolGroupManager.createToolGroup(toolGroupId);
+    if (toolGroup === undefined) {
+      throw new Error("Cornerstone tool group could not be created.");
+    }
+    for (const tool of TOOL_CLASSES) {
+      toolGroup.addTool(tool.toolName);
+    }
+    toolGroup.setToolConfiguration(ArrowAnnotateTool.toolName, {
+      getTextCallback: (done: (text: string) => void) => done(window.prompt(labels.arrowPrompt) ?? ""),
+      changeTextCallback: (
+        _data: unknown,
+        _eventData: unknown,
+        done: (text: string) => void,
+      ) => done(window.prompt(labels.arrowPrompt) ?? ""),
+    });
+    toolGroup.addViewport(viewportId, engineId);
+    toolGroup.setToolActive(StackScrollTool.toolName, {
+      bindings: [{ mouseButton: MouseBindings.Wheel }],
+    });
+    toolGroup.setToolActive(PanTool.toolName, {
+      bindings: [
+        { mouseButton: MouseBindings.Auxiliary },
+        { mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Ctrl },
+      ],
+    });
+    toolGroup.setToolActive(ZoomTool.toolName, {
+      bindings: [{ mouseButton: MouseBindings.Secondary }],
+    });
+    for (const name of ANNOTATION_TOOLS) {
+      toolGroup.setToolPassive(name);
+    }
+    toolGroup.setToolActive(selectedTool, { bindings: [{ mouseButton: MouseBindings.Primary }] });
+    markSelectedTool();
+    for (const event of [
+      Enums.Events.STACK_NEW_IMAGE,
+      Enums.Events.VOI_MODIFIED,
+      Enums.Events.CAMERA_MODIFIED,
+      Enums.Events.IMAGE_RENDERED,
+    ]) {
+      viewportElement.addEventListener(event, onViewportChange);
+    }
+    for (const event of [
+      ToolEnums.Events.ANNOTATION_COMPLETED,
+      ToolEnums.Events.ANNOTATION_MODIFIED,
+      ToolEnums.Events.ANNOTATION_REMOVED,
+    ]) {
+      eventTarget.addEventListener(event, onAnnotationChange);
+    }
+    viewportElement.addEventListener("mousemove", onMouseMove);
+    new ResizeObserver(() => engine?.resize(true, true)).observe(viewportElement);
+    return viewport;
+  }
+
+  function selectTool(name: string): void {
+    if (!interactive) {
+      return;
+    }
+    if (toolGroup !== undefined && name !== selectedTool) {
+      toolGroup.setToolPassive(selectedTool);
+      toolGroup.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }] });
+    }
+    selectedTool = name;
+    markSelectedTool();
+  }
+
+  function markSelectedTool(): void {
+    for (const [name, node] of toolButtons) {
+      node.setAttribute("aria-pressed", String(name === selectedTool));
+    }
+  }
+
+  // --- View state -----------------------------------------------------------------------------
+  function spacing(): [number, number] {
+    const data = viewport?.getImageData();
+    const values = data?.spacing as number[] | undefined;
+    return [values?.[0] || 1, values?.[1] || 1];
+  }
+
+  function voi(): { center: number; width: number } {
+    const range = viewport?.getProperties().voiRange;
+    if (range === undefined) {
+      return { center: 0, width: 0 };
+    }
+    const { windowCenter, windowWidth } = utilities.windowLevel.toWindowLevel(
+      range.lower,
+      range.upper,
+    );
+    return { center: windowCenter, width: windowWidth };
+  }
+
+  function viewState(): ViewState {
+    if (viewport === null || current === null) {
+      return {
+        seriesInstanceUid: currentEntry?.seriesInstanceUid ?? "",
+        imageIndex: 0,
+        windowCenter: 0,
+        windowWidth: 0,
+        invert: false,
+        zoom: 1,
+        pan: [0, 0],
+      };
+    }
+    const { center, width } = voi();
+    const [sx, sy] = spacing();
+    const pan = viewport.getPan();
+    return {
+      seriesInstanceUid: current.seriesInstanceUid,
+      imageIndex: viewport.getCurrentImageIdIndex(),
+      windowCenter: round(center, 2),
+      windowWidth: round(width, 2),
+      invert: viewport.getProperties().invert ?? false,
+      zoom: round(viewport.getZoom(), 4),
+      pan: [round(pan[0] / sx, 2), round(pan[1] / sy, 2)],
+    };
+  }
+
+  let overlayFrame = 0;
+  function onViewportChange(): void {
+    if (overlayFrame === 0) {
+      overlayFrame = requestAnimationFrame(() => {
+        overlayFrame = 0;
+        updateOverlay();
+        placeRemotePointer();
+        const state = viewState();
+        const serialised = JSON.stringify(state);
+        if (serialised === lastState) {
+          return;
+        }
+        lastState = serialised;
+        if (applying === 0) {
+          for (const listener of stateListeners) {
+            listener(state);
+          }
+        }
+      });
+    }
+  }
+
+  function updateOverlay(): void {
+    const patient = config.patient;
+    overlay.topLeft.replaceChildren(
+      element("div", "viewer-overlay-strong", patient.name),
+      element("div", "", [patient.id, patient.sex, patient.age].filter(Boolean).join(" · ")),
+    );
+    overlay.topRight.replaceChildren(
+      element("div", "", config.study.date),
+      element("div", "", config.study.description),
+    );
+    if (viewport === null || current === null) {
+      return;
+    }
+    const index = viewport.getCurrentImageIdIndex();
+    const imageId = viewport.getCurrentImageId();
+    const general = metaData.get("generalImageModule", imageId) as
+      | { instanceNumber?: number }
+      | undefined;
+    const seriesModule = metaData.get("generalSeriesModule", imageId) as
+      | { seriesNumber?: number }
+      | undefined;
+    const { center, width } = voi();
+    const counter = element(
+      "div",
+      "viewer-index",
+      `${labels.image} ${index + 1} / ${current.imageIds.length}`,
+    );
+    root.dataset["imageIndex"] = String(index);
+    overlay.bottomLeft.replaceChildren(
+      element(
+        "div",
+        "",
+        `${labels.series} ${seriesModule?.seriesNumber ?? currentEntry?.seriesNumber ?? "—"}` +
+          ` · #${general?.instanceNumber ?? "—"}`,
+      ),
+      counter,
+    );
+    overlay.bottomRight.replaceChildren(
+      element("div", "viewer-wl", `W ${Math.round(width)} L ${Math.round(center)}`),
+      element("div", "", `${Math.round(viewport.getZoom() * 100)}%`),
+    );
+  }
+
+  // --- Actions --------------------------------------------------------------------------------
+  function applyPreset(key: string): void {
+    if (viewport === null || !interactive) {
+      return;
+    }
+    if (key === "default") {
+      viewport.resetProperties();
+      viewport.render();
+      return;
+    }
+    const preset = PRESETS.find((p) => p.key === key);
+    if (preset === undefined) {
+      return;
+    }
+    viewport.setProperties({
+      voiRange: utilities.windowLevel.toLowHighRange(preset.width, preset.center),
+    });
+    viewport.render();
+  }
+
+  function toggleInvert(): void {
+    if (viewport === null || !interactive) {
+      return;
+    }
+    viewport.setProperties({ invert: !(viewport.getProperties().invert ?? false) });
+    viewport.render();
+  }
+
+  function resetView(): void {
+    if (viewport === null || !interactive) {
+      return;
+    }
+    stopPlay();
+    viewport.resetProperties();
+    viewport.resetCamera();
+    viewport.render();
+  }
+
+  function scrollBy(delta: number): void {
+    if (viewport === null || current === null || !interactive) {
+      return;
+    }
+    const last = current.imageIds.length - 1;
+    const target = Math.max(0, Math.min(last, viewport.getCurrentImageIdIndex() + delta));
+    void viewport.setImageIdIndex(target);
+  }
+
+  function setPlaying(value: boolean): void {
+    playing = value;
+    root.dataset["cine"] = value ? "playing" : "stopped";
+    playButton.textContent = value ? labels.stop : labels.play;
+    playButton.setAttribute("aria-pressed", String(value));
+  }
+
+  function startPlay(): void {
+    if (viewport === null || current === null || current.imageIds.length < 2) {
+      return;
+    }
+    // Frames not loaded yet are fetched as the clip reaches them; the prefetch runs ahead.
+    toolUtilities.cine.playClip(viewportElement as HTMLDivElement, {
+      framesPerSecond: current.framesPerSecond,
+      loop: true,
+      waitForRendered: 30,
+    });
+    setPlaying(true);
+  }
+
+  function stopPlay(): void {
+    if (playing) {
+      toolUtilities.cine.stopClip(viewportElement as HTMLDivElement);
+    }
+    setPlaying(false);
+  }
+
+  function togglePlay(): void {
+    if (!interactive) {
+      return;
+    }
+    if (playing) {
+      stopPlay();
+    } else {
+      startPlay();
+    }
+  }
+
+  const keyTools = new Map(TOOLS.map((tool) => [tool.key, tool.name]));
+  function onKey(event: KeyboardEvent): void {
+    const target = event.target;
+    if (
+      target instanceof HTMLInputElement ||
+      target instanceof HTMLTextAreaElement ||
+      target instanceof HTMLSelectElement ||
+      event.ctrlKey ||
+      event.metaKey ||
+      event.altKey ||
+      !root.isConnected
+    ) {
+      return;
+    }
+    const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    const handled = (): void => event.preventDefault();
+    if (key === "?") {
+      toggleHelp();
+      handled();
+    } else if (key === "Escape") {
+      toggleHelp(false);
+    } else if (!interactive) {
+      return;
+    } else if (key === "ArrowUp" || key === "PageUp") {
+      scrollBy(key === "PageUp" ? -10 : -1);
+      handled();
+    } else if (key === "ArrowDown" || key === "PageDown") {
+      scrollBy(key === "PageDown" ? 10 : 1);
+      handled();
+    } else if (key === "Home" || key === "End") {
+      scrollBy(key === "Home" ? -Infinity : Infinity);
+      handled();
+    } else if (key === " ") {
+      togglePlay();
+      handled();
+    } else if (key === "i") {
+      toggleInvert();
+    } else if (key === "r") {
+      resetView();
+    } else if (key === "0") {
+      applyPreset("default");
+    } else if (/^[1-9]$/.test(key) && PRESETS[Number(key) - 1] !== undefined) {
+      applyPreset(PRESETS[Number(key) - 1]?.key ?? "");
+    } else if (keyTools.has(key)) {
+      selectTool(keyTools.get(key) ?? selectedTool);
+    }
+  }
+  document.addEventListener("keydown", onKey);
+
+  // --- Pointer --------------------------------------------------------------------------------
+  function imagePoint(canvas: Types.Point2): PointerPosition | null {
+    if (viewport === null) {
+      return null;
+    }
+    const world = viewport.canvasToWorld(canvas);
+    const [x, y] = utilities.worldToImageCoords(viewport.getCurrentImageId(), world) ?? [];
+    return x === undefined || y === undefined ? null : { x: round(x, 1), y: round(y, 1) };
+  }
+
+  function onMouseMove(event: MouseEvent): void {
+    if (pointerListeners.size === 0) {
+      return;
+    }
+    const box = viewportElement.getBoundingClientRect();
+    const point = imagePoint([event.clientX - box.left, event.clientY - box.top]);
+    if (point !== null) {
+      for (const listener of pointerListeners) {
+        listener(point);
+      }
+    }
+  }
+
+  function placeRemotePointer(): void {
+    if (remote === null || viewport === null) {
+      remotePointer.hidden = true;
+      return;
+    }
+    const world = utilities.imageToWorldCoords(viewport.getCurrentImageId(), [
+      remote.pointer.x,
+      remote.pointer.y,
+    ]);
+    if (world === undefined) {
+      remotePointer.hidden = true;
+      return;
+    }
+    const [x, y] = viewport.worldToCanvas(world);
+    remotePointer.style.transform = `translate(${x}px, ${y}px)`;
+    remoteLabel.textContent = remote.label;
+    remotePointer.hidden = false;
+  }
+
+  // --- Annotations ----------------------------------------------------------------------------
+  function savedAnnotations(): SavedAnnotation[] {
+    const all = annotation.state.getAllAnnotations() as ToolTypes.Annotation[];
+    return all
+      .filter((item) => ANNOTATION_TOOLS.has(item.metadata?.toolName ?? ""))
+      .map((item) => {
+        const imageId = item.metadata?.referencedImageId ?? "";
+        const sop = /\/instances\/([^/]+)\//.exec(imageId)?.[1] ?? "";
+        return {
+          annotationUid: item.annotationUID ?? "",
+          seriesInstanceUid: current?.seriesInstanceUid ?? "",
+          sopInstanceUid: sop,
+          tool: item.metadata?.toolName ?? "",
+          data: JSON.parse(JSON.stringify(item)) as unknown,
+        };
+      });
+  }
+
+  function onAnnotationChange(): void {
+    if (applying > 0) {
+      return;
+    }
+    const list = savedAnnotations();
+    for (const listener of annotationListeners) {
+      listener(list);
+    }
+  }
+
+  function setAnnotations(list: SavedAnnotation[]): void {
+    applying += 1;
+    try {
+      annotation.state.removeAllAnnotations();
+      for (const item of list) {
+        annotation.state.addAnnotation(
+          structuredClone(item.data) as ToolTypes.Annotation,
+          viewportElement as HTMLDivElement,
+        );
+      }
+      viewport?.render();
+    } finally {
+      applying -= 1;
+    }
+  }
+
+  // --- Loading a series: preview first, then diagnostic frames --------------------------------
+  async function showSeries(seriesUid: string, startIndex?: number): Promise<void> {
+    const entry = config.series.find((s) => s.seriesInstanceUid === seriesUid);
+    if (entry === undefined) {
+      throw new Error(`No series ${seriesUid} in this study.`);
+    }
+    const token = (loadToken += 1);
+    stopPlay();
+    currentEntry = entry;
+    for (const [uid, node] of seriesButtons) {
+      node.setAttribute("aria-current", String(uid === seriesUid));
+    }
+    root.dataset["series"] = seriesUid;
+    preview.src = entry.previewUrl;
+    preview.hidden = false;
+    stage.classList.add("viewer-stage--preview");
+    setQuality("preview");
+    status.textContent = labels.loading;
+    status.hidden = false;
+    updateOverlay();
+    try {
+      const [stack, loaded] = await Promise.all([
+        ensureViewport(),
+        seriesLoad(config.dicomwebRoot, config.studyInstanceUid, seriesUid),
+      ]);
+      if (token !== loadToken) {
+        return;
+      }
+      current = loaded;
+      root.dataset["frames"] = String(loaded.imageIds.length);
+      // The preview shows the middle instance; start there so the upgrade keeps the picture.
+      const index = startIndex ?? previewIndex(loaded);
+      toolUtilities.stackPrefetch.disable(viewportElement as HTMLDivElement);
+      await stack.setStack(loaded.imageIds, index);
+      if (token !== loadToken) {
+        return;
+      }
+      stack.render();
+      // Neighbours of the displayed image first, then outwards (Cornerstone's stack prefetch).
+      toolUtilities.stackPrefetch.enable(viewportElement as HTMLDivElement);
+      preview.hidden = true;
+      stage.classList.remove("viewer-stage--preview");
+      status.hidden = true;
+      setQuality("diagnostic");
+      playButton.disabled = loaded.imageIds.length < 2;
+      onViewportChange();
+    } catch (error) {
+      if (token === loadToken) {
+        status.textContent = labels.loadFailed;
+        root.dataset["error"] = error instanceof Error ? error.message : String(error);
+        if (preview.hidden) {
+          setQuality("failed");
+        }
+      }
+      throw error;
+    }
+  }
+
+  const firstSeries = config.series[0];
+  const ready =
+    firstSeries === undefined
+      ? Promise.reject(new Error("The study has no images."))
+      : showSeries(firstSeries.seriesInstanceUid);
+  ready.catch(() => {
+    // Shown on the page (status, data-error); callers awaiting `ready` see the rejection.
+  });
+  setPlaying(false);
+  updateOverlay();
+
+  // --- The handle -----------------------------------------------------------------------------
+  async function applyViewState(state: ViewState): Promise<void> {
+    applying += 1;
+    try {
+      if (current?.seriesInstanceUid !== state.seriesInstanceUid) {
+        await showSeries(state.seriesInstanceUid, state.imageIndex);
+      }
+      const stack = viewport;
+      if (stack === null) {
+        return;
+      }
+      stopPlay();
+      if (stack.getCurrentImageIdIndex() !== state.imageIndex) {
+        await stack.setImageIdIndex(state.imageIndex);
+      }
+      stack.setProperties({
+        voiRange: utilities.windowLevel.toLowHighRange(state.windowWidth, state.windowCenter),
+        invert: state.invert,
+      });
+      stack.setZoom(state.zoom);
+      const [sx, sy] = spacing();
+      stack.setPan([state.pan[0] * sx, state.pan[1] * sy]);
+      stack.render();
+      lastState = JSON.stringify(viewState());
+    } finally {
+      applying -= 1;
+    }
+  }
+
+  function subscribe<T>(set: Set<T>, listener: T): () => void {
+    set.add(listener);
+    return () => set.delete(listener);
+  }
+
+  return {
+    ready,
+    viewState,
+    applyViewState,
+    onViewStateChange: (listener) => subscribe(stateListeners, listener),
+    onPointerMove: (listener) => subscribe(pointerListeners, listener),
+    showRemotePointer(pointer, label) {
+      remote = pointer === null ? null : { pointer, label };
+      placeRemotePointer();
+    },
+    setInteractive(value) {
+      interactive = value;
+      root.dataset["interactive"] = String(value);
+      viewportElement.style.pointerEvents = value ? "" : "none";
+      for (const control of toolbar.querySelectorAll<HTMLButtonElement | HTMLSelectElement>(
+        "button, select",
+      )) {
+        control.disabled = !value || (control === playButton && (current?.imageIds.length ?? 0) < 2);
+      }
+      if (!value) {
+        stopPlay();
+      }
+    },
+    annotations: savedAnnotations,
+    onAnnotationsChange: (listener) => subscribe(annotationListeners, listener),
+    setAnnotations,
+    snapshotPng: () => snapshot(viewportElement),
+  };
+}
+
+/** The viewport's canvas with the SVG annotation layer drawn over it, as a PNG. */
+async function snapshot(viewportElement: HTMLElement): Promise<Blob> {
+  const source = viewportElement.querySelector("canvas");
+  if (source === null) {
+    throw new Error("Nothing is displayed yet.");
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = source.width;
+  canvas.height = source.height;
+  const context = canvas.getContext("2d");
+  if (context === null) {
+    throw new Error("No 2D canvas.");
+  }
+  context.drawImage(source, 0, 0);
+  const svg = viewportElement.querySelector("svg");
+  if (svg !== null) {
+    const markup = new XMLSerializer().serializeToString(svg);
+    const image = new Image();
+    image.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(markup)}`;
+    await image.decode();
+    context.drawImage(image, 0, 0, canvas.width, canvas.height);
+  }
+  return new Promise((resolve, reject) => {
+    canvas.toBlob((blob) => (blob === null ? reject(new Error("PNG encoding failed.")) : resolve(blob)), "image/png");
+  });
+}
+

@@ -1,0 +1,424 @@
+"""The image viewer in headless Chromium against a real daphne and the real archive.
+
+Cornerstone decodes the archive's frames (sent as stored) in its web workers; the tests read
+what it drew from the viewport's canvas.
+"""
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Page, Route, expect, sync_playwright
+
+from imaging.models import IngestSource, Series
+from imaging.services import IngestStatus, instance_ingest, series_previews_render
+from server.directory.services import access_grant_open
+from tests.conftest import World
+from tests.factories import PASSWORD
+from tests.imaging.conftest import with_patient_id
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.lib.daphne import daphne_server
+from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
+
+# Committed data is what the daphne process sees, so these tests commit for real.
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("built_assets"),
+]
+
+CARD = "HC-0055"
+EXPECT_TIMEOUT_MS = 20_000
+US_CINE = "color3d_jpeg_baseline.dcm"  # 120 frames, JPEG baseline, FrameTime 33.3 ms
+LOADED_BEFORE_PLAY = 30
+# One file per transfer syntax the archive tests ingest (tests/imaging/test_dicomweb.py,
+# test_previews.py, test_wado_frames.py), and the other syntaxes pydicom ships a file for.
+TRANSFER_SYNTAX_FILES = {
+    "1.2.840.10008.1.2": "MR_small_implicit.dcm",
+    "1.2.840.10008.1.2.1": "CT_small.dcm",
+    "1.2.840.10008.1.2.1.99": "image_dfl.dcm",
+    "1.2.840.10008.1.2.2": "MR_small_bigendian.dcm",
+    "1.2.840.10008.1.2.4.50": "SC_rgb_jpeg_dcmtk.dcm",
+    "1.2.840.10008.1.2.4.51": "JPGExtended.dcm",
+    "1.2.840.10008.1.2.4.70": "JPEG-LL.dcm",
+    "1.2.840.10008.1.2.4.80": "MR_small_jpeg_ls_lossless.dcm",
+    "1.2.840.10008.1.2.4.90": "US1_J2KR.dcm",
+    "1.2.840.10008.1.2.4.90 multi-frame": "emri_small_jpeg_2k_lossless.dcm",
+    "1.2.840.10008.1.2.4.91": "JPEG2000.dcm",
+    "1.2.840.10008.1.2.5": "emri_small_RLE.dcm",
+    "1.2.840.10008.1.2.5 RGB": "SC_rgb_rle.dcm",
+}
+# Statistics of the drawn image: brightness spread, distinct colours and a digest, sampled.
+CANVAS_STATS = """() => {
+  const canvas = document.querySelector("#viewer .viewer-viewport canvas");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+  let sum = 0, squares = 0, count = 0, digest = 0;
+  const colours = new Set();
+  for (let i = 0; i < data.length; i += 4 * 5) {
+    const value = (data[i] + data[i + 1] + data[i + 2]) / 3;
+    sum += value; squares += value * value; count += 1;
+    digest = (digest * 31 + data[i] * 65536 + data[i + 1] * 256 + data[i + 2]) >>> 0;
+    if (colours.size < 4096) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  }
+  const mean = sum / count;
+  return { width: canvas.width, height: canvas.height, mean,
+           spread: Math.sqrt(squares / count - mean * mean), colours: colours.size, digest };
+}"""
+NEXT_FRAME = "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+_uids = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def archive_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("archive")
+
+
+@pytest.fixture(scope="module")
+def server(
+    django_db_setup: None, archive_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    with daphne_server(log, {"MEDIA_ROOT": str(archive_root)}) as url:
+        yield url
+
+
+@pytest.fixture
+def carded(world: World, settings: Any, archive_root: Path) -> World:
+    settings.MEDIA_ROOT = archive_root
+    world.patient.health_card_number = CARD
+    world.patient.save()
+    return world
+
+
+@pytest.fixture
+def tab(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A Chinese-language tab of a fresh Chromium; screenshotted into test-artifacts/ on failure.
+
+    Request it after the fixtures that write to the database: Playwright keeps an event loop
+    running on this thread, and Django refuses ORM calls from such a thread.
+    """
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(
+            locale="zh-CN", base_url=server, viewport={"width": 1280, "height": 800}
+        )
+        page = context.new_page()
+        page.set_default_timeout(EXPECT_TIMEOUT_MS)
+        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
+        failed_before = request.session.testsfailed
+        console: list[str] = []
+        page.on(
+            "console",
+            lambda message: console.append(f"{message.type}: {message.text} {message.location}"),
+        )
+        page.on("pageerror", lambda error: console.append(f"page error: {error.stack}"))
+        try:
+            yield page
+        finally:
+            # The call phase is reported before teardown, so a failure has been counted here.
+            if request.session.testsfailed > failed_before:
+                artifacts = Path(settings.BASE_DIR) / "test-artifacts"
+                artifacts.mkdir(exist_ok=True)
+                page.screenshot(path=artifacts / f"{request.node.name}.png")
+                (artifacts / f"{request.node.name}.console.txt").write_text("\n".join(console))
+            browser.close()
+
+
+def _sign_in(page: Page, username: str) -> None:
+    page.goto("/")
+    page.locator("#id_username").fill(username)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("form.form button[type=submit]").click()
+    expect(page.locator("#id_username")).to_have_count(0)
+
+
+def _store(world: World, name: str, images: int = 1) -> Series:
+    """Ingest the file as a study of its own (several of pydicom's files share their UIDs),
+    `images` times over as instances 1, 2, … of one series."""
+    n = next(_uids)
+    for number in range(1, images + 1):
+        result = instance_ingest(
+            data=with_patient_id(
+                name,
+                CARD,
+                StudyInstanceUID=f"1.2.826.0.1.3680043.8.498.7701.{n}",
+                SeriesInstanceUID=f"1.2.826.0.1.3680043.8.498.7702.{n}",
+                SOPInstanceUID=f"1.2.826.0.1.3680043.8.498.7703.{n}.{number}",
+                InstanceNumber=str(number),
+            ),
+            source=IngestSource.STOW,
+            institution_id=world.township.pk,
+            user=world.clinic_doctor,
+        )
+        assert result.status is IngestStatus.STORED, result.message
+    series = Series.objects.select_related("study").get(
+        series_instance_uid=f"1.2.826.0.1.3680043.8.498.7702.{n}"
+    )
+    series_previews_render(series_id=series.pk)
+    return series
+
+
+@pytest.fixture
+def consult_ct(carded: World) -> Series:
+    """The CT study of a consult: the township's patient, opened to the county hospital."""
+    series = _store(carded, "CT_small.dcm")
+    access_grant_open(
+        patient_id=carded.patient.pk,
+        institution_id=carded.county.pk,
+        source_type="consult",
+        source_id="1",
+        reason="Consult 1",
+    )
+    return series
+
+
+@pytest.fixture
+def ct_stack(carded: World) -> Series:
+    return _store(carded, "CT_small.dcm", images=5)
+
+
+@pytest.fixture
+def ultrasound(carded: World) -> Series:
+    return _store(carded, US_CINE)
+
+
+@pytest.fixture
+def stored(carded: World, request: pytest.FixtureRequest) -> Series:
+    """The file named by the test's parameter, as a study of its own."""
+    return _store(carded, request.param)
+
+
+def _open_viewer(page: Page, series: Series) -> None:
+    page.goto(f"/imaging/studies/{series.study.study_instance_uid}/view/")
+    viewer = page.locator("#viewer")
+    expect(viewer).to_have_attribute("data-quality", "diagnostic")
+    expect(viewer.locator(".viewer-quality")).to_have_text("诊断")
+    page.evaluate(NEXT_FRAME)
+
+
+def _canvas(page: Page) -> dict[str, float]:
+    stats: dict[str, float] = page.evaluate(CANVAS_STATS)
+    return stats
+
+
+def test_specialist_reads_a_consults_ct_and_window_presets_change_the_pixels(
+    carded: World, consult_ct: Series, tab: Page
+) -> None:
+    series = consult_ct
+    _sign_in(tab, "specialist")
+
+    _open_viewer(tab, series)
+
+    drawn = _canvas(tab)
+    assert drawn["width"] > 300
+    assert drawn["height"] > 300
+    assert drawn["spread"] > 10, drawn
+    assert drawn["colours"] > 50, drawn
+    overlay = tab.locator("#viewer")
+    expect(overlay.locator(".viewer-overlay--top-left")).to_contain_text(carded.patient.name)
+    expect(overlay.locator(".viewer-index")).to_have_text("图像 1 / 1")
+
+    tab.keyboard.press("1")  # lung window
+    expect(overlay.locator(".viewer-wl")).to_have_text("W 1500 L -600")
+    tab.evaluate(NEXT_FRAME)
+    lung = _canvas(tab)
+    assert lung["digest"] != drawn["digest"]
+    assert abs(lung["mean"] - drawn["mean"]) > 1, (drawn, lung)
+
+    tab.locator(".viewer-presets").select_option("bone")
+    expect(overlay.locator(".viewer-wl")).to_have_text("W 2000 L 500")
+    tab.locator("[data-action=invert]").click()
+    tab.evaluate(NEXT_FRAME)
+    assert _canvas(tab)["digest"] != lung["digest"]
+
+    # The handle the consult's shared review drives: a state applied is the state read back.
+    state = {
+        "seriesInstanceUid": series.series_instance_uid,
+        "imageIndex": 0,
+        "windowCenter": 40,
+        "windowWidth": 80,
+        "invert": False,
+        "zoom": 2,
+        "pan": [10, -5],
+    }
+    read_back = tab.evaluate(
+        "async (state) => { await window.yunzhenViewer.applyViewState(state);"
+        " return window.yunzhenViewer.viewState(); }",
+        state,
+    )
+    assert read_back == state
+    expect(overlay.locator(".viewer-wl")).to_have_text("W 80 L 40")
+    png = tab.evaluate(
+        "async () => { const blob = await window.yunzhenViewer.snapshotPng();"
+        " return [blob.type, blob.size]; }"
+    )
+    assert png[0] == "image/png"
+    assert png[1] > 1000
+
+
+def test_viewer_handle_reports_the_users_changes_pointer_and_measurements(
+    consult_ct: Series, tab: Page
+) -> None:
+    _sign_in(tab, "clinic")
+    _open_viewer(tab, consult_ct)
+    tab.evaluate(
+        """() => {
+          const viewer = window.yunzhenViewer;
+          window.changes = [];
+          window.pointers = [];
+          window.annotationChanges = 0;
+          viewer.onViewStateChange((state) => window.changes.push(state));
+          viewer.onPointerMove((pointer) => window.pointers.push(pointer));
+          viewer.onAnnotationsChange(() => { window.annotationChanges += 1; });
+        }"""
+    )
+
+    # A state applied from outside is not reported back; the user's own change is.
+    state = tab.evaluate("() => window.yunzhenViewer.viewState()")
+    tab.evaluate(
+        "(state) => window.yunzhenViewer.applyViewState(state)", {**state, "windowWidth": 400}
+    )
+    tab.evaluate(NEXT_FRAME)
+    assert tab.evaluate("() => window.changes.length") == 0
+    tab.keyboard.press("3")  # bone window
+    tab.wait_for_function("() => window.changes.some((state) => state.windowWidth === 2000)")
+
+    # A length measured with the mouse is an annotation on the displayed instance.
+    box = tab.locator("#viewer .viewer-viewport").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.keyboard.press("l")
+    expect(tab.locator("[data-tool=Length]")).to_have_attribute("aria-pressed", "true")
+    tab.mouse.move(x - 80, y)
+    tab.mouse.down()
+    tab.mouse.move(x + 80, y, steps=8)
+    tab.mouse.up()
+    tab.wait_for_function("() => window.yunzhenViewer.annotations().length === 1")
+    (saved,) = tab.evaluate("() => window.yunzhenViewer.annotations()")
+    assert saved["tool"] == "Length"
+    assert saved["seriesInstanceUid"] == consult_ct.series_instance_uid
+    n = consult_ct.series_instance_uid.rsplit(".", 1)[1]
+    assert saved["sopInstanceUid"] == f"1.2.826.0.1.3680043.8.498.7703.{n}.1"
+    assert tab.evaluate("() => window.annotationChanges") >= 1
+    pointer = tab.evaluate("() => window.pointers.at(-1)")
+    assert 0 <= pointer["x"] <= 128
+    assert 0 <= pointer["y"] <= 128
+
+    # Annotations set from outside replace the displayed ones.
+    tab.evaluate("() => window.yunzhenViewer.setAnnotations([])")
+    assert tab.evaluate("() => window.yunzhenViewer.annotations()") == []
+    tab.evaluate("(saved) => window.yunzhenViewer.setAnnotations([saved])", saved)
+    restored = tab.evaluate("() => window.yunzhenViewer.annotations()")
+    assert [item["annotationUid"] for item in restored] == [saved["annotationUid"]]
+
+    tab.evaluate("() => window.yunzhenViewer.showRemotePointer({ x: 64, y: 64 }, '李医生')")
+    expect(tab.locator(".viewer-pointer")).to_be_visible()
+    expect(tab.locator(".viewer-pointer")).to_contain_text("李医生")
+    tab.evaluate("() => window.yunzhenViewer.setInteractive(false)")
+    expect(tab.locator("[data-action=invert]")).to_be_disabled()
+
+
+def test_preview_shows_at_once_and_diagnostic_frames_start_from_the_displayed_image(
+    ct_stack: Series, tab: Page
+) -> None:
+    _sign_in(tab, "clinic")
+    held: list[Route] = []
+    requested: list[int] = []
+
+    def hold_until_released(route: Route) -> None:
+        # The instance number is the last component of these SOP Instance UIDs.
+        requested.append(int(route.request.url.split("/frames/")[0].rsplit(".", 1)[1]))
+        if released:
+            route.continue_()
+        else:
+            held.append(route)
+
+    released = False
+    tab.route("**/frames/*", hold_until_released)
+
+    tab.goto(f"/imaging/studies/{ct_stack.study.study_instance_uid}/view/")
+
+    viewer = tab.locator("#viewer")
+    expect(viewer).to_have_attribute("data-quality", "preview")
+    expect(viewer.locator(".viewer-quality")).to_have_text("预览 · 不可用于诊断")
+    preview = viewer.locator("img.viewer-preview")
+    expect(preview).to_be_visible()
+    assert preview.get_attribute("src") == (
+        f"/imaging/studies/{ct_stack.study.study_instance_uid}"
+        f"/series/{ct_stack.series_instance_uid}/preview/"
+    )
+    tab.wait_for_function("() => document.querySelector('img.viewer-preview').naturalWidth > 0")
+    # The preview is the middle image; its frame is asked for first.
+    assert requested == [3]
+
+    released = True
+    for route in held:
+        route.continue_()
+    expect(viewer).to_have_attribute("data-quality", "diagnostic")
+    expect(viewer.locator(".viewer-quality")).to_have_text("诊断")
+    expect(preview).to_be_hidden()
+    expect(viewer.locator(".viewer-index")).to_have_text("图像 3 / 5")
+    # Then the prefetch fetches the rest, nearest to the displayed image first.
+    tab.wait_for_function(
+        "() => performance.getEntriesByType('resource')"
+        ".filter((entry) => entry.name.includes('/frames/')).length >= 5"
+    )
+    assert requested[0] == 3
+    assert set(requested[1:3]) == {2, 4}
+    assert set(requested[3:5]) == {1, 5}
+
+
+def test_multiframe_ultrasound_plays_while_frames_arrive(ultrasound: Series, tab: Page) -> None:
+    _sign_in(tab, "clinic")
+    # Frames after the 30th are held back until the clip is already playing.
+    held: list[Route] = []
+    released = False
+
+    def hold_late_frames(route: Route) -> None:
+        if released or int(route.request.url.rsplit("/", 1)[1]) <= LOADED_BEFORE_PLAY:
+            route.continue_()
+        else:
+            held.append(route)
+
+    tab.route("**/frames/*", hold_late_frames)
+
+    _open_viewer(tab, ultrasound)
+
+    viewer = tab.locator("#viewer")
+    expect(viewer).to_have_attribute("data-frames", "120")
+    expect(viewer.locator(".viewer-index")).to_have_text("图像 1 / 120")
+    assert _canvas(tab)["spread"] > 5
+    tab.locator("[data-action=play]").click()
+    expect(viewer).to_have_attribute("data-cine", "playing")
+    tab.wait_for_function("() => Number(document.querySelector('#viewer').dataset.imageIndex) >= 5")
+    assert held, "every frame had arrived before the clip played"
+
+    released = True
+    for route in held:
+        route.continue_()
+    tab.wait_for_function(
+        f"() => Number(document.querySelector('#viewer').dataset.imageIndex) > {LOADED_BEFORE_PLAY}"
+    )
+    tab.keyboard.press(" ")
+    expect(viewer).to_have_attribute("data-cine", "stopped")
+
+
+@pytest.mark.parametrize(
+    "stored",
+    TRANSFER_SYNTAX_FILES.values(),
+    ids=list(TRANSFER_SYNTAX_FILES.keys()),
+    indirect=True,
+)
+def test_every_transfer_syntax_is_drawn(stored: Series, tab: Page) -> None:
+    _sign_in(tab, "clinic")
+
+    _open_viewer(tab, stored)
+
+    drawn = _canvas(tab)
+    assert drawn["spread"] > 3, drawn
+    assert drawn["colours"] > 10, drawn
