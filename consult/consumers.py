@@ -15,6 +15,7 @@ from consult.events import (
     ReviewJoined,
     ReviewLeave,
     ReviewMessage,
+    ReviewPing,
     ReviewPointer,
     ReviewRefusal,
     ReviewView,
@@ -25,7 +26,13 @@ from consult.events import (
 )
 from consult.models import ConsultRequest
 from consult.selectors import consult_facts, consult_get_for_user
-from consult.services.review import review_handover, review_join, review_leave, review_may_stay
+from consult.services.review import (
+    review_handover,
+    review_join,
+    review_leave,
+    review_may_stay,
+    review_presence_touch,
+)
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.context import client_address
@@ -123,6 +130,8 @@ class ConsultConsumer(LiveSocketConsumer):
             await self._review_join(message.study)
         elif isinstance(message, ReviewLeave):
             await self._review_leave()
+        elif isinstance(message, ReviewPing):
+            await database_sync_to_async(review_presence_touch)(channel_name=self.channel_name)
         elif isinstance(message, ReviewHandover):
             try:
                 await database_sync_to_async(review_handover)(

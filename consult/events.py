@@ -134,6 +134,12 @@ class ReviewLeave(ClientMessage):
     type: Literal["review.leave"]
 
 
+class ReviewPing(ClientMessage):
+    """Sent every REVIEW_PING_SECONDS while in a review: the socket is still there."""
+
+    type: Literal["review.ping"]
+
+
 class ReviewHandover(ClientMessage):
     """The lead passes the lead to another participant who is present."""
 
@@ -171,7 +177,13 @@ class ReviewAnnotations(ClientMessage):
 
 
 ReviewMessage = Annotated[
-    ReviewJoin | ReviewLeave | ReviewHandover | ReviewView | ReviewPointer | ReviewAnnotations,
+    ReviewJoin
+    | ReviewLeave
+    | ReviewPing
+    | ReviewHandover
+    | ReviewView
+    | ReviewPointer
+    | ReviewAnnotations,
     Field(discriminator="type"),
 ]
 review_message = TypeAdapter[ReviewMessage](ReviewMessage)

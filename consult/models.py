@@ -526,6 +526,9 @@ class ReviewPresence(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     channel_name = models.CharField(max_length=100, unique=True)
     joined_at = models.DateTimeField(default=timezone.now)
+    # Refreshed by the socket's pings; a row not seen for a while is a socket whose server
+    # process died without saying goodbye, and no longer counts as present.
+    seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["joined_at", "pk"]

@@ -8,9 +8,11 @@ the lead and annotations are stored.
 """
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
+from django.utils import timezone
 
 from consult.errors import ReviewRefused
 from consult.events import (
@@ -33,6 +35,11 @@ from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 from server.directory.models import Practitioner
 from server.lib.events import publish_on_commit
+
+# Sockets ping every REVIEW_PING_SECONDS; one silent for REVIEW_PRESENCE_TIMEOUT belonged to a
+# server process that died, and stops counting as present (so it cannot hold the lead).
+REVIEW_PING_SECONDS = 20
+REVIEW_PRESENCE_TIMEOUT = timedelta(seconds=3 * REVIEW_PING_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,23 @@ def review_study_for_user(
     return link
 
 
+def _lead_settled(session: ReviewSession) -> None:
+    """Forget sockets gone silent; if the lead is no longer present, the participant present
+    longest leads. The caller holds the session row's lock."""
+    session.presences.filter(seen_at__lt=timezone.now() - REVIEW_PRESENCE_TIMEOUT).delete()
+    present = session.presences.all()
+    if session.lead_id is not None and present.filter(user_id=session.lead_id).exists():
+        return
+    longest = present.first()
+    session.lead_id = longest.user_id if longest else None
+    session.save(update_fields=["lead"])
+
+
+def review_presence_touch(*, channel_name: str) -> None:
+    """The socket pinged: it is still in its review."""
+    ReviewPresence.objects.filter(channel_name=channel_name).update(seen_at=timezone.now())
+
+
 def review_state(*, session: ReviewSession) -> ReviewState:
     """Who is in the review, in the order they joined, and who leads."""
     user_ids = list(dict.fromkeys(session.presences.values_list("user_id", flat=True)))
@@ -161,9 +185,7 @@ def _review_enter(*, link: ConsultStudy, user: User, channel_name: str) -> Revie
     )
     ReviewPresence.objects.filter(channel_name=channel_name).delete()
     ReviewPresence.objects.create(session=session, user=user, channel_name=channel_name)
-    if session.lead_id is None or not session.presences.filter(user_id=session.lead_id).exists():
-        session.lead = user
-        session.save(update_fields=["lead"])
+    _lead_settled(session)
     state = review_state(session=session)
     publish_on_commit(review_group(session.pk), state)
     annotations = ReviewAnnotation.objects.filter(consult_id=link.consult_id, study=link.study)
@@ -184,14 +206,7 @@ def review_leave(*, channel_name: str) -> None:
         .get(pk=presence.session_id)
     )
     presence.delete()
-    remaining = session.presences.all()
-    if (
-        session.lead_id == presence.user_id
-        and not remaining.filter(user_id=presence.user_id).exists()
-    ):
-        longest = remaining.first()
-        session.lead_id = longest.user_id if longest else None
-        session.save(update_fields=["lead"])
+    _lead_settled(session)
     publish_on_commit(review_group(session.pk), review_state(session=session))
 
 
@@ -209,6 +224,7 @@ def review_handover(*, channel_name: str, to_user_id: int) -> None:
         .select_related("study")
         .get(pk=presence.session_id)
     )
+    _lead_settled(session)
     if session.lead_id != presence.user_id:
         raise ReviewRefused("Only the lead can hand the lead over.", field="lead")
     if not session.presences.filter(user_id=to_user_id).exists():

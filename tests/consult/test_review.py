@@ -6,13 +6,16 @@ import io
 import json
 import shutil
 import subprocess
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from PIL import Image
+from time_machine import TimeMachineFixture
 
 from consult.errors import OpinionFrozen, ReviewRefused
 from consult.lifecycle import GRANT_ENDING
@@ -28,7 +31,12 @@ from consult.models import (
 )
 from consult.services import opinion_draft_save, opinion_sign, opinion_version_intact
 from consult.services.opinions import OpinionSections, opinion_canonical
-from consult.services.review import review_handover, review_join, review_leave
+from consult.services.review import (
+    review_handover,
+    review_join,
+    review_leave,
+    review_presence_touch,
+)
 from imaging.models import IngestSource, Study
 from imaging.services import instance_ingest
 from server.access import NotFound
@@ -210,6 +218,26 @@ def test_a_lead_with_a_second_tab_open_keeps_the_lead_when_one_closes(world: Wor
     review_leave(channel_name="c.tab1")
 
     assert consult.review_sessions.get().lead_id == world.specialist.pk
+
+
+def test_a_lead_whose_server_died_stops_leading_once_silent_while_pings_keep_others_present(
+    world: World, time_machine: TimeMachineFixture
+) -> None:
+    consult = consult_with_study(world)
+    member = add_specialist(world, "member")
+    ConsultParticipant.objects.create(consult=consult, practitioner=member)
+    time_machine.move_to(timezone.now(), tick=False)
+    # The lead's daphne process dies: no leave ever arrives for its socket.
+    _join(consult, world.specialist, "c.crashed")
+    _join(consult, world.clinic_doctor, "c.alive")
+    time_machine.shift(timedelta(seconds=40))
+    review_presence_touch(channel_name="c.alive")
+    time_machine.shift(timedelta(seconds=40))
+
+    assert _join(consult, member.user, "c.new") == world.clinic_doctor.pk
+    assert not ReviewPresence.objects.filter(channel_name="c.crashed").exists()
+    review_handover(channel_name="c.alive", to_user_id=member.user.pk)
+    assert consult.review_sessions.get().lead_id == member.user.pk
 
 
 # --- Annotations ------------------------------------------------------------------------------

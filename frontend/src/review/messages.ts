@@ -56,6 +56,7 @@ export type ReviewServerMessage =
 export type ReviewClientMessage =
   | { type: "review.join"; study: string }
   | { type: "review.leave" }
+  | { type: "review.ping" }
   | { type: "review.handover"; to_user_id: number }
   | { type: "review.view"; state: ViewState }
   | { type: "review.pointer"; pointer: PointerPosition | null }

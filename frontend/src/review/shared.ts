@@ -5,7 +5,6 @@
 import "./review.css";
 
 import type { ViewerConfig } from "../viewer/config";
-import { seriesLoad } from "../viewer/series";
 import type { PointerPosition, SavedAnnotation, ViewerHandle, ViewState } from "../viewer/handle";
 import {
   parseReviewMessage,
@@ -45,6 +44,9 @@ interface ReviewConfig {
   keyImageMaxBytes: number;
   labels: ReviewLabels;
 }
+
+// Pings keep this socket counted as present in the review (REVIEW_PING_SECONDS on the server).
+const PING_MS = 20_000;
 
 // Close codes of consult/consumers.py after which reconnecting cannot help.
 const CLOSE_UNAUTHENTICATED = 4401;
@@ -109,13 +111,6 @@ function element<K extends keyof HTMLElementTagNameMap>(
   return node;
 }
 
-/** The SOP Instance UID of the displayed image, from the series as the viewer stacks it. */
-async function displayedSopInstanceUid(config: ViewerConfig, state: ViewState): Promise<string> {
-  const series = await seriesLoad(config.dicomwebRoot, config.studyInstanceUid, state.seriesInstanceUid);
-  const imageId = series.imageIds[state.imageIndex] ?? "";
-  return /\/instances\/([^/]+)\/frames\//.exec(imageId)?.[1] ?? "";
-}
-
 interface Bar {
   status: HTMLParagraphElement;
   people: HTMLUListElement;
@@ -163,6 +158,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   const bar = buildBar(root, config);
   let socket: WebSocket | null = null;
   let attempt = 0;
+  let pinger: number | undefined;
   let stopped = false;
   let review: ReviewState | null = null;
   let leading = false;
@@ -371,6 +367,8 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
     ws.addEventListener("open", () => {
       attempt = 0;
       send({ type: "review.join", study: config.studyInstanceUid });
+      // The server forgets a socket it has not heard from for a minute (consult/services/review.py).
+      pinger = window.setInterval(() => send({ type: "review.ping" }), PING_MS);
     });
     ws.addEventListener("message", (event: MessageEvent<unknown>) => {
       const message = typeof event.data === "string" ? parseReviewMessage(event.data) : null;
@@ -380,6 +378,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
     });
     ws.addEventListener("close", (closed: CloseEvent) => {
       socket = null;
+      window.clearInterval(pinger);
       root.dataset["connected"] = "false";
       if (stopped) {
         return;
@@ -429,7 +428,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       const form = new FormData();
       form.append("image", png, "key-image.png");
       form.append("study_instance_uid", config.studyInstanceUid);
-      form.append("sop_instance_uid", await displayedSopInstanceUid(viewerConfig, handle.viewState()));
+      form.append("sop_instance_uid", handle.displayedSopInstanceUid());
       form.append("caption", bar.keyImageCaption?.value ?? "");
       const response = await fetch(url, {
         method: "POST",

@@ -55,4 +55,6 @@ export interface ViewerHandle {
   setAnnotations(annotations: SavedAnnotation[]): void;
   /** The displayed image with its annotations drawn on it, as a PNG (for key images). */
   snapshotPng(): Promise<Blob>;
+  /** The SOP Instance UID of the displayed image ("" before the first image is shown). */
+  displayedSopInstanceUid(): string;
 }

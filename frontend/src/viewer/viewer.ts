@@ -666,12 +666,10 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     return all
       .filter((item) => ANNOTATION_TOOLS.has(item.metadata?.toolName ?? ""))
       .map((item) => {
-        const imageId = item.metadata?.referencedImageId ?? "";
-        const sop = /\/instances\/([^/]+)\//.exec(imageId)?.[1] ?? "";
         return {
           annotationUid: item.annotationUID ?? "",
           seriesInstanceUid: current?.seriesInstanceUid ?? "",
-          sopInstanceUid: sop,
+          sopInstanceUid: sopInstanceUidOf(item.metadata?.referencedImageId ?? ""),
           tool: item.metadata?.toolName ?? "",
           data: JSON.parse(JSON.stringify(item)) as unknown,
         };
@@ -834,7 +832,14 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     onAnnotationsChange: (listener) => subscribe(annotationListeners, listener),
     setAnnotations,
     snapshotPng: () => snapshot(viewportElement),
+    displayedSopInstanceUid: () =>
+      viewport === null ? "" : sopInstanceUidOf(viewport.getCurrentImageId()),
   };
+}
+
+/** The SOP Instance UID in a `wadors:…/instances/<uid>/frames/<n>` image id. */
+function sopInstanceUidOf(imageId: string): string {
+  return /\/instances\/([^/]+)\//.exec(imageId)?.[1] ?? "";
 }
 
 /** The viewport's canvas with the SVG annotation layer drawn over it, as a PNG. */
