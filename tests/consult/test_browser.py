@@ -4,11 +4,9 @@ import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from django.utils import timezone
 from playwright.sync_api import Browser, FilePayload, Page, expect, sync_playwright
@@ -29,9 +27,9 @@ from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
 from tests.integration import test_celery_worker
 from tests.integration.test_celery_worker import WAIT_SECONDS, WorkerFactory
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
 from tests.lib.daphne import daphne_server
-from tests.web.conftest import PHASE_REPORTS, built_assets  # noqa: F401 - fixture, used by name
+from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
 # Committed data is what the daphne and worker processes see, so these tests commit for real.
 pytestmark = [
@@ -71,19 +69,11 @@ def browser(server: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-        try:
+        with screenshots_if_failed(
+            request, lambda: [tab for context in chromium.contexts for tab in context.pages]
+        ):
             yield chromium
-        finally:
-            reports = request.node.stash.get(PHASE_REPORTS, {})
-            if any(report.failed for report in reports.values()):
-                artifacts = Path(settings.BASE_DIR) / "test-artifacts"
-                artifacts.mkdir(exist_ok=True)
-                tabs = [tab for context in chromium.contexts for tab in context.pages]
-                for number, tab in enumerate(tabs):
-                    tab.screenshot(
-                        path=artifacts / f"{request.node.name}-{number}.png", full_page=True
-                    )
-            chromium.close()
+        chromium.close()
 
 
 def _tab(browser: Browser, server: str, username: str) -> Page:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from PIL import Image
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -26,7 +25,7 @@ from tests.conftest import World
 from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
 from tests.imaging.conftest import with_patient_id
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -132,17 +131,11 @@ def browser(server: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
     with sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-        failed_before = request.session.testsfailed
-        try:
+        with screenshots_if_failed(
+            request, lambda: [tab for context in chromium.contexts for tab in context.pages]
+        ):
             yield chromium
-        finally:
-            if request.session.testsfailed > failed_before:
-                artifacts = Path(settings.BASE_DIR) / "test-artifacts"
-                artifacts.mkdir(exist_ok=True)
-                tabs = [tab for context in chromium.contexts for tab in context.pages]
-                for number, tab in enumerate(tabs):
-                    tab.screenshot(path=artifacts / f"{request.node.name}-{number}.png")
-            chromium.close()
+        chromium.close()
 
 
 def _tab(browser: Browser, server: str, username: str) -> Page:

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from playwright.sync_api import FilePayload, Page, expect, sync_playwright
 from pydicom.uid import generate_uid
@@ -20,7 +19,7 @@ from tests.conftest import World
 from tests.consult.conftest import make_consult
 from tests.factories import PASSWORD
 from tests.imaging.conftest import dataset_bytes, dicom_dataset
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -88,21 +87,14 @@ def tab(
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
         page = chromium.new_context(locale="zh-CN", base_url=server).new_page()
         page.set_default_timeout(EXPECT_TIMEOUT_MS)
-        failed_before = request.session.testsfailed
-        try:
+        with screenshots_if_failed(request, lambda: [page]):
             page.goto("/")
             page.locator("#id_username").fill(world.clinic_doctor.username)
             page.locator("#id_password").fill(PASSWORD)
             page.locator("form.form button[type=submit]").click()
             expect(page).to_have_url(re.compile(r"/$"))
             yield page
-        finally:
-            # The call phase is reported before fixtures tear down, so a failure counts here.
-            if request.session.testsfailed > failed_before:
-                artifacts = Path(settings.BASE_DIR) / "test-artifacts"
-                artifacts.mkdir(exist_ok=True)
-                page.screenshot(path=artifacts / f"{request.node.name}.png", full_page=True)
-            chromium.close()
+        chromium.close()
 
 
 def test_clinic_doctor_checks_sends_and_attaches_a_study_and_sees_the_broken_file(

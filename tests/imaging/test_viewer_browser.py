@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from imaging.models import IngestSource, Series
@@ -19,7 +18,7 @@ from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.factories import PASSWORD
 from tests.imaging.conftest import with_patient_id
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -110,23 +109,15 @@ def tab(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
         page = context.new_page()
         page.set_default_timeout(EXPECT_TIMEOUT_MS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-        failed_before = request.session.testsfailed
         console: list[str] = []
         page.on(
             "console",
             lambda message: console.append(f"{message.type}: {message.text} {message.location}"),
         )
         page.on("pageerror", lambda error: console.append(f"page error: {error.stack}"))
-        try:
+        with screenshots_if_failed(request, lambda: [page], lambda: console):
             yield page
-        finally:
-            # The call phase is reported before teardown, so a failure has been counted here.
-            if request.session.testsfailed > failed_before:
-                artifacts = Path(settings.BASE_DIR) / "test-artifacts"
-                artifacts.mkdir(exist_ok=True)
-                page.screenshot(path=artifacts / f"{request.node.name}.png")
-                (artifacts / f"{request.node.name}.console.txt").write_text("\n".join(console))
-            browser.close()
+        browser.close()
 
 
 def _sign_in(page: Page, username: str) -> None:

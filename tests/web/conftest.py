@@ -1,22 +1,9 @@
-"""Web test setup: the frontend build and the Chinese catalogue must exist; keep test reports."""
+"""Web test setup: the frontend build and the Chinese catalogue must exist."""
 
-from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-
-# Reports of a test's phases ("setup", "call", "teardown"), so fixtures can tell it failed.
-PHASE_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
-
-
-@pytest.hookimpl(wrapper=True, tryfirst=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    item.stash.setdefault(PHASE_REPORTS, {})[report.when] = report
-    return report
 
 
 @pytest.fixture

@@ -3,10 +3,8 @@
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
@@ -14,9 +12,8 @@ from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.conftest import World
 from tests.factories import PASSWORD
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
 from tests.lib.daphne import daphne_server
-from tests.web.conftest import PHASE_REPORTS
 
 # Committed data is what the daphne process sees, so these tests commit for real.
 pytestmark = [
@@ -47,15 +44,9 @@ def page(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
         tab = context.new_page()
         tab.set_default_timeout(EXPECT_TIMEOUT_MS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-        try:
+        with screenshots_if_failed(request, lambda: [tab]):
             yield tab
-        finally:
-            reports = request.node.stash.get(PHASE_REPORTS, {})
-            if any(report.failed for report in reports.values()):
-                artifacts = Path(settings.BASE_DIR) / "test-artifacts"
-                artifacts.mkdir(exist_ok=True)
-                tab.screenshot(path=artifacts / f"{request.node.name}.png", full_page=True)
-            browser.close()
+        browser.close()
 
 
 def _sign_in(page: Page, username: str) -> None:
