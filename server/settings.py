@@ -124,8 +124,20 @@ if _database_url:
             "PASSWORD": _db.password,
             "HOST": _db.host,
             "PORT": _db.port,
-            "OPTIONS": _db.options,
-            "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", default=60),
+            # A pool per process: under ASGI each request runs its database work in a thread of
+            # its own, so a persistent connection (CONN_MAX_AGE) would be opened per request and
+            # left behind; the pool hands each request a warm connection and takes it back.
+            "OPTIONS": {
+                **_db.options,
+                "pool": {
+                    "min_size": 2,
+                    "max_size": env_int("DATABASE_POOL_SIZE", default=10),
+                    "timeout": 10,
+                },
+            },
+            "CONN_MAX_AGE": 0,
+            # With a pool: each connection is checked as it is handed out, so a database
+            # restart costs no failed request.
             "CONN_HEALTH_CHECKS": True,
             "TEST": {"NAME": env_str("TEST_DATABASE_NAME", default=f"test_{_db.name}")},
         }

@@ -10,6 +10,3 @@ os.environ.setdefault("DEBUG", "1")
 from server.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
-# Connections opened in worker threads by async tests must not outlive them, or the test
-# database cannot be dropped at the end of the run.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
