@@ -595,8 +595,12 @@ def figure_cstore(bench: Bench, data: dict[str, Any], counts: Counts) -> Figure:
     for orthanc in (True, False):
         port = ORTHANC_DICOM if orthanc else bench.scp_port
         called = ORTHANC_AET if orthanc else YUNZHEN_AET
-        # dcmtk sets TCP_NODELAY on its sockets unless the TCP_NODELAY variable says 0.
+        # Debian's dcmtk leaves Nagle on unless the TCP_NODELAY variable says 1 (strace shows no
+        # TCP_NODELAY setsockopt otherwise): each store then waits ~40 ms for a delayed ACK and
+        # storescu manages ~20 stores/s against any server, even one that does nothing.
         command = [
+            "env",
+            "TCP_NODELAY=1",
             "storescu",
             "-aet",
             CALLING_AET,
@@ -652,7 +656,9 @@ def _load_yunzhen(paths: list[Path], institution_id: int) -> float:
 
     from django.db import connections
 
-    connections.close_all()  # a forked child must not share the parent's connection
+    # A forked child must not share the parent's connection, nor its connection pool.
+    connections.close_all()
+    connections["default"].close_pool()
     workers = os.cpu_count() or 1
     chunks = [paths[i::workers] for i in range(workers)]
     started = time.perf_counter()

@@ -18,6 +18,7 @@ from imaging.render import (
     image_encode,
 )
 from imaging.selectors import (
+    instance_get_for_user,
     instances_of,
     series_for_thumbnail,
     series_preview_source,
@@ -38,10 +39,14 @@ from imaging.wado import (
 
 
 def _instance_for(caller: Caller, study: str, series: str, instance: str) -> Instance:
-    found = study_get_for_user(
-        user=caller.user, study_uid=study, session=caller.session, kind=ViewingKind.RETRIEVE
+    return instance_get_for_user(
+        user=caller.user,
+        study_uid=study,
+        series_uid=series,
+        instance_uid=instance,
+        session=caller.session,
+        kind=ViewingKind.RETRIEVE,
     )
-    return instances_of(study=found, series_uid=series, instance_uid=instance)[0]
 
 
 def _multipart(parts: list[bytes], part_type: str, media_type: str) -> HttpResponse:

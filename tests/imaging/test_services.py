@@ -3,6 +3,8 @@
 from pathlib import Path
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from imaging.dicom import FailureReason
 from imaging.errors import StudyAlreadyMatched
@@ -313,3 +315,22 @@ def test_instances_ingest_adds_a_batch_to_a_stored_study_in_one_go(carded: World
     assert (study.series_count, study.instance_count) == (2, 4)
     assert study.modalities_in_study == "CT\\OT"
     assert study.size_bytes == sum(i.size_bytes for i in Instance.objects.all())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_committed_viewing_mark_is_not_looked_up_again(carded: World) -> None:
+    _store(carded, with_patient_id("CT_small.dcm", CARD))
+    uid = Study.objects.get().study_instance_uid
+
+    def read(session: str) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            study_get_for_user(
+                user=carded.clinic_doctor, study_uid=uid, session=session, kind=ViewingKind.RETRIEVE
+            )
+        return [q["sql"] for q in queries.captured_queries if "imaging_studyviewing" in q["sql"]]
+
+    assert read("v") != []  # looked up, then recorded
+    assert read("v") == []  # known to be recorded: no question, no second audit
+    assert read("w") != []  # another viewing session is audited on its own
+    reads = AuditEvent.objects.filter(event="imaging.study.read", outcome=AuditOutcome.SUCCESS)
+    assert reads.count() == 2
