@@ -658,7 +658,7 @@ def _load_yunzhen(paths: list[Path], institution_id: int) -> float:
 
     # A forked child must not share the parent's connection, nor its connection pool.
     connections.close_all()
-    connections["default"].close_pool()
+    connections["default"].close_pool()  # type: ignore[attr-defined]  # PostgreSQL; not in stubs
     workers = os.cpu_count() or 1
     chunks = [paths[i::workers] for i in range(workers)]
     started = time.perf_counter()

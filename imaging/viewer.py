@@ -7,6 +7,7 @@ TypeScript type `ViewerConfig` in frontend/src/viewer/config.ts mirrors it.
 from datetime import date
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -73,6 +74,10 @@ def _labels() -> dict[str, str]:
     return {
         "preview": _("Preview · not for diagnosis"),
         "diagnostic": _("Diagnostic"),
+        "diagnosticLossy": _("Diagnostic · lossy %(ratio)d:1")
+        % {"ratio": settings.IMAGING_LOSSY_RATIO},
+        "loadLossless": _("Load lossless"),
+        "loadingLossless": _("Loading the lossless image…"),
         "loading": _("Loading images…"),
         "loadFailed": _("The images could not be loaded."),
         "series": _("Series"),

@@ -254,6 +254,9 @@ STORAGES = {
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# Vite names its output assets/<name>-<8-character hash>.<ext>: such a file never changes, so
+# browsers keep it without asking again (the viewer's scripts are a megabyte on a clinic's link).
+WHITENOISE_IMMUTABLE_FILE_TEST = r"^/static/assets/.+-[0-9A-Za-z_-]{8}\.[0-9a-z]+$"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "/media/"
 

@@ -99,10 +99,13 @@ def instance_lossy_frame(*, instance: Instance) -> bytes | None:
     Raises: RenderError when the frame cannot be decoded or encoded.
     """
     ratio = settings.IMAGING_LOSSY_RATIO
-    if ratio == 0 or not _worthwhile(instance):
+    if ratio == 0:
         return None
     if instance.lossy_frame_ratio == ratio and instance.lossy_frame_name:
         with default_storage.open(instance.lossy_frame_name, "rb") as handle:
             stored: bytes = handle.read()
         return stored
+    # Checked only now: the frames view loads instances without their metadata.
+    if not _worthwhile(instance):
+        return None
     return _encoded(instance, ratio)

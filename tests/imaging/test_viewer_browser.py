@@ -344,7 +344,12 @@ def test_preview_shows_at_once_and_diagnostic_frames_start_from_the_displayed_im
         f"/series/{ct_stack.series_instance_uid}/preview/"
     )
     tab.wait_for_function("() => document.querySelector('img.viewer-preview').naturalWidth > 0")
-    # The preview is the middle image; its frame is asked for first.
+    # The preview is the middle image; its frame is asked for first, once the preview has
+    # shown how fast the link is (frontend/src/viewer/quality.ts).
+    for _ in range(200):
+        if requested:
+            break
+        tab.wait_for_timeout(50)
     assert requested == [3]
 
     released = True

@@ -5,8 +5,11 @@ import re
 from pathlib import Path
 
 import pytest
+from django.conf import settings
+from django.http import HttpResponse
 from django.template import Context, Template
 from django.test import override_settings
+from whitenoise.middleware import WhiteNoiseMiddleware  # type: ignore[import-untyped]
 
 from server.web.templatetags.vite import FrontendNotBuilt
 
@@ -59,3 +62,15 @@ def test_unknown_entry_says_how_to_build(tmp_path: Path) -> None:
         pytest.raises(FrontendNotBuilt, match=re.escape("'src/other.ts' is not an entry")),
     ):
         _render("src/other.ts")
+
+
+def test_hashed_build_assets_are_cached_for_good_and_other_files_are_not(
+    built_assets: None,
+) -> None:
+    manifest = json.loads((Path(settings.FRONTEND_DIST) / ".vite" / "manifest.json").read_text())
+    built = ["/static/" + chunk["file"] for chunk in manifest.values()]
+    static_files = WhiteNoiseMiddleware(get_response=lambda request: HttpResponse())
+
+    assert all(static_files.immutable_file_test("", url) for url in built), built
+    assert not static_files.immutable_file_test("", "/static/.vite/manifest.json")
+    assert not static_files.immutable_file_test("", "/static/admin/css/base.css")

@@ -15,6 +15,10 @@ export interface SeriesEntry {
 export interface ViewerLabels {
   preview: string;
   diagnostic: string;
+  /** The badge over the archive's lossy copy of a large image, with its ratio. */
+  diagnosticLossy: string;
+  loadLossless: string;
+  loadingLossless: string;
   loading: string;
   loadFailed: string;
   series: string;

@@ -16,6 +16,8 @@ import {
   init as toolsInit,
 } from "@cornerstonejs/tools";
 
+import { framesAccept } from "./quality";
+
 // Frames as the archive stores them (compressed frames are decoded here, in the workers);
 // the second range lets the archive decode what it cannot send as stored (big endian).
 const FRAMES_ACCEPT =
@@ -43,7 +45,7 @@ async function start(): Promise<void> {
   dicomImageLoader.init({
     maxWebWorkers: Math.min(MAX_DECODE_WORKERS, navigator.hardwareConcurrency || 1),
     // Same-origin requests carry the session cookie; only the Accept header changes.
-    beforeSend: () => ({ Accept: FRAMES_ACCEPT }),
+    beforeSend: (_xhr, imageId) => ({ Accept: framesAccept(FRAMES_ACCEPT, imageId) }),
   });
   for (const tool of TOOL_CLASSES) {
     addTool(tool);

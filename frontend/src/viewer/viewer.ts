@@ -34,6 +34,7 @@ import type {
   ViewerHandle,
   ViewState,
 } from "./handle";
+import { isLossyCopy, linkJudged, losslessRequest } from "./quality";
 import { previewIndex, seriesLoad, type LoadedSeries } from "./series";
 
 type Quality = "preview" | "diagnostic" | "failed";
@@ -112,6 +113,10 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   const toolGroupId = `yz-tools-${viewerCount}`;
 
   // --- Page structure -----------------------------------------------------------------------
+  // The page may draw the first series' preview itself, so a slow link shows it before this
+  // script arrives (imaging/viewer.html): take that image over instead of loading it again.
+  const preview =
+    root.querySelector<HTMLImageElement>("img.viewer-preview") ?? element("img", "viewer-preview");
   root.classList.add("viewer");
   root.replaceChildren();
   const seriesList = element("ul", "viewer-series");
@@ -122,7 +127,6 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   const stage = element("div", "viewer-stage");
   const viewportElement = element("div", "viewer-viewport");
   viewportElement.addEventListener("contextmenu", (event) => event.preventDefault());
-  const preview = element("img", "viewer-preview");
   preview.alt = "";
   // No preview (the archive could not render one): the badge still says what is shown.
   preview.addEventListener("error", () => {
@@ -179,8 +183,19 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   const setQuality = (value: Quality): void => {
     root.dataset["quality"] = value;
     quality.dataset["quality"] = value;
+    // The lossy copy a slow link gets is diagnostic quality, and says it is lossy.
+    const lossy =
+      value === "diagnostic" && viewport !== null && isLossyCopy(viewport.getCurrentImageId());
+    root.dataset["lossy"] = String(lossy);
+    losslessButton.hidden = !lossy;
     quality.textContent =
-      value === "diagnostic" ? labels.diagnostic : value === "preview" ? labels.preview : "";
+      value === "diagnostic"
+        ? lossy
+          ? labels.diagnosticLossy
+          : labels.diagnostic
+        : value === "preview"
+          ? labels.preview
+          : "";
     quality.hidden = value === "failed";
   };
 
@@ -229,8 +244,21 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   helpButton.dataset["action"] = "help";
   helpButton.setAttribute("aria-expanded", "false");
   helpButton.addEventListener("click", () => toggleHelp());
+  const losslessButton = button("viewer-action", labels.loadLossless, labels.loadLossless);
+  losslessButton.dataset["action"] = "lossless";
+  losslessButton.hidden = true;
+  losslessButton.addEventListener("click", () => {
+    void loadLossless().catch(() => undefined);
+  });
   const actionsGroup = element("div", "viewer-toolbar-group");
-  actionsGroup.append(presetSelect, invertButton, resetButton, playButton, helpButton);
+  actionsGroup.append(
+    presetSelect,
+    invertButton,
+    resetButton,
+    playButton,
+    losslessButton,
+    helpButton,
+  );
   toolbar.append(toolsGroup, actionsGroup);
 
   const helpRows: [string, string][] = [
@@ -715,7 +743,9 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       node.setAttribute("aria-current", String(uid === seriesUid));
     }
     root.dataset["series"] = seriesUid;
-    preview.src = entry.previewUrl;
+    if (preview.getAttribute("src") !== entry.previewUrl) {
+      preview.src = entry.previewUrl;
+    }
     preview.hidden = false;
     stage.classList.add("viewer-stage--preview");
     setQuality("preview");
@@ -726,6 +756,8 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       const [stack, loaded] = await Promise.all([
         ensureViewport(),
         seriesLoad(config.dicomwebRoot, config.studyInstanceUid, seriesUid),
+        // Frames are asked for once the preview has shown how fast the link is.
+        linkJudged(preview, entry.previewUrl),
       ]);
       if (token !== loadToken) {
         return;
@@ -770,6 +802,27 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   });
   setPlaying(false);
   updateOverlay();
+
+  /** Replace the displayed lossy copy by the image as stored, keeping the view. */
+  async function loadLossless(): Promise<void> {
+    if (viewport === null || current === null) {
+      return;
+    }
+    const stack = viewport;
+    const state = viewState();
+    losslessButton.disabled = true;
+    status.textContent = labels.loadingLossless;
+    status.hidden = false;
+    losslessRequest(stack.getCurrentImageId());
+    try {
+      await stack.setStack(current.imageIds, state.imageIndex);
+      await applyViewState(state);
+      setQuality("diagnostic");
+    } finally {
+      status.hidden = true;
+      losslessButton.disabled = false;
+    }
+  }
 
   // --- The handle -----------------------------------------------------------------------------
   async function applyViewState(state: ViewState): Promise<void> {
