@@ -592,7 +592,11 @@ class FhirApi(ConsultApiView):
     )
     def get(self, request: Request, consult_id: int) -> Response:
         consult = consult_detail_for_user(user=_user(request), consult_id=consult_id)
-        bundle = consult_bundle(consult, list(consult.participants.all()))
+        bundle = consult_bundle(
+            consult,
+            list(consult.participants.all()),
+            [link.study.study_instance_uid for link in consult.studies.all()],
+        )
         return Response(bundle, content_type="application/fhir+json")
 
 

@@ -47,9 +47,10 @@ def _period(start: Any, end: Any) -> dict[str, str] | None:
 
 
 def consult_bundle(
-    consult: ConsultRequest, participants: list[ConsultParticipant]
+    consult: ConsultRequest, participants: list[ConsultParticipant], study_uids: list[str]
 ) -> dict[str, Any]:
-    """A `collection` Bundle of the ServiceRequest and its Task."""
+    """A `collection` Bundle of the ServiceRequest and its Task; the attached studies are the
+    request's supporting information, as ImagingStudy references by Study Instance UID."""
     request_id = f"consult-{consult.pk}"
     lead = next((p for p in participants if p.is_lead and p.ended_at is None), None)
     performers = [
@@ -78,6 +79,14 @@ def consult_bundle(
     }
     if performers:
         service_request["performer"] = performers
+    if study_uids:
+        service_request["supportingInfo"] = [
+            {
+                "type": "ImagingStudy",
+                "identifier": {"system": "urn:dicom:uid", "value": f"urn:oid:{uid}"},
+            }
+            for uid in study_uids
+        ]
     window = _period(consult.preferred_start, consult.preferred_end)
     if window:
         service_request["occurrencePeriod"] = window

@@ -114,6 +114,8 @@ def _labels() -> dict[str, str]:
             "right drag: zoom · wheel: scroll"
         ),
         "close": _("Close"),
+        "ok": _("OK"),
+        "cancel": _("Cancel"),
     }
 
 

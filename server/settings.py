@@ -343,7 +343,8 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.channels.server": {"level": "WARNING"},
-        # WeasyPrint logs every rendering step at INFO.
+        # WeasyPrint logs every rendering step at INFO, OpenJPEG every tile it encodes.
         "weasyprint": {"level": "WARNING"},
+        "openjpeg": {"level": "WARNING"},
     },
 }

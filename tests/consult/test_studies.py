@@ -2,6 +2,8 @@
 
 import pytest
 from django.test import Client
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.servicerequest import ServiceRequest
 
 from consult.models import ConsultStudy, Status
 from imaging.models import IngestSource, Study
@@ -134,3 +136,19 @@ def test_the_detail_page_lists_attachable_studies_and_attaches_one(world: World)
     assert f"/imaging/studies/{study.study_instance_uid}/view/" in page
     assert f"/consults/{consult.pk}/images/upload/" in page
     assert ConsultStudy.objects.filter(consult=consult, study=study).exists()
+
+
+def test_the_fhir_request_names_its_studies_as_supporting_information(world: World) -> None:
+    consult = make_consult(world, Status.ACCEPTED)
+    study = _study(world, "HC-0001", "1.2.826.0.1.3680043.8.498.6")
+    client = _client(world.clinic_doctor)
+    assert _attach(client, consult.pk, study.study_instance_uid)[0] == 201
+
+    bundle = Bundle.model_validate(client.get(f"/api/v1/consults/{consult.pk}/fhir/").json())
+
+    request = next(entry.resource for entry in bundle.entry or [])
+    assert isinstance(request, ServiceRequest)
+    [info] = request.supportingInfo or []
+    assert info.type == "ImagingStudy"
+    assert info.identifier is not None
+    assert info.identifier.value == f"urn:oid:{study.study_instance_uid}"

@@ -300,6 +300,24 @@ def test_viewer_handle_reports_the_users_changes_pointer_and_measurements(
     assert 0 <= pointer["x"] <= 128
     assert 0 <= pointer["y"] <= 128
 
+    # An arrow asks for its text in the page's own dialog, in the page's language.
+    tab.keyboard.press("t")
+    tab.mouse.move(x - 40, y + 40)
+    tab.mouse.down()
+    tab.mouse.move(x + 10, y + 10, steps=8)
+    tab.mouse.up()
+    dialog = tab.locator("dialog.viewer-ask")
+    expect(dialog).to_contain_text("箭头")
+    dialog.locator("input").fill("右下肺阴影")
+    dialog.get_by_role("button", name="确定").click()
+    arrow = tab.wait_for_function(
+        "() => window.yunzhenViewer.annotations()"
+        ".find((a) => a.tool === 'ArrowAnnotate' && a.data.data.label)"
+    ).json_value()
+    assert arrow["data"]["data"]["label"] == "右下肺阴影"
+    expect(dialog).to_have_count(0)
+    tab.keyboard.press("l")
+
     # Annotations set from outside replace the displayed ones.
     tab.evaluate("() => window.yunzhenViewer.setAnnotations([])")
     assert tab.evaluate("() => window.yunzhenViewer.annotations()") == []

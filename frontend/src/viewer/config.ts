@@ -52,6 +52,8 @@ export interface ViewerLabels {
   shortcutHelp: string;
   shortcutMouse: string;
   close: string;
+  ok: string;
+  cancel: string;
 }
 
 export interface ViewerConfig {

@@ -26,6 +26,7 @@ import {
   type Types as ToolTypes,
 } from "@cornerstonejs/tools";
 
+import { askText } from "./ask";
 import type { SeriesEntry, ViewerConfig, ViewerLabels } from "./config";
 import { cornerstoneStart, TOOL_CLASSES } from "./cornerstone";
 import type {
@@ -338,13 +339,18 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     for (const tool of TOOL_CLASSES) {
       toolGroup.addTool(tool.toolName);
     }
+    const askLabels = { ok: labels.ok, cancel: labels.cancel };
     toolGroup.setToolConfiguration(ArrowAnnotateTool.toolName, {
-      getTextCallback: (done: (text: string) => void) => done(window.prompt(labels.arrowPrompt) ?? ""),
+      getTextCallback: (done: (text: string) => void) => {
+        void askText(labels.arrowPrompt, "", askLabels).then(done);
+      },
       changeTextCallback: (
-        _data: unknown,
+        data: { data?: { label?: string } },
         _eventData: unknown,
         done: (text: string) => void,
-      ) => done(window.prompt(labels.arrowPrompt) ?? ""),
+      ) => {
+        void askText(labels.arrowPrompt, data.data?.label ?? "", askLabels).then(done);
+      },
     });
     toolGroup.addViewport(viewportId, engineId);
     toolGroup.setToolActive(StackScrollTool.toolName, {
