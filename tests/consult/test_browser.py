@@ -175,7 +175,13 @@ def test_consult_from_request_to_acknowledged_opinion(
     assert specialist.evaluate("window.yunzhenNotReloaded") is True
     row.get_by_role("link").click()
     expect(specialist).to_have_url(re.compile(rf"/consults/{consult_id}/$"))
+    # A doctor in the middle of choosing a file is not interrupted: the page says it changed.
+    chosen = doctor.locator("#upload input[type=file]")
+    chosen.set_input_files([FilePayload(name="ecg.png", mimeType="image/png", buffer=PNG)])
     _click_action(specialist, "accept")
+    expect(doctor.locator("#consult-changed")).to_be_visible()
+    assert chosen.evaluate("input => input.files.length") == 1
+    doctor.reload()
     _click_action(specialist, "start_review")
 
     specialist.locator(f"a[href='/consults/{consult_id}/opinion/edit/']").first.click()
@@ -194,9 +200,11 @@ def test_consult_from_request_to_acknowledged_opinion(
         "href", f"/api/v1/consults/{consult_id}/opinion/pdf/"
     )
 
-    # The doctor's open consult page says it changed; the signed opinion is there to read.
-    expect(doctor.locator("#consult-changed")).to_be_visible()
-    doctor.goto(f"/consults/{consult_id}/opinion/")
+    # The doctor's open consult page brings itself up to date: the signed opinion is there.
+    signed_link = doctor.locator(f"a.button[href='/consults/{consult_id}/opinion/']")
+    expect(signed_link).to_be_visible()
+    expect(doctor.locator("#consult-changed")).to_be_hidden()
+    signed_link.click()
     expect(doctor.get_by_role("heading", level=1)).to_have_text(OPINION_LABEL)
     expect(doctor.locator(".opinion")).to_contain_text("右下肺炎")
     doctor.locator("input[name=disposition][value=adopted]").check()
