@@ -1,6 +1,6 @@
 from django.urls import path
 
-from consult import api, review_api
+from consult import api
 
 app_name = "consult"
 urlpatterns = [
@@ -23,22 +23,22 @@ urlpatterns = [
     path("<int:consult_id>/fhir/", api.FhirApi.as_view(), name="fhir"),
     path(
         "<int:consult_id>/annotations/",
-        review_api.AnnotationsApi.as_view(),
+        api.AnnotationsApi.as_view(),
         name="annotations",
     ),
     path(
         "<int:consult_id>/annotations/<str:annotation_uid>/",
-        review_api.AnnotationApi.as_view(),
+        api.AnnotationApi.as_view(),
         name="annotation",
     ),
     path(
         "<int:consult_id>/opinion/key-images/",
-        review_api.KeyImagesApi.as_view(),
+        api.KeyImagesApi.as_view(),
         name="opinion-key-images",
     ),
     path(
         "<int:consult_id>/opinion/key-images/<int:key_image_id>/",
-        review_api.KeyImageApi.as_view(),
+        api.KeyImageApi.as_view(),
         name="opinion-key-image",
     ),
 ]

@@ -33,12 +33,8 @@ from imaging.errors import (
     UploadTooLarge,
 )
 from imaging.models import Upload, UploadState
-from imaging.services import (
-    upload_append,
-    upload_create,
-    upload_delete,
-    upload_get_for_owner,
-)
+from imaging.selectors import upload_get_for_owner
+from imaging.services import upload_append, upload_create, upload_delete
 from imaging.services.uploads import CHECKSUM_REFUSAL
 from server.accounts.models import User
 

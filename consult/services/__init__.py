@@ -3,8 +3,8 @@
 from consult.services.calendar import calendar_days_load
 from consult.services.deadlines import consult_deadlines_sweep
 from consult.services.key_images import opinion_key_image_add, opinion_key_image_remove
-from consult.services.lifecycle import (
-    Assignment,
+from consult.services.lifecycle import Assignment, consult_transition
+from consult.services.moves import (
     consult_accept,
     consult_acknowledge,
     consult_answer_info,
@@ -14,7 +14,6 @@ from consult.services.lifecycle import (
     consult_schedule,
     consult_start_review,
     consult_start_session,
-    consult_transition,
 )
 from consult.services.opinions import (
     OpinionSections,

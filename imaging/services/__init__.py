@@ -7,13 +7,8 @@ from imaging.services.derivatives import (
     lossy_frame_storage_name,
     series_lossy_frames_request,
 )
-from imaging.services.ingest import (
-    IngestResult,
-    IngestStatus,
-    instance_ingest,
-    instances_ingest,
-    study_subject,
-)
+from imaging.services.ingest import instance_ingest, instances_ingest
+from imaging.services.ingest_rules import IngestResult, IngestStatus, study_subject
 from imaging.services.previews import (
     PREVIEW_MEDIA_TYPE,
     PREVIEW_QUALITY,
@@ -29,7 +24,6 @@ from imaging.services.uploads import (
     upload_append,
     upload_create,
     upload_delete,
-    upload_get_for_owner,
     uploads_expired_delete,
 )
 from imaging.services.viewings import (
@@ -64,6 +58,5 @@ __all__ = [
     "upload_append",
     "upload_create",
     "upload_delete",
-    "upload_get_for_owner",
     "uploads_expired_delete",
 ]

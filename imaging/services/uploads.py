@@ -22,7 +22,8 @@ from imaging.errors import (
     UploadTooLarge,
 )
 from imaging.models import IngestSource, Upload, UploadState
-from imaging.services.ingest import IngestStatus, instance_ingest
+from imaging.services.ingest import instance_ingest
+from imaging.services.ingest_rules import IngestStatus
 from server.access import Action, NotFound, actor_for, institution_permits
 from server.accounts.models import User
 from server.directory.errors import NotAllowed
@@ -79,16 +80,6 @@ def upload_create(*, user: User, length: int, sha256: str, file_name: str) -> Up
         sha256=sha256,
         expires_at=now + timedelta(seconds=settings.IMAGING_UPLOAD_EXPIRY_SECONDS),
     )
-
-
-def upload_get_for_owner(*, user: User, upload_id: uuid.UUID) -> Upload:
-    """The user's own upload, unless it expired. Raises: NotFound for anyone else's."""
-    upload = Upload.objects.filter(
-        pk=upload_id, owner_id=user.pk, expires_at__gt=timezone.now()
-    ).first()
-    if upload is None:
-        raise NotFound
-    return upload
 
 
 @transaction.atomic

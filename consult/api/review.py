@@ -1,6 +1,5 @@
 """JSON endpoints of the shared review: annotations saved with a consult, and the opinion's key
-images. (Kept apart from consult/api.py, which is already past the size where a module splits.)
-"""
+images."""
 
 from typing import Any
 
@@ -15,17 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from consult import services
-from consult.api import ConsultApiView, PdfRenderer
+from consult.api.base import ConsultApiView, PdfRenderer, _user
 from consult.events import ANNOTATION_DATA_MAX_BYTES, UID_PATTERN, SavedAnnotation
 from consult.models import OpinionKeyImage, ReviewAnnotation
 from consult.selectors import opinion_key_image_for_user
 from consult.services.key_images import KEY_IMAGE_MAX_BYTES
-from server.accounts.models import User
-
-
-def _user(request: Request) -> User:
-    assert isinstance(request.user, User)
-    return request.user
 
 
 class AnnotationIn(serializers.Serializer[Any]):

@@ -1,0 +1,213 @@
+"""Who sees which consult: the facts the access policy decides on, the one access function,
+visibility as a queryset, worklists and the audited listing and detail reads."""
+
+from typing import Literal
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Case, Q, QuerySet, Value, When
+
+from consult.lifecycle import AWAITING_ROUTING, GRANT_ENDING, TERMINAL
+from consult.models import ConsultRequest, Status, TargetKind, Urgency
+from server.access import (
+    Actor,
+    ConsultAction,
+    ConsultFacts,
+    NotFound,
+    actor_for,
+    consult_permits,
+)
+from server.accounts.models import User
+from server.audit.models import AuditAction, AuditOutcome
+from server.audit.services import audit_record
+from server.directory.models import Department, Practitioner, Role
+
+Worklist = Literal["incoming", "queue", "my_requests", "overdue", "all"]
+
+
+def consult_queue_user_ids(*, consult: ConsultRequest) -> frozenset[int]:
+    """Specialists of the target department, while the consult waits there for routing."""
+    department_id = consult.target_department_id
+    if (
+        consult.target_kind != TargetKind.DEPARTMENT
+        or department_id is None
+        or consult.status not in AWAITING_ROUTING
+    ):
+        return frozenset()
+    return frozenset(
+        Practitioner.objects.filter(
+            department_id=department_id, is_active=True, roles__role=Role.SPECIALIST
+        ).values_list("user_id", flat=True)
+    )
+
+
+def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
+    """Describe the consult for `server.access.consult_permits`."""
+    active = list(
+        consult.participants.filter(ended_at__isnull=True).values_list(
+            "practitioner__user_id", "is_lead", "practitioner__department_id"
+        )
+    )
+    department_ids: set[int | None] = {d for _, _, d in active}
+    if consult.target_department_id is not None:
+        department_ids.add(consult.target_department_id)
+    heads = Department.objects.filter(pk__in=department_ids, head__isnull=False).values_list(
+        "head__user_id", flat=True
+    )
+    return ConsultFacts(
+        consortium_id=consult.consortium_id,
+        patient_id=consult.patient_id,
+        inviting_institution_id=consult.inviting_institution_id,
+        requester_user_id=consult.requester.user_id,
+        invited_user_ids=frozenset(u for u, _, _ in active),
+        lead_user_id=next((u for u, lead, _ in active if lead), None),
+        queue_user_ids=consult_queue_user_ids(consult=consult),
+        department_head_user_ids=frozenset(heads),
+        is_open=consult.status not in GRANT_ENDING,
+    )
+
+
+def consult_get_for_user(
+    *,
+    user: User | AnonymousUser,
+    consult_id: int,
+    action: ConsultAction = ConsultAction.VIEW,
+    audit: bool = True,
+) -> ConsultRequest:
+    """Return the consult if the user may do `action` to it; reads are audited either way.
+
+    Raises: NotFound when it is missing or not the user's to see.
+    """
+    actor = actor_for(user)
+    consult = (
+        ConsultRequest.objects.select_related("requester", "patient").filter(pk=consult_id).first()
+    )
+    allowed = consult is not None and consult_permits(actor, action, consult_facts(consult=consult))
+    if audit:
+        audit_record(
+            user=user,
+            action=AuditAction.READ if action is ConsultAction.VIEW else AuditAction.EXECUTE,
+            event=f"consult.{action.value}",
+            outcome=AuditOutcome.SUCCESS if allowed else AuditOutcome.DENIED,
+            actor_institution_id=actor.institution_id if actor else None,
+            resource_type="ConsultRequest",
+            resource_id=consult_id,
+            patient_id=consult.patient_id if consult else None,
+            patient_institution_id=consult.patient.home_institution_id if consult else None,
+        )
+    if not allowed or consult is None:
+        raise NotFound
+    return consult
+
+
+def consults_visible_to(actor: Actor | None) -> QuerySet[ConsultRequest]:
+    """Every consult the actor may view; mirrors the VIEW rule of `consult_permits`."""
+    if actor is None:
+        return ConsultRequest.objects.none()
+    consults = ConsultRequest.objects.filter(consortium_id=actor.consortium_id)
+    if actor.has(Role.COORDINATOR):
+        return consults
+    practitioner = Practitioner.objects.filter(pk=actor.practitioner_id).values_list(
+        "department_id", flat=True
+    )
+    department_id = practitioner.first()
+    rule = (
+        Q(inviting_institution_id=actor.institution_id)
+        | Q(
+            participants__practitioner_id=actor.practitioner_id,
+            participants__ended_at__isnull=True,
+        )
+        | Q(target_department__head_id=actor.practitioner_id)
+        | Q(
+            participants__practitioner__department__head_id=actor.practitioner_id,
+            participants__ended_at__isnull=True,
+        )
+    )
+    if department_id is not None and actor.has(Role.SPECIALIST):
+        rule |= Q(
+            target_kind=TargetKind.DEPARTMENT,
+            target_department_id=department_id,
+            status__in=AWAITING_ROUTING,
+        )
+    return consults.filter(pk__in=consults.filter(rule).values("pk"))
+
+
+def consults_in_worklist(*, actor: Actor | None, worklist: Worklist) -> QuerySet[ConsultRequest]:
+    """One worklist of the actor, inside what they may see."""
+    visible = consults_visible_to(actor)
+    if actor is None or worklist == "all":
+        return visible
+    open_ = ~Q(status__in=[*TERMINAL, Status.CLOSED, Status.DRAFT])
+    if worklist == "incoming":
+        return visible.filter(
+            open_,
+            pk__in=ConsultRequest.objects.filter(
+                participants__practitioner_id=actor.practitioner_id,
+                participants__ended_at__isnull=True,
+            ).values("pk"),
+        )
+    if worklist == "queue":
+        return visible.filter(status__in=AWAITING_ROUTING).exclude(
+            target_kind=TargetKind.SPECIALIST
+        )
+    if worklist == "my_requests":
+        return visible.filter(requester_id=actor.practitioner_id)
+    # overdue: open consults with an escalation
+    return visible.filter(open_, escalations__isnull=False).distinct()
+
+
+def consult_active_load(*, practitioner_ids: list[int]) -> dict[int, int]:
+    """How many open consults each practitioner takes part in."""
+    load = dict.fromkeys(practitioner_ids, 0)
+    busy = Status.ASSIGNED, Status.ACCEPTED, Status.SCHEDULED, Status.UNDER_REVIEW
+    rows = ConsultRequest.objects.filter(
+        status__in=[*busy, Status.IN_SESSION, Status.NEEDS_INFO],
+        participants__practitioner_id__in=practitioner_ids,
+        participants__ended_at__isnull=True,
+    ).values_list("participants__practitioner_id", flat=True)
+    for practitioner_id in rows:
+        load[practitioner_id] += 1
+    return load
+
+
+def consult_detail_for_user(*, user: User | AnonymousUser, consult_id: int) -> ConsultRequest:
+    """The consult with everything its detail view shows; the read is audited."""
+    consult_get_for_user(user=user, consult_id=consult_id)
+    return (
+        ConsultRequest.objects.select_related("patient", "requester", "inviting_institution")
+        .prefetch_related(
+            "participants__practitioner", "events", "attachments", "escalations", "studies__study"
+        )
+        .get(pk=consult_id)
+    )
+
+
+def consult_page_for_user(
+    *, user: User | AnonymousUser, worklist: Worklist, status: str = ""
+) -> QuerySet[ConsultRequest]:
+    """The consults of one worklist, most urgent and oldest first."""
+    consults = consults_in_worklist(actor=actor_for(user), worklist=worklist)
+    if status:
+        consults = consults.filter(status=status)
+    rank = Case(
+        When(urgency=Urgency.CRITICAL, then=Value(0)),
+        When(urgency=Urgency.URGENT, then=Value(1)),
+        default=Value(2),
+    )
+    return (
+        consults.select_related("patient", "requester")
+        .annotate(urgency_rank=rank)
+        .order_by("urgency_rank", "created_at", "pk")
+    )
+
+
+def consult_list_audit(*, user: User, consult_ids: list[int]) -> None:
+    """Record which consults a listing showed."""
+    actor = actor_for(user)
+    audit_record(
+        user=user,
+        action=AuditAction.READ,
+        event="consult.list",
+        actor_institution_id=actor.institution_id if actor else None,
+        resource_type="ConsultRequest",
+        detail={"consult_ids": consult_ids},
+    )

@@ -1,0 +1,92 @@
+"""Study access: whether a user may view a study or one of its instances, audited per session."""
+
+from django.contrib.auth.models import AnonymousUser
+from django.db.models import Q
+
+from imaging.models import Instance, Study, ViewingKind
+from imaging.services import study_subject, study_viewing_record
+from server.access import Action, NotFound, StudyScope, actor_for, study_permits
+from server.accounts.models import User
+from server.audit.models import AuditAction, AuditOutcome
+from server.audit.services import audit_record
+
+
+def _audit_denied(*, user: User | AnonymousUser, study: Study | None, study_uid: str) -> None:
+    actor = actor_for(user)
+    audit_record(
+        user=user,
+        action=AuditAction.READ,
+        event="imaging.study.read",
+        outcome=AuditOutcome.DENIED,
+        actor_institution_id=actor.institution_id if actor else None,
+        resource_type="Study",
+        resource_id=study.pk if study else study_uid[:64],
+        patient_id=study.patient_id if study else None,
+        patient_institution_id=study.patient.home_institution_id
+        if study and study.patient
+        else None,
+    )
+
+
+def study_get_for_user(
+    *, user: User | AnonymousUser, study_uid: str, session: str, kind: ViewingKind
+) -> Study:
+    """Return the study if the user may view it; the read is audited once per viewing session.
+
+    Raises: NotFound for a missing study and for one the user may not see (audited as denied).
+    """
+    study = (
+        Study.objects.select_related("institution", "patient")
+        .filter(study_instance_uid=study_uid)
+        .first()
+    )
+    if study is None or not study_permits(actor_for(user), Action.VIEW, study_subject(study)):
+        _audit_denied(user=user, study=study, study_uid=study_uid)
+        raise NotFound
+    study_viewing_record(user=user, studies=[study], session=session, kind=kind)
+    return study
+
+
+def instance_get_for_user(
+    *,
+    user: User | AnonymousUser,
+    study_uid: str,
+    series_uid: str,
+    instance_uid: str,
+    session: str,
+    kind: ViewingKind,
+) -> Instance:
+    """Return the instance if the user may view its study, with the study, in one query; the
+    read is audited as `study_get_for_user` audits it.
+
+    Raises: NotFound for a missing instance and for one the user may not see.
+    """
+    instance = (
+        Instance.objects.select_related("study__institution", "study__patient", "series")
+        .defer("metadata")
+        .filter(
+            sop_instance_uid=instance_uid,
+            series__series_instance_uid=series_uid,
+            study__study_instance_uid=study_uid,
+        )
+        .first()
+    )
+    if instance is None:
+        # The study decides what is audited: a denied read, or nothing missing in it.
+        study_get_for_user(user=user, study_uid=study_uid, session=session, kind=kind)
+        raise NotFound
+    study = instance.study
+    if not study_permits(actor_for(user), Action.VIEW, study_subject(study)):
+        _audit_denied(user=user, study=study, study_uid=study_uid)
+        raise NotFound
+    study_viewing_record(user=user, studies=[study], session=session, kind=kind)
+    return instance
+
+
+def _visible(scope: StudyScope, prefix: str) -> Q:
+    return Q(**{f"{prefix}patient__in": scope.patients}) | Q(
+        **{
+            f"{prefix}patient__isnull": True,
+            f"{prefix}institution_id__in": scope.unmatched_institutions,
+        }
+    )

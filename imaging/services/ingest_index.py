@@ -1,0 +1,213 @@
+"""Indexing accepted instances in one transaction: new studies (matched to a patient) and
+series, the instances, the counts, the audit of created studies."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F
+
+from imaging.dicom import ParsedInstance
+from imaging.models import IngestSource, Instance, Series, Study
+from imaging.services.ingest_rules import _Archive
+from imaging.services.previews import series_previews_request
+from imaging.services.storage import storage_name
+from server.access import actor_for
+from server.accounts.models import User
+from server.audit.models import AuditAction
+from server.audit.services import audit_record
+from server.directory.models import Institution, Patient
+
+
+def _patient_match(*, institution: Institution, patient_id: str, issuer: str) -> Patient | None:
+    """The one live consortium patient whose health card number is the DICOM PatientID.
+
+    The issuer must be empty or the consortium's code; two candidates match nobody.
+    """
+    if not patient_id or issuer not in ("", institution.consortium.code):
+        return None
+    candidates = list(
+        Patient.objects.filter(
+            consortium_id=institution.consortium_id,
+            health_card_number=patient_id,
+            merged_into__isnull=True,
+        )[:2]
+    )
+    return candidates[0] if len(candidates) == 1 else None
+
+
+@dataclass(frozen=True)
+class _Accepted:
+    parsed: ParsedInstance
+    metadata: str  # the DICOM JSON text
+
+
+@transaction.atomic
+def _index(
+    *,
+    accepted: list[_Accepted],
+    archive: _Archive,
+    source: IngestSource,
+    institution: Institution,
+    user: User | None,
+) -> None:
+    """Index the accepted instances: new studies and series, the instances, the counts.
+
+    Raises: IntegrityError when a concurrent request created one of the rows first.
+    """
+    if not accepted:
+        return
+    by_study: dict[str, list[ParsedInstance]] = {}
+    by_series: dict[str, list[ParsedInstance]] = {}
+    for item in accepted:
+        by_study.setdefault(item.parsed.study_instance_uid, []).append(item.parsed)
+        by_series.setdefault(item.parsed.series_instance_uid, []).append(item.parsed)
+    # A stored study that gains a series gets its modalities rewritten: lock it and read them
+    # afresh. Counts alone are incremented in the database, with no lock needed.
+    studies = {uid: archive.studies[uid] for uid in by_study if uid in archive.studies}
+    gaining = [
+        study.pk
+        for uid, study in studies.items()
+        if any(p.series_instance_uid not in archive.series for p in by_study[uid])
+    ]
+    if gaining:
+        studies.update(
+            {
+                s.study_instance_uid: s
+                for s in Study.objects.select_for_update().filter(pk__in=gaining).order_by("pk")
+            }
+        )
+    created_studies = Study.objects.bulk_create(
+        [
+            Study(
+                study_instance_uid=uid,
+                **_study_fields(parsed=first, source=source, institution=institution),
+                series_count=len({p.series_instance_uid for p in by_study[uid]}),
+                instance_count=len(by_study[uid]),
+                size_bytes=sum(p.size for p in by_study[uid]),
+                modalities_in_study=_modalities("", by_study[uid]),
+                revision=1,
+            )
+            for uid, first in archive.new_studies.items()
+            if uid in by_study
+        ]
+    )
+    studies.update({s.study_instance_uid: s for s in created_studies})
+    series = dict(archive.series)
+    series.update(
+        {
+            s.series_instance_uid: s
+            for s in Series.objects.bulk_create(
+                [
+                    Series(
+                        study=studies[first.study_instance_uid],
+                        series_instance_uid=uid,
+                        modality=first.modality,
+                        series_number=first.series_number,
+                        series_description=first.series_description,
+                        body_part_examined=first.body_part_examined,
+                        instance_count=len(members),
+                        revision=1,
+                    )
+                    for uid, members in by_series.items()
+                    if uid not in archive.series
+                    for first in members[:1]
+                ]
+            )
+        }
+    )
+    Instance.objects.bulk_create(
+        [
+            Instance(
+                study=studies[item.parsed.study_instance_uid],
+                series=series[item.parsed.series_instance_uid],
+                sop_instance_uid=item.parsed.sop_instance_uid,
+                sop_class_uid=item.parsed.sop_class_uid,
+                instance_number=item.parsed.instance_number,
+                transfer_syntax_uid=item.parsed.transfer_syntax_uid,
+                number_of_frames=item.parsed.number_of_frames,
+                frame_fragments=item.parsed.frame_fragments,
+                sha256=item.parsed.sha256,
+                dataset_sha256=item.parsed.dataset_sha256,
+                storage_name=storage_name(item.parsed.sha256),
+                size_bytes=item.parsed.size,
+                metadata=item.metadata,
+                source=source,
+                institution=institution,
+                stored_by=user,
+            )
+            for item in accepted
+        ],
+        # One INSERT a row: for several rows Django binds each column as one array, and
+        # psycopg escapes every quote of the metadata JSON into it, some 3 ms an instance.
+        batch_size=1,
+    )
+    for uid, members in by_series.items():
+        if uid in archive.series:
+            Series.objects.filter(pk=series[uid].pk).update(
+                instance_count=F("instance_count") + len(members), revision=F("revision") + 1
+            )
+        if any(p.number_of_frames > 0 for p in members):
+            series_previews_request(series[uid].pk)
+    for uid, members in by_study.items():
+        if uid not in archive.studies:
+            continue
+        study = studies[uid]
+        new_series = {p.series_instance_uid for p in members} - set(archive.series)
+        changes: dict[str, object] = {
+            "instance_count": F("instance_count") + len(members),
+            "size_bytes": F("size_bytes") + sum(p.size for p in members),
+            "revision": F("revision") + 1,
+        }
+        if new_series:
+            changes["series_count"] = F("series_count") + len(new_series)
+            changes["modalities_in_study"] = _modalities(study.modalities_in_study, members)
+        Study.objects.filter(pk=study.pk).update(**changes)
+    for study in created_studies:
+        _audit_created(study=study, source=source, institution=institution, user=user)
+
+
+def _modalities(stored: str, members: list[ParsedInstance]) -> str:
+    modalities = set(filter(None, stored.split("\\"))) | {p.modality for p in members}
+    return "\\".join(sorted(filter(None, modalities)))
+
+
+def _audit_created(
+    *, study: Study, source: IngestSource, institution: Institution, user: User | None
+) -> None:
+    actor = actor_for(user) if user is not None else None
+    audit_record(
+        user=user,
+        action=AuditAction.CREATE,
+        event="imaging.study.create",
+        actor_institution_id=actor.institution_id if actor else institution.pk,
+        resource_type="Study",
+        resource_id=study.pk,
+        patient_id=study.patient_id,
+        patient_institution_id=study.patient.home_institution_id if study.patient else None,
+        detail={"source": source.value, "matched": study.patient_id is not None},
+    )
+
+
+def _study_fields(
+    *, parsed: ParsedInstance, source: IngestSource, institution: Institution
+) -> dict[str, object]:
+    return {
+        "institution": institution,
+        "patient": _patient_match(
+            institution=institution,
+            patient_id=parsed.patient_id,
+            issuer=parsed.issuer_of_patient_id,
+        ),
+        "source": source,
+        "dicom_patient_id": parsed.patient_id,
+        "issuer_of_patient_id": parsed.issuer_of_patient_id,
+        "patient_name": parsed.patient_name,
+        "patient_birth_date": parsed.patient_birth_date,
+        "patient_sex": parsed.patient_sex,
+        "study_date": parsed.study_date,
+        "study_time": parsed.study_time,
+        "accession_number": parsed.accession_number,
+        "study_id": parsed.study_id,
+        "study_description": parsed.study_description,
+        "referring_physician_name": parsed.referring_physician_name,
+    }

@@ -1,0 +1,187 @@
+"""Ingest outcomes, and the rules that refuse an instance or take it as a resend, given what
+the archive already holds."""
+
+import logging
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from imaging.dicom import FailureReason, ParsedInstance
+from imaging.models import Instance, Series, Study
+from server.access import Action, Actor, StudySubject, actor_for, study_permits
+from server.accounts.models import User
+from server.audit.models import AuditAction, AuditOutcome
+from server.audit.services import audit_record
+from server.directory.models import Institution
+
+logger = logging.getLogger(__name__)
+
+
+class IngestStatus(StrEnum):
+    STORED = "stored"
+    ALREADY_STORED = "already_stored"  # identical bytes were stored before: a no-op
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    status: IngestStatus
+    sop_class_uid: str = ""
+    sop_instance_uid: str = ""
+    study_instance_uid: str = ""
+    series_instance_uid: str = ""
+    failure_reason: FailureReason | None = None
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not IngestStatus.FAILED
+
+
+def _failed(parsed: ParsedInstance, reason: FailureReason, message: str) -> IngestResult:
+    return IngestResult(
+        status=IngestStatus.FAILED,
+        sop_class_uid=parsed.sop_class_uid,
+        sop_instance_uid=parsed.sop_instance_uid,
+        study_instance_uid=parsed.study_instance_uid,
+        series_instance_uid=parsed.series_instance_uid,
+        failure_reason=reason,
+        message=message,
+    )
+
+
+def _done(parsed: ParsedInstance, status: IngestStatus) -> IngestResult:
+    return IngestResult(
+        status=status,
+        sop_class_uid=parsed.sop_class_uid,
+        sop_instance_uid=parsed.sop_instance_uid,
+        study_instance_uid=parsed.study_instance_uid,
+        series_instance_uid=parsed.series_instance_uid,
+    )
+
+
+def study_subject(study: Study) -> StudySubject:
+    return StudySubject(
+        owner_institution_id=study.institution_id,
+        owner_consortium_id=study.institution.consortium_id,
+        patient_id=study.patient_id,
+    )
+
+
+@dataclass
+class _Archive:
+    """What the archive already holds of a batch's studies, series and instances."""
+
+    studies: dict[str, Study]
+    series: dict[str, Series]
+    instances: dict[str, Instance]
+    # Studies and series the batch creates: study UID -> its first instance; series -> study UID.
+    new_studies: dict[str, ParsedInstance] = field(default_factory=dict)
+    new_series: dict[str, str] = field(default_factory=dict)
+    may_add: dict[int, bool] = field(default_factory=dict)  # study id -> actor may add to it
+
+    @classmethod
+    def load(cls, parsed: list[ParsedInstance]) -> "_Archive":
+        return cls(
+            studies={
+                s.study_instance_uid: s
+                for s in Study.objects.select_related("institution").filter(
+                    study_instance_uid__in={p.study_instance_uid for p in parsed}
+                )
+            },
+            series={
+                s.series_instance_uid: s
+                for s in Series.objects.filter(
+                    series_instance_uid__in={p.series_instance_uid for p in parsed}
+                )
+            },
+            instances={
+                i.sop_instance_uid: i
+                for i in Instance.objects.select_related("study").filter(
+                    sop_instance_uid__in={p.sop_instance_uid for p in parsed}
+                )
+            },
+        )
+
+    def refusal(self, parsed: ParsedInstance, actor: Actor | None) -> IngestResult | None:
+        """Why the instance may not join the study or series its UIDs name, if they exist."""
+        study = self.studies.get(parsed.study_instance_uid)
+        series = self.series.get(parsed.series_instance_uid)
+        series_study = self.new_series.get(parsed.series_instance_uid)
+        if study is None:
+            if series is not None or series_study not in (None, parsed.study_instance_uid):
+                return _failed(
+                    parsed, FailureReason.DATA_SET_DOES_NOT_MATCH, "The series is in another study."
+                )
+            first = self.new_studies.get(parsed.study_instance_uid)
+            if first is not None and _patient_ids(first) != _patient_ids(parsed):
+                return _patient_differs(parsed)
+            return None
+        if study.pk not in self.may_add:
+            self.may_add[study.pk] = study_permits(actor, Action.VIEW, study_subject(study))
+        if not self.may_add[study.pk]:
+            return _failed(
+                parsed, FailureReason.NOT_AUTHORIZED, "Not allowed to add to this study."
+            )
+        if (study.dicom_patient_id, study.issuer_of_patient_id) != _patient_ids(parsed):
+            return _patient_differs(parsed)
+        if (series is not None and series.study_id != study.pk) or series_study not in (
+            None,
+            parsed.study_instance_uid,
+        ):
+            return _failed(
+                parsed, FailureReason.DATA_SET_DOES_NOT_MATCH, "The series is in another study."
+            )
+        return None
+
+    def claim(self, parsed: ParsedInstance) -> None:
+        """Note that the batch creates the instance's study and series if they are new."""
+        if parsed.study_instance_uid not in self.studies:
+            self.new_studies.setdefault(parsed.study_instance_uid, parsed)
+        if parsed.series_instance_uid not in self.series:
+            self.new_series.setdefault(parsed.series_instance_uid, parsed.study_instance_uid)
+
+
+def _patient_ids(parsed: ParsedInstance) -> tuple[str, str]:
+    return (parsed.patient_id, parsed.issuer_of_patient_id)
+
+
+def _patient_differs(parsed: ParsedInstance) -> IngestResult:
+    return _failed(
+        parsed,
+        FailureReason.DATA_SET_DOES_NOT_MATCH,
+        "PatientID or IssuerOfPatientID differs from the stored study.",
+    )
+
+
+def _resend(
+    *, parsed: ParsedInstance, existing: Instance, user: User | None, institution: Institution
+) -> IngestResult:
+    # The data set decides, not the file: each door writes its own file meta, so the same
+    # instance sent by STOW-RS and then by C-STORE arrives as different files. A row stored
+    # before dataset hashes existed, whose file was missing then, has only the file hash.
+    if parsed.dataset_sha256 == existing.dataset_sha256 or parsed.sha256 == existing.sha256:
+        return _done(parsed, IngestStatus.ALREADY_STORED)
+    actor = actor_for(user) if user is not None else None
+    audit_record(
+        user=user,
+        action=AuditAction.CREATE,
+        event="imaging.instance.conflict",
+        outcome=AuditOutcome.FAILURE,
+        actor_institution_id=actor.institution_id if actor else institution.pk,
+        resource_type="Instance",
+        resource_id=existing.pk,
+        patient_id=existing.study.patient_id,
+        detail={
+            "sop_instance_uid": parsed.sop_instance_uid,
+            "stored_sha256": existing.sha256,
+            "refused_sha256": parsed.sha256,
+            "stored_dataset_sha256": existing.dataset_sha256,
+            "refused_dataset_sha256": parsed.dataset_sha256,
+        },
+    )
+    logger.warning("Refused instance %s: same SOP Instance UID, other data set", existing.pk)
+    return _failed(
+        parsed,
+        FailureReason.DUPLICATE_SOP_INSTANCE,
+        "An instance with this SOP Instance UID and a different data set is already stored.",
+    )
