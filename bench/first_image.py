@@ -584,12 +584,20 @@ def _seed() -> dict[str, Any]:
 
 
 def _viewer_bundle() -> dict[str, int]:
-    """Sizes of the viewer entry's JavaScript: raw, and gzipped as WhiteNoise serves it."""
+    """Sizes of the JavaScript the viewer needs for its first image: raw, and gzipped as
+    WhiteNoise serves it."""
     from django.conf import settings
 
     manifest = json.loads((Path(settings.FRONTEND_DIST) / ".vite" / "manifest.json").read_text())
-    entry = manifest["src/viewer/main.ts"]
-    files = [entry["file"], *(manifest[i]["file"] for i in entry.get("imports", []))]
+
+    def chunk_files(key: str) -> list[str]:
+        chunk = manifest[key]
+        return [chunk["file"], *(f for i in chunk.get("imports", []) for f in chunk_files(i))]
+
+    # The entry, then the viewer it imports once the preview is shown (not the shared review).
+    files = list(
+        dict.fromkeys(chunk_files("src/viewer/main.ts") + chunk_files("src/viewer/viewer.ts"))
+    )
     static = Path(settings.STATIC_ROOT)
     raw = sum((static / f).stat().st_size for f in files)
     gzipped = sum((static / f"{f}.gz").stat().st_size for f in files)
