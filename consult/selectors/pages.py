@@ -8,14 +8,12 @@ from consult.lifecycle import ATTACHABLE, AWAITING_ROUTING, TRANSITIONS
 from consult.models import ConsultRequest, Kind, Mode, Status
 from consult.selectors.visibility import consult_facts
 from imaging.models import Study
-from imaging.services import study_subject
+from imaging.selectors import studies_visible_to
 from server.access import (
-    Action,
     ConsultAction,
     actor_for,
     consult_permits,
     patients_visible_to,
-    study_permits,
 )
 from server.accounts.models import User
 from server.directory.models import Department, Patient, Practitioner, Role
@@ -127,13 +125,10 @@ def consult_attachable_studies(
         return []
     own_unmatched = Q(patient__isnull=True, institution_id=actor.institution_id)
     candidates = (
-        Study.objects.filter(Q(patient_id=consult.patient_id) | own_unmatched)
+        studies_visible_to(actor)
+        .filter(Q(patient_id=consult.patient_id) | own_unmatched)
         .exclude(pk__in=consult.studies.values("study_id"))
         .select_related("institution", "patient")
         .order_by("-study_date", "-created_at")
     )
-    return [
-        study
-        for study in candidates[:limit]
-        if study_permits(actor, Action.VIEW, study_subject(study))
-    ]
+    return list(candidates[:limit])

@@ -1,7 +1,11 @@
 """Image archive reads: studies a user may see, QIDO searches, retrieval and metadata. Callers
 import from here."""
 
-from imaging.selectors.access import instance_get_for_user, study_get_for_user
+from imaging.selectors.access import (
+    instance_get_for_user,
+    studies_visible_to,
+    study_get_for_user,
+)
 from imaging.selectors.dimse import (
     Retrieval,
     calling_ae_get,
@@ -56,6 +60,7 @@ __all__ = [
     "series_to_view",
     "studies_to_reconcile",
     "studies_unmatched_for_user",
+    "studies_visible_to",
     "study_for_manager",
     "study_for_reconcile",
     "study_get_for_user",

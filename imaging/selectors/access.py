@@ -1,11 +1,19 @@
 """Study access: whether a user may view a study or one of its instances, audited per session."""
 
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from imaging.models import Instance, Study, ViewingKind
 from imaging.services import study_subject, study_viewing_record
-from server.access import Action, NotFound, StudyScope, actor_for, study_permits
+from server.access import (
+    Action,
+    Actor,
+    NotFound,
+    StudyScope,
+    actor_for,
+    study_permits,
+    study_scope,
+)
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
@@ -81,6 +89,11 @@ def instance_get_for_user(
         raise NotFound
     study_viewing_record(user=user, studies=[study], session=session, kind=kind)
     return instance
+
+
+def studies_visible_to(actor: Actor | None) -> QuerySet[Study]:
+    """Every study the actor may view; mirrors the VIEW rule of `study_permits` as a query."""
+    return Study.objects.filter(_visible(study_scope(actor), ""))
 
 
 def _visible(scope: StudyScope, prefix: str) -> Q:

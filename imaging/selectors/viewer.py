@@ -3,9 +3,9 @@
 from dataclasses import dataclass
 
 from imaging.models import Series, Study
-from imaging.selectors.access import _visible
+from imaging.selectors.access import studies_visible_to
 from imaging.selectors.studies import StudyPage, _study_page
-from server.access import NotFound, actor_for, study_scope
+from server.access import NotFound, actor_for
 from server.accounts.models import User
 from server.directory.models import Patient
 from server.directory.selectors import patient_get_for_user
@@ -37,8 +37,10 @@ def study_page_of_patient(
     patient = patient_get_for_user(user=user, patient_id=patient_id)
     if actor is None:
         raise NotFound
-    studies = Study.objects.filter(_visible(study_scope(actor), ""), patient=patient).order_by(
-        "-study_date", "-created_at", "-pk"
+    studies = (
+        studies_visible_to(actor)
+        .filter(patient=patient)
+        .order_by("-study_date", "-created_at", "-pk")
     )
     page = _study_page(
         user=user,
