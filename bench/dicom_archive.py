@@ -635,13 +635,15 @@ def _ingest_files(paths: list[Path], institution_id: int) -> None:
 
     from imaging.models import IngestSource
     from imaging.services import instance_ingest
+    from server.directory.selectors import institution_get
 
     try:
+        institution = institution_get(institution_id=institution_id)
         for path in paths:
             result = instance_ingest(
                 data=path.read_bytes(),
                 source=IngestSource.STOW,
-                institution_id=institution_id,
+                institution=institution,
                 user=None,
             )
             if not result.ok:
@@ -884,6 +886,10 @@ def main() -> int:
         "--qido-studies", type=int, help="studies stored for the QIDO figure (default 10000)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory")
+    parser.add_argument(
+        "--only",
+        help="comma-separated figures to run (stow, cstore, metadata, frames, qido); default all",
+    )
     args = parser.parse_args()
     problems = _missing_tools()
     if problems:
@@ -891,6 +897,11 @@ def main() -> int:
             print(f"dicom_archive: {problem}", file=sys.stderr)
         return 2
     counts = QUICK if args.quick else FULL
+    chosen = (
+        set(args.only.split(",")) if args.only else {"stow", "cstore", "metadata", "frames", "qido"}
+    )
+    if "qido" not in chosen:  # no need to write 10,000 files
+        counts = Counts(**{**counts.__dict__, "qido_studies": 1})
     if args.qido_studies:
         counts = Counts(**{**counts.__dict__, "qido_studies": args.qido_studies})
     signal.signal(signal.SIGTERM, _interrupt)
@@ -908,14 +919,16 @@ def main() -> int:
             f"port {bench.scp_port}; {os.cpu_count()} CPUs",
             flush=True,
         )
-        steps: list[Callable[[], list[Figure]]] = [
-            lambda: [figure_stow(bench, data, counts)],
-            lambda: [figure_cstore(bench, data, counts)],
-            lambda: [figure_metadata(bench, data, counts)],
-            lambda: figures_frames(bench, data, counts),
-            lambda: [figure_qido(bench, data, counts)],
-        ]
-        for step in steps:
+        steps: dict[str, Callable[[], list[Figure]]] = {
+            "stow": lambda: [figure_stow(bench, data, counts)],
+            "cstore": lambda: [figure_cstore(bench, data, counts)],
+            "metadata": lambda: [figure_metadata(bench, data, counts)],
+            "frames": lambda: figures_frames(bench, data, counts),
+            "qido": lambda: [figure_qido(bench, data, counts)],
+        }
+        for name, step in steps.items():
+            if name not in chosen:
+                continue
             for figure in step():
                 _report(figure)
                 figures.append(figure)

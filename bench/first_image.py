@@ -562,9 +562,7 @@ def _seed() -> dict[str, Any]:
     ds.save_as(out, enforce_file_format=True)
     data = out.read_bytes()
     out.unlink()
-    result = instance_ingest(
-        data=data, source=IngestSource.STOW, institution_id=township.pk, user=user
-    )
+    result = instance_ingest(data=data, source=IngestSource.STOW, institution=township, user=user)
     if not result.ok:
         raise RuntimeError(f"ingest failed: {result.message}")
     instance = Instance.objects.get(sop_instance_uid=result.sop_instance_uid)

@@ -87,7 +87,7 @@ def demo_images_seed() -> DemoImagesResult:
         result = instance_ingest(
             data=_demo_instance(study, patient),
             source=IngestSource.UPLOAD,
-            institution_id=institution.pk,
+            institution=institution,
             user=uploader,
         )
         if not result.ok:

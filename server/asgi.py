@@ -12,7 +12,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from server.lib.startup import process_ready  # noqa: E402
 from server.routing import websocket_urlpatterns  # noqa: E402
+
+process_ready()
 
 application = ProtocolTypeRouter(
     {

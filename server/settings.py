@@ -129,6 +129,11 @@ if _database_url:
             # left behind; the pool hands each request a warm connection and takes it back.
             "OPTIONS": {
                 **_db.options,
+                # Parameters travel apart from the SQL text, so psycopg prepares a statement
+                # once it has run a few times and PostgreSQL stops planning it again: planning,
+                # not running, is most of a short indexed query's cost.
+                "server_side_binding": True,
+                "prepare_threshold": 5,
                 "pool": {
                     "min_size": 2,
                     "max_size": env_int("DATABASE_POOL_SIZE", default=10),
@@ -327,6 +332,12 @@ if IMAGING_LOSSY_RATIO != 0 and not 2 <= IMAGING_LOSSY_RATIO <= 50:
 DICOM_SCP_AE_TITLE = env_str("DICOM_SCP_AE_TITLE", default="YUNZHEN")
 DICOM_SCP_BIND = env_str("DICOM_SCP_BIND", default="127.0.0.1")
 DICOM_SCP_PORT = env_int("DICOM_SCP_PORT", default=11112)
+# Associations served at once (a thread each); one more is rejected as a local limit exceeded.
+DICOM_SCP_MAX_ASSOCIATIONS = env_int("DICOM_SCP_MAX_ASSOCIATIONS", default=32)
+# Seconds a connection may take to send its A-ASSOCIATE-RQ (PS3.8 ARTIM), and an association
+# may stay silent, before the SCP aborts it.
+DICOM_SCP_ACSE_TIMEOUT = env_int("DICOM_SCP_ACSE_TIMEOUT", default=30)
+DICOM_SCP_NETWORK_TIMEOUT = env_int("DICOM_SCP_NETWORK_TIMEOUT", default=60)
 
 # --- Consult messages (SMS/WeChat) ------------------------------------------------------------
 # Dotted path of the consult.messaging.MessageChannel used for urgent consult messages. The

@@ -20,6 +20,7 @@ from imaging.models import IngestSource
 from imaging.multipart import MultipartError, media_type_parse, multipart_parse
 from imaging.services import IngestResult, IngestStatus, instances_ingest
 from server.access import actor_for
+from server.directory.selectors import institution_get
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,7 @@ def stow(request: HttpRequest, caller: Caller, study: str | None = None) -> Http
     stored_parts = instances_ingest(
         payloads=[parts[index].body for index in dicom_parts],
         source=IngestSource.STOW,
-        institution_id=actor.institution_id if actor else 0,
+        institution=institution_get(institution_id=actor.institution_id) if actor else None,
         user=caller.user,
         study_instance_uid=study,
     )

@@ -13,9 +13,9 @@ from server.access import Action, Actor, study_permits, study_scope
 
 
 def calling_ae_get(*, ae_title: str) -> CallingAETitle | None:
-    """The active registration of a calling AE title, with its institution."""
+    """The active registration of a calling AE title, with its institution and consortium."""
     return (
-        CallingAETitle.objects.select_related("institution")
+        CallingAETitle.objects.select_related("institution__consortium")
         .filter(ae_title=ae_title.strip(), active=True)
         .first()
     )

@@ -1,6 +1,5 @@
 """One ingest service for every door (STOW-RS, C-STORE, upload): check, store, index."""
 
-import json
 from typing import BinaryIO
 
 from django.conf import settings
@@ -8,7 +7,7 @@ from django.db import IntegrityError
 from django.urls import reverse
 
 from imaging.dicom import DicomRejected, FailureReason, ParsedInstance, instance_parse
-from imaging.dicom_metadata import with_bulk_data_uris
+from imaging.dicom_metadata import bulk_data_uris_resolve
 from imaging.models import IngestSource
 from imaging.services.ingest_index import _Accepted, _index
 from imaging.services.ingest_rules import (
@@ -29,21 +28,23 @@ def instance_ingest(
     *,
     data: bytes | BinaryIO,
     source: IngestSource,
-    institution_id: int,
+    institution: Institution | None,
     user: User | None,
     study_instance_uid: str | None = None,
 ) -> IngestResult:
     """Check one DICOM instance and store it, or say precisely why not.
 
-    Nothing is written for a rejected instance. `user` is None only for doors that authorise
-    by other means (a registered calling AE title). `study_instance_uid` is the target study
-    of a STOW-RS request, which every instance must belong to.
+    Nothing is written for a rejected instance. `institution` (its consortium loaded) stores
+    it; None refuses it. `user` is None only for doors that authorise by other means (a
+    registered calling AE title, whose institution the caller holds for the association).
+    `study_instance_uid` is the target study of a STOW-RS request, which every instance must
+    belong to.
     """
     payload = data if isinstance(data, bytes) else data.read()
     return instances_ingest(
         payloads=[payload],
         source=source,
-        institution_id=institution_id,
+        institution=institution,
         user=user,
         study_instance_uid=study_instance_uid,
     )[0]
@@ -53,7 +54,7 @@ def instances_ingest(
     *,
     payloads: list[bytes],
     source: IngestSource,
-    institution_id: int,
+    institution: Institution | None,
     user: User | None,
     study_instance_uid: str | None = None,
 ) -> list[IngestResult]:
@@ -65,7 +66,7 @@ def instances_ingest(
     return _ingest(
         payloads=payloads,
         source=source,
-        institution_id=institution_id,
+        institution=institution,
         user=user,
         study_instance_uid=study_instance_uid,
         retry_one_by_one=True,
@@ -99,13 +100,12 @@ def _ingest(
     *,
     payloads: list[bytes],
     source: IngestSource,
-    institution_id: int,
+    institution: Institution | None,
     user: User | None,
     study_instance_uid: str | None,
     retry_one_by_one: bool,
 ) -> list[IngestResult]:
     checked = [_checked(payload, study_instance_uid) for payload in payloads]
-    institution = Institution.objects.select_related("consortium").filter(pk=institution_id).first()
     actor = actor_for(user) if user is not None else None
     if institution is None or (
         user is not None and not institution_permits(actor, Action.STORE_IMAGES, institution)
@@ -168,7 +168,7 @@ def _ingest(
         results[index] = _ingest(
             payloads=[payloads[index]],
             source=source,
-            institution_id=institution_id,
+            institution=institution,
             user=user,
             study_instance_uid=study_instance_uid,
             retry_one_by_one=False,
@@ -186,5 +186,4 @@ def _metadata(parsed: ParsedInstance) -> str:
             "instance": parsed.sop_instance_uid,
         },
     )
-    metadata = with_bulk_data_uris(parsed.metadata, lambda path: f"{instance_url}/bulkdata/{path}")
-    return json.dumps(metadata, ensure_ascii=False, separators=(",", ":"))
+    return bulk_data_uris_resolve(parsed.metadata_json, f"{instance_url}/bulkdata/")

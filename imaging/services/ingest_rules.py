@@ -4,6 +4,9 @@ the archive already holds."""
 import logging
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
+
+from django.db import connection
 
 from imaging.dicom import FailureReason, ParsedInstance
 from imaging.models import Instance, Series, Study
@@ -67,13 +70,71 @@ def study_subject(study: Study) -> StudySubject:
     )
 
 
+@dataclass(frozen=True)
+class StoredStudy:
+    """What ingest needs of a stored study."""
+
+    pk: int
+    study_instance_uid: str
+    subject: StudySubject
+    dicom_patient_id: str
+    issuer_of_patient_id: str
+    modalities_in_study: str
+
+
+@dataclass(frozen=True)
+class StoredSeries:
+    pk: int
+    study_id: int
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    pk: int
+    sha256: str
+    dataset_sha256: str
+    patient_id: int | None  # the consortium patient of its study
+
+
+def _in(values: set[str]) -> str:
+    return "(" + ", ".join(["%s"] * len(values)) + ")"
+
+
+# The look-ups run for every instance stored (each C-STORE is one), so they are written in SQL
+# and give plain rows: the ORM's building of a joined query and its model objects cost several
+# times what the indexed look-ups themselves take.
+_STUDY_COLUMNS = (
+    "st.id, st.study_instance_uid, st.institution_id, i.consortium_id, st.patient_id, "
+    "st.dicom_patient_id, st.issuer_of_patient_id, st.modalities_in_study"
+)
+_STUDY_JOIN = (
+    f"{Study._meta.db_table} st JOIN {Institution._meta.db_table} i ON i.id = st.institution_id"
+)
+
+
+def _stored_study(row: tuple[Any, ...]) -> StoredStudy:
+    pk, uid, institution_id, consortium_id, patient_id, dicom_patient_id, issuer, modalities = row
+    return StoredStudy(
+        pk=pk,
+        study_instance_uid=uid,
+        subject=StudySubject(
+            owner_institution_id=institution_id,
+            owner_consortium_id=consortium_id,
+            patient_id=patient_id,
+        ),
+        dicom_patient_id=dicom_patient_id,
+        issuer_of_patient_id=issuer,
+        modalities_in_study=modalities,
+    )
+
+
 @dataclass
 class _Archive:
     """What the archive already holds of a batch's studies, series and instances."""
 
-    studies: dict[str, Study]
-    series: dict[str, Series]
-    instances: dict[str, Instance]
+    studies: dict[str, StoredStudy]
+    series: dict[str, StoredSeries]
+    instances: dict[str, StoredInstance]
     # Studies and series the batch creates: study UID -> its first instance; series -> study UID.
     new_studies: dict[str, ParsedInstance] = field(default_factory=dict)
     new_series: dict[str, str] = field(default_factory=dict)
@@ -81,26 +142,50 @@ class _Archive:
 
     @classmethod
     def load(cls, parsed: list[ParsedInstance]) -> "_Archive":
-        return cls(
-            studies={
-                s.study_instance_uid: s
-                for s in Study.objects.select_related("institution").filter(
-                    study_instance_uid__in={p.study_instance_uid for p in parsed}
+        if not parsed:
+            return cls(studies={}, series={}, instances={})
+        series_uids = {p.series_instance_uid for p in parsed}
+        sop_uids = {p.sop_instance_uid for p in parsed}
+        with connection.cursor() as cursor:
+            # The series bring their studies along, so a batch that adds to stored series
+            # (every C-STORE after a series' first) asks for studies only when one is not
+            # reached that way.
+            cursor.execute(
+                f"SELECT se.series_instance_uid, se.id, {_STUDY_COLUMNS} FROM "  # noqa: S608  # names are ours
+                f"{Series._meta.db_table} se JOIN {_STUDY_JOIN} ON st.id = se.study_id "
+                f"WHERE se.series_instance_uid IN {_in(series_uids)}",
+                list(series_uids),
+            )
+            series: dict[str, StoredSeries] = {}
+            studies: dict[str, StoredStudy] = {}
+            for series_uid, series_pk, *study_row in cursor.fetchall():
+                study = _stored_study(tuple(study_row))
+                series[series_uid] = StoredSeries(pk=series_pk, study_id=study.pk)
+                studies[study.study_instance_uid] = study
+            unreached = {p.study_instance_uid for p in parsed} - studies.keys()
+            if unreached:
+                cursor.execute(
+                    f"SELECT {_STUDY_COLUMNS} FROM {_STUDY_JOIN} "  # noqa: S608  # names are ours
+                    f"WHERE st.study_instance_uid IN {_in(unreached)}",
+                    list(unreached),
                 )
-            },
-            series={
-                s.series_instance_uid: s
-                for s in Series.objects.filter(
-                    series_instance_uid__in={p.series_instance_uid for p in parsed}
+                studies.update(
+                    (study.study_instance_uid, study)
+                    for study in map(_stored_study, cursor.fetchall())
                 )
-            },
-            instances={
-                i.sop_instance_uid: i
-                for i in Instance.objects.select_related("study").filter(
-                    sop_instance_uid__in={p.sop_instance_uid for p in parsed}
+            cursor.execute(
+                "SELECT ins.sop_instance_uid, ins.id, ins.sha256, ins.dataset_sha256, "  # noqa: S608  # names are ours
+                f"st.patient_id FROM {Instance._meta.db_table} ins JOIN {Study._meta.db_table} st "
+                f"ON st.id = ins.study_id WHERE ins.sop_instance_uid IN {_in(sop_uids)}",
+                list(sop_uids),
+            )
+            instances = {
+                uid: StoredInstance(
+                    pk=pk, sha256=sha256, dataset_sha256=dataset_sha256, patient_id=patient_id
                 )
-            },
-        )
+                for uid, pk, sha256, dataset_sha256, patient_id in cursor.fetchall()
+            }
+        return cls(studies=studies, series=series, instances=instances)
 
     def refusal(self, parsed: ParsedInstance, actor: Actor | None) -> IngestResult | None:
         """Why the instance may not join the study or series its UIDs name, if they exist."""
@@ -117,7 +202,7 @@ class _Archive:
                 return _patient_differs(parsed)
             return None
         if study.pk not in self.may_add:
-            self.may_add[study.pk] = study_permits(actor, Action.VIEW, study_subject(study))
+            self.may_add[study.pk] = study_permits(actor, Action.VIEW, study.subject)
         if not self.may_add[study.pk]:
             return _failed(
                 parsed, FailureReason.NOT_AUTHORIZED, "Not allowed to add to this study."
@@ -154,7 +239,11 @@ def _patient_differs(parsed: ParsedInstance) -> IngestResult:
 
 
 def _resend(
-    *, parsed: ParsedInstance, existing: Instance, user: User | None, institution: Institution
+    *,
+    parsed: ParsedInstance,
+    existing: StoredInstance,
+    user: User | None,
+    institution: Institution,
 ) -> IngestResult:
     # The data set decides, not the file: each door writes its own file meta, so the same
     # instance sent by STOW-RS and then by C-STORE arrives as different files. A row stored
@@ -170,7 +259,7 @@ def _resend(
         actor_institution_id=actor.institution_id if actor else institution.pk,
         resource_type="Instance",
         resource_id=existing.pk,
-        patient_id=existing.study.patient_id,
+        patient_id=existing.patient_id,
         detail={
             "sop_instance_uid": parsed.sop_instance_uid,
             "stored_sha256": existing.sha256,

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,8 +32,8 @@ PREVIEW_QUALITY = 85
 PREVIEW_RENDERER_VERSION = 1
 
 
-def series_previews_request(series_id: int) -> None:
-    """Mark the series' previews out of date and queue one rendering for after the commit.
+def series_previews_request(series_ids: list[int]) -> None:
+    """Mark the series' previews out of date and queue one rendering each for after the commit.
 
     A series already waiting for a worker gets no second task: that one renders whatever the
     series holds when it runs. A rendering in progress loses its claim and is redone.
@@ -40,12 +41,19 @@ def series_previews_request(series_id: int) -> None:
     # Imported here because the task module imports this one.
     from imaging.tasks import series_previews_render_task
 
-    requested = (
-        Series.objects.filter(pk=series_id)
-        .exclude(preview_state=PreviewState.PENDING)
-        .update(preview_state=PreviewState.PENDING, preview_claimed_at=None)
-    )
-    if requested:
+    if not series_ids:
+        return
+    # One statement for the whole batch; RETURNING names the series that were not yet waiting
+    # (the ORM's update() gives only a count).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Series._meta.db_table} SET preview_state = %s, preview_claimed_at = NULL "  # noqa: S608  # the table name is ours
+            "WHERE id IN (" + ", ".join(["%s"] * len(series_ids)) + ") AND preview_state <> %s "
+            "RETURNING id",
+            [PreviewState.PENDING, *series_ids, PreviewState.PENDING],
+        )
+        requested = [row[0] for row in cursor.fetchall()]
+    for series_id in requested:
         series_previews_render_task.delay_on_commit(series_id)
 
 

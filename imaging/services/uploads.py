@@ -28,6 +28,7 @@ from server.access import Action, NotFound, actor_for, institution_permits
 from server.accounts.models import User
 from server.directory.errors import NotAllowed
 from server.directory.models import Institution
+from server.directory.selectors import institution_get
 
 logger = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def _upload_finish(*, upload: Upload, user: User) -> None:
     result = instance_ingest(
         data=bytes(data),
         source=IngestSource.UPLOAD,
-        institution_id=upload.institution_id,
+        institution=institution_get(institution_id=upload.institution_id),
         user=user,
     )
     if result.status is IngestStatus.FAILED:

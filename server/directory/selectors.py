@@ -104,6 +104,11 @@ def practitioner_for_user(*, user: User | AnonymousUser) -> Practitioner | None:
     ).get(pk=actor.practitioner_id)
 
 
+def institution_get(*, institution_id: int) -> Institution | None:
+    """The institution with its consortium, or None."""
+    return Institution.objects.select_related("consortium").filter(pk=institution_id).first()
+
+
 def colleagues_of(*, actor: Actor) -> QuerySet[Practitioner]:
     """Active practitioners of the actor's institution, the actor included."""
     return (

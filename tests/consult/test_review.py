@@ -67,7 +67,7 @@ def consult_with_study(world: World, status: Status = Status.UNDER_REVIEW) -> Co
     result = instance_ingest(
         data=data,
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.ok, result.message

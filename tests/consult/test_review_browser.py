@@ -101,7 +101,7 @@ def consult_ct(world: World, settings: Any, archive_root: Path) -> ConsultReques
                 InstanceNumber=str(number),
             ),
             source=IngestSource.STOW,
-            institution_id=world.township.pk,
+            institution=world.township,
             user=world.clinic_doctor,
         )
         assert result.status is IngestStatus.STORED, result.message

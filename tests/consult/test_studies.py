@@ -35,7 +35,7 @@ def _study(world: World, patient_id: str, uid: str) -> Study:
     result = instance_ingest(
         data=data,
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.ok, result.message

@@ -24,7 +24,7 @@ STUDIES = reverse("imaging_pages:studies")
 
 def _store(institution: Institution, user: User, data: bytes) -> None:
     result = instance_ingest(
-        data=data, source=IngestSource.STOW, institution_id=institution.pk, user=user
+        data=data, source=IngestSource.STOW, institution=institution, user=user
     )
     assert result.status is IngestStatus.STORED, result.message
 

@@ -144,7 +144,7 @@ def test_re_sent_instance_with_other_file_meta_and_no_padding_is_already_stored(
     result = instance_ingest(
         data=dataset_bytes(resent),
         source=IngestSource.DIMSE,
-        institution_id=door.township.pk,
+        institution=door.township,
         user=None,
     )
 

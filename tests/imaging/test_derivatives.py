@@ -63,7 +63,7 @@ def _store(world: World, name: str) -> Instance:
     result = instance_ingest(
         data=with_patient_id(name, CARD),
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.status is IngestStatus.STORED, result.message

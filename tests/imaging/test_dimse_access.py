@@ -17,9 +17,7 @@ CARD = "HC-0007"
 
 
 def _store(institution: Institution, data: bytes) -> IngestResult:
-    return instance_ingest(
-        data=data, source=IngestSource.DIMSE, institution_id=institution.pk, user=None
-    )
+    return instance_ingest(data=data, source=IngestSource.DIMSE, institution=institution, user=None)
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def unmatched(world: World) -> Study:
     result = instance_ingest(
         data=with_patient_id("CT_small.dcm", "UNKNOWN-17"),
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.status is IngestStatus.STORED

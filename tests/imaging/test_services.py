@@ -33,7 +33,7 @@ def _store(world: World, data: bytes, user: User | None = None) -> IngestStatus:
     result = instance_ingest(
         data=data,
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=user or world.clinic_doctor,
     )
     return result.status
@@ -73,7 +73,7 @@ def test_instance_ingest_refuses_same_uid_with_other_bytes_and_records_it(world:
     result = instance_ingest(
         data=dicom_file("MR_small_implicit.dcm"),
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.failure_reason is FailureReason.DUPLICATE_SOP_INSTANCE
@@ -99,7 +99,7 @@ def test_instance_ingest_refuses_oversized_instances(world: World, settings: obj
     result = instance_ingest(
         data=dicom_file("CT_small.dcm"),
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.failure_reason is FailureReason.OUT_OF_RESOURCES
@@ -110,7 +110,7 @@ def test_instance_ingest_refuses_users_who_may_not_store_here(world: World) -> N
     result = instance_ingest(
         data=dicom_file("CT_small.dcm"),
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.other_clinic_doctor,
     )
     assert result.failure_reason is FailureReason.NOT_AUTHORIZED
@@ -277,7 +277,7 @@ def test_instances_ingest_answers_each_instance_and_writes_nothing_for_refused_o
     results = instances_ingest(
         payloads=[first, b"not dicom", same_study_other_patient, first],
         source=IngestSource.STOW,
-        institution_id=carded.township.pk,
+        institution=carded.township,
         user=carded.clinic_doctor,
     )
     assert [r.status for r in results] == [
@@ -307,7 +307,7 @@ def test_instances_ingest_adds_a_batch_to_a_stored_study_in_one_go(carded: World
     results = instances_ingest(
         payloads=batch,
         source=IngestSource.STOW,
-        institution_id=carded.township.pk,
+        institution=carded.township,
         user=carded.clinic_doctor,
     )
     assert all(r.status is IngestStatus.STORED for r in results)

@@ -30,7 +30,7 @@ def _store(world: World, name: str, **changes: str) -> Series:
     result = instance_ingest(
         data=with_patient_id(name, CARD, **changes),
         source=IngestSource.STOW,
-        institution_id=world.township.pk,
+        institution=world.township,
         user=world.clinic_doctor,
     )
     assert result.status is IngestStatus.STORED, result.message

@@ -143,7 +143,7 @@ def _store(world: World, name: str, images: int = 1) -> Series:
                 InstanceNumber=str(number),
             ),
             source=IngestSource.STOW,
-            institution_id=world.township.pk,
+            institution=world.township,
             user=world.clinic_doctor,
         )
         assert result.status is IngestStatus.STORED, result.message

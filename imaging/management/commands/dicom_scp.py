@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from imaging.dimse import scp_serve
+from server.lib.startup import process_ready
 
 
 class Command(BaseCommand):
@@ -15,8 +16,12 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        process_ready()
         scp_serve(
             bind=settings.DICOM_SCP_BIND,
             port=settings.DICOM_SCP_PORT,
             ae_title=settings.DICOM_SCP_AE_TITLE,
+            max_associations=settings.DICOM_SCP_MAX_ASSOCIATIONS,
+            acse_timeout=settings.DICOM_SCP_ACSE_TIMEOUT,
+            network_timeout=settings.DICOM_SCP_NETWORK_TIMEOUT,
         )
