@@ -16,6 +16,7 @@ from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.models import Institution, Patient
+from server.lib.rows import rows_insert
 
 
 def _patient_match(*, institution: Institution, patient_id: str, issuer: str) -> Patient | None:
@@ -118,7 +119,8 @@ def _index(
             )
         }
     )
-    Instance.objects.bulk_create(
+    rows_insert(
+        Instance,
         [
             Instance(
                 study_id=study_ids[item.parsed.study_instance_uid],
@@ -139,7 +141,7 @@ def _index(
                 stored_by=user,
             )
             for item in accepted
-        ]
+        ],
     )
     _counts_add(
         Series,
