@@ -1,6 +1,8 @@
 """Indexing accepted instances in one transaction: new studies (matched to a patient) and
 series, the instances, the counts, the audit of created studies."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -119,45 +121,6 @@ def _index(
             )
         }
     )
-    rows_insert(
-        Instance,
-        [
-            Instance(
-                study_id=study_ids[item.parsed.study_instance_uid],
-                series_id=series_ids[item.parsed.series_instance_uid],
-                sop_instance_uid=item.parsed.sop_instance_uid,
-                sop_class_uid=item.parsed.sop_class_uid,
-                instance_number=item.parsed.instance_number,
-                transfer_syntax_uid=item.parsed.transfer_syntax_uid,
-                number_of_frames=item.parsed.number_of_frames,
-                frame_fragments=item.parsed.frame_fragments,
-                sha256=item.parsed.sha256,
-                dataset_sha256=item.parsed.dataset_sha256,
-                storage_name=storage_name(item.parsed.sha256),
-                size_bytes=item.parsed.size,
-                metadata=item.metadata,
-                source=source,
-                institution=institution,
-                stored_by=user,
-            )
-            for item in accepted
-        ],
-    )
-    _counts_add(
-        Series,
-        {
-            series_ids[uid]: {"instance_count": len(members)}
-            for uid, members in by_series.items()
-            if uid in archive.series
-        },
-    )
-    series_previews_request(
-        [
-            series_ids[uid]
-            for uid, members in by_series.items()
-            if any(p.number_of_frames > 0 for p in members)
-        ]
-    )
     study_counts: dict[int, dict[str, int]] = {}
     modalities: dict[int, str] = {}
     for uid, members in by_study.items():
@@ -172,12 +135,67 @@ def _index(
         }
         if new_series:
             modalities[study_id] = _modalities(stored_modalities[uid], members)
-    _counts_add(Study, study_counts)
+    # The writes go out together and cost one round trip: the preview request reads its answer
+    # last (what a C-STORE waits for is mostly these round trips, one instance at a time).
+    with _pipelined():
+        rows_insert(
+            Instance,
+            [
+                Instance(
+                    study_id=study_ids[item.parsed.study_instance_uid],
+                    series_id=series_ids[item.parsed.series_instance_uid],
+                    sop_instance_uid=item.parsed.sop_instance_uid,
+                    sop_class_uid=item.parsed.sop_class_uid,
+                    instance_number=item.parsed.instance_number,
+                    transfer_syntax_uid=item.parsed.transfer_syntax_uid,
+                    number_of_frames=item.parsed.number_of_frames,
+                    frame_fragments=item.parsed.frame_fragments,
+                    sha256=item.parsed.sha256,
+                    dataset_sha256=item.parsed.dataset_sha256,
+                    storage_name=storage_name(item.parsed.sha256),
+                    size_bytes=item.parsed.size,
+                    metadata=item.metadata,
+                    source=source,
+                    institution=institution,
+                    stored_by=user,
+                )
+                for item in accepted
+            ],
+        )
+        _counts_add(
+            Series,
+            {
+                series_ids[uid]: {"instance_count": len(members)}
+                for uid, members in by_series.items()
+                if uid in archive.series
+            },
+        )
+        _counts_add(Study, study_counts)
+        series_previews_request(
+            [
+                series_ids[uid]
+                for uid, members in by_series.items()
+                if any(p.number_of_frames > 0 for p in members)
+            ]
+        )
     for pk, value in modalities.items():
         # The study was locked above and its modalities read afresh.
         Study.objects.filter(pk=pk).update(modalities_in_study=value)
     for study in created_studies:
         _audit_created(study=study, source=source, institution=institution, user=user)
+
+
+@contextmanager
+def _pipelined() -> Iterator[None]:
+    """Send the statements made inside together (psycopg's pipeline mode on PostgreSQL); the
+    first that reads a result waits for all of them. Errors surface as Django's."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    assert connection.connection is not None
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
 
 
 def _counts_add(model: type[Study] | type[Series], increments: dict[int, dict[str, int]]) -> None:

@@ -1,10 +1,13 @@
 """The ingest service, patient matching, reconciliation and the QIDO selectors."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from pydicom.uid import generate_uid
 
 from imaging.dicom import FailureReason
 from imaging.errors import StudyAlreadyMatched
@@ -334,3 +337,44 @@ def test_a_committed_viewing_mark_is_not_looked_up_again(carded: World) -> None:
     assert read("w") != []  # another viewing session is audited on its own
     reads = AuditEvent.objects.filter(event="imaging.study.read", outcome=AuditOutcome.SUCCESS)
     assert reads.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_requests_racing_to_store_the_same_instances_store_each_once(world: World) -> None:
+    """Four requests add the same new series to a stored study at once: one stores it, the
+    others lose the insert, redo their instances one at a time and find them already stored;
+    the counts are the archive's, not four times it."""
+    ds = dicom_dataset("CT_small.dcm")
+    assert _store(world, dataset_bytes(ds)) is IngestStatus.STORED
+    ds.SeriesInstanceUID = generate_uid()
+    batch = []
+    for number in range(1, 7):
+        ds.SOPInstanceUID = generate_uid()
+        ds.InstanceNumber = number
+        batch.append(dataset_bytes(ds))
+    start = threading.Barrier(4)
+
+    def send() -> list[IngestStatus]:
+        start.wait()
+        try:
+            results = instances_ingest(
+                payloads=batch,
+                source=IngestSource.STOW,
+                institution=world.township,
+                user=world.clinic_doctor,
+            )
+            return [result.status for result in results]
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(4) as pool:
+        statuses = [
+            status
+            for batch_statuses in pool.map(lambda _: send(), range(4))
+            for status in batch_statuses
+        ]
+    assert statuses.count(IngestStatus.STORED) == len(batch)
+    assert statuses.count(IngestStatus.ALREADY_STORED) == 3 * len(batch)
+    study = Study.objects.get()
+    assert Instance.objects.count() == study.instance_count == 1 + len(batch)
+    assert study.series_count == 2
