@@ -57,19 +57,23 @@ def actor_for(user: User | AnonymousUser) -> Actor | None:
     cached: Actor | None = getattr(user, _ACTOR_CACHE_ATTR, None)
     if cached is not None:
         return cached
-    practitioner = (
-        Practitioner.objects.select_related("institution")
-        .filter(user_id=user.pk, is_active=True)
-        .first()
+    # One row per role (one with None for a practitioner without roles): every request that
+    # checks access starts here, so it is one round trip, not one for the practitioner and
+    # another for the roles.
+    rows = list(
+        Practitioner.objects.filter(user_id=user.pk, is_active=True).values_list(
+            "pk", "institution_id", "institution__consortium_id", "roles__role"
+        )
     )
-    if practitioner is None:
+    if not rows:
         return None
+    practitioner_id, institution_id, consortium_id, _ = rows[0]
     actor = Actor(
         user_id=user.pk,
-        practitioner_id=practitioner.pk,
-        institution_id=practitioner.institution_id,
-        consortium_id=practitioner.institution.consortium_id,
-        roles=frozenset(practitioner.roles.values_list("role", flat=True)),
+        practitioner_id=practitioner_id,
+        institution_id=institution_id,
+        consortium_id=consortium_id,
+        roles=frozenset(role for *_, role in rows if role),
     )
     setattr(user, _ACTOR_CACHE_ATTR, actor)
     return actor
