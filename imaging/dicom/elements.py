@@ -17,6 +17,14 @@ from typing import Any
 from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR
 
+from imaging.dicom.structure import (
+    _ITEM,
+    _ITEM_END,
+    _LONG_LENGTH_VRS,
+    _SEQUENCE_END,
+    _TRAILING_PADDING,
+    _UNDEFINED,
+)
 from imaging.dicom_metadata import (
     _ASCII_VRS,
     _INLINE_BINARY_VRS,
@@ -31,16 +39,8 @@ from imaging.dicom_metadata import (
     _text_json,
 )
 
-_ITEM = 0xFFFEE000
-_ITEM_END = 0xFFFEE00D
-_SEQUENCE_END = 0xFFFEE0DD
-_UNDEFINED = 0xFFFFFFFF
 _PIXEL_DATA = 0x7FE00010
 _SPECIFIC_CHARACTER_SET = 0x00080005
-_TRAILING_PADDING = 0xFFFCFFFC
-_LONG_LENGTH_VRS = frozenset(
-    {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
-)
 _PIXEL_DATA_TAGS = frozenset(int(tag) for tag in PIXEL_DATA_TAGS)
 _EXPLICIT_HEADER = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
 _IMPLICIT_HEADER = struct.Struct("<HHI")  # group, element, 32-bit length (also item headers)

@@ -1,8 +1,6 @@
 """Indexing accepted instances in one transaction: new studies (matched to a patient) and
 series, the instances, the counts, the audit of created studies."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -18,7 +16,7 @@ from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.models import Institution, Patient
-from server.lib.rows import rows_insert
+from server.lib.rows import pipelined, rows_insert
 
 
 def _patient_match(*, institution: Institution, patient_id: str, issuer: str) -> Patient | None:
@@ -137,7 +135,7 @@ def _index(
             modalities[study_id] = _modalities(stored_modalities[uid], members)
     # The writes go out together and cost one round trip: the preview request reads its answer
     # last (what a C-STORE waits for is mostly these round trips, one instance at a time).
-    with _pipelined():
+    with pipelined():
         rows_insert(
             Instance,
             [
@@ -183,19 +181,6 @@ def _index(
         Study.objects.filter(pk=pk).update(modalities_in_study=value)
     for study in created_studies:
         _audit_created(study=study, source=source, institution=institution, user=user)
-
-
-@contextmanager
-def _pipelined() -> Iterator[None]:
-    """Send the statements made inside together (psycopg's pipeline mode on PostgreSQL); the
-    first that reads a result waits for all of them. Errors surface as Django's."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    connection.ensure_connection()
-    assert connection.connection is not None
-    with connection.wrap_database_errors, connection.connection.pipeline():
-        yield
 
 
 def _counts_add(model: type[Study] | type[Series], increments: dict[int, dict[str, int]]) -> None:

@@ -15,6 +15,7 @@ from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 from server.directory.models import Institution
+from server.lib.rows import pipelined
 
 logger = logging.getLogger(__name__)
 
@@ -146,24 +147,32 @@ class _Archive:
             return cls(studies={}, series={}, instances={})
         series_uids = {p.series_instance_uid for p in parsed}
         sop_uids = {p.sop_instance_uid for p in parsed}
-        with connection.cursor() as cursor:
-            # The series bring their studies along, so a batch that adds to stored series
-            # (every C-STORE after a series' first) asks for studies only when one is not
-            # reached that way.
-            cursor.execute(
+        # The series bring their studies along, so a batch that adds to stored series (every
+        # C-STORE after a series' first) asks for studies only when one is not reached that way.
+        with pipelined(), connection.cursor() as by_series, connection.cursor() as by_sop:
+            by_series.execute(
                 f"SELECT se.series_instance_uid, se.id, {_STUDY_COLUMNS} FROM "  # noqa: S608  # names are ours
                 f"{Series._meta.db_table} se JOIN {_STUDY_JOIN} ON st.id = se.study_id "
                 f"WHERE se.series_instance_uid IN {_in(series_uids)}",
                 list(series_uids),
             )
-            series: dict[str, StoredSeries] = {}
-            studies: dict[str, StoredStudy] = {}
-            for series_uid, series_pk, *study_row in cursor.fetchall():
-                study = _stored_study(tuple(study_row))
-                series[series_uid] = StoredSeries(pk=series_pk, study_id=study.pk)
-                studies[study.study_instance_uid] = study
-            unreached = {p.study_instance_uid for p in parsed} - studies.keys()
-            if unreached:
+            by_sop.execute(
+                "SELECT ins.sop_instance_uid, ins.id, ins.sha256, ins.dataset_sha256, "  # noqa: S608  # names are ours
+                f"st.patient_id FROM {Instance._meta.db_table} ins JOIN {Study._meta.db_table} st "
+                f"ON st.id = ins.study_id WHERE ins.sop_instance_uid IN {_in(sop_uids)}",
+                list(sop_uids),
+            )
+            series_rows = by_series.fetchall()
+            instance_rows = by_sop.fetchall()
+        series: dict[str, StoredSeries] = {}
+        studies: dict[str, StoredStudy] = {}
+        for series_uid, series_pk, *study_row in series_rows:
+            study = _stored_study(tuple(study_row))
+            series[series_uid] = StoredSeries(pk=series_pk, study_id=study.pk)
+            studies[study.study_instance_uid] = study
+        unreached = {p.study_instance_uid for p in parsed} - studies.keys()
+        if unreached:
+            with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT {_STUDY_COLUMNS} FROM {_STUDY_JOIN} "  # noqa: S608  # names are ours
                     f"WHERE st.study_instance_uid IN {_in(unreached)}",
@@ -173,18 +182,12 @@ class _Archive:
                     (study.study_instance_uid, study)
                     for study in map(_stored_study, cursor.fetchall())
                 )
-            cursor.execute(
-                "SELECT ins.sop_instance_uid, ins.id, ins.sha256, ins.dataset_sha256, "  # noqa: S608  # names are ours
-                f"st.patient_id FROM {Instance._meta.db_table} ins JOIN {Study._meta.db_table} st "
-                f"ON st.id = ins.study_id WHERE ins.sop_instance_uid IN {_in(sop_uids)}",
-                list(sop_uids),
+        instances = {
+            uid: StoredInstance(
+                pk=pk, sha256=sha256, dataset_sha256=dataset_sha256, patient_id=patient_id
             )
-            instances = {
-                uid: StoredInstance(
-                    pk=pk, sha256=sha256, dataset_sha256=dataset_sha256, patient_id=patient_id
-                )
-                for uid, pk, sha256, dataset_sha256, patient_id in cursor.fetchall()
-            }
+            for uid, pk, sha256, dataset_sha256, patient_id in instance_rows
+        }
         return cls(studies=studies, series=series, instances=instances)
 
     def refusal(self, parsed: ParsedInstance, actor: Actor | None) -> IngestResult | None:

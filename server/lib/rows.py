@@ -1,5 +1,8 @@
-"""Inserting model rows in one statement that is built once per process, for hot paths."""
+"""Hot-path database helpers: rows inserted by a statement built once per process, and
+statements sent to PostgreSQL together."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 
 from django.db import connection
@@ -36,3 +39,17 @@ def rows_insert(model: type[Model], rows: list[Model]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+@contextmanager
+def pipelined() -> Iterator[None]:
+    """Send the statements made inside together (psycopg's pipeline mode on PostgreSQL): the
+    first that reads a result waits for all of them, so they cost one round trip. Elsewhere
+    (SQLite in development) they run one by one. Errors surface as Django's."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    assert connection.connection is not None
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield

@@ -3,7 +3,6 @@
 import hashlib
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
@@ -23,7 +22,7 @@ from tests.imaging.conftest import (
     dicom_file,
     with_patient_id,
 )
-from tests.lib.dicom_scp import SCP_AE_TITLE, dcmtk_tool, dicom_scp
+from tests.lib.dicom_scp import SCP_AE_TITLE, Scp, dcmtk_tool, scp_with_archive
 
 # Committed data is what the SCP process sees, so these tests commit for real.
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -42,19 +41,10 @@ FILES = [
 ]
 
 
-@dataclass(frozen=True)
-class Scp:
-    port: int
-    archive: Path
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def scp(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scp]:
-    archive = tmp_path_factory.mktemp("archive")
-    log = tmp_path_factory.mktemp("dicom_scp") / "dicom_scp.log"
-    with dicom_scp(log, {"MEDIA_ROOT": str(archive)}) as port:
-        yield Scp(port=port, archive=archive, log=log)
+    with scp_with_archive(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture

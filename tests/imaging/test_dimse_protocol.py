@@ -6,7 +6,6 @@ import struct
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # generated at
 from imaging.models import CallingAETitle, Instance
 from tests.conftest import World
 from tests.imaging.conftest import archive_digest, dataset_bytes, dicom_dataset
-from tests.lib.dicom_scp import SCP_AE_TITLE, dcmtk_tool, dicom_scp
+from tests.lib.dicom_scp import SCP_AE_TITLE, Scp, dcmtk_tool, scp_with_archive
 
 # Committed data is what the SCP process sees, so these tests commit for real.
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
@@ -37,25 +36,15 @@ TIMEOUT_SECONDS = 1
 DEADLINE_SECONDS = 10
 
 
-@dataclass(frozen=True)
-class Scp:
-    port: int
-    archive: Path
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def scp(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scp]:
-    archive = tmp_path_factory.mktemp("archive")
-    log = tmp_path_factory.mktemp("dicom_scp") / "dicom_scp.log"
     env = {
-        "MEDIA_ROOT": str(archive),
         "DICOM_SCP_MAX_ASSOCIATIONS": str(MAX_ASSOCIATIONS),
         "DICOM_SCP_ACSE_TIMEOUT": str(TIMEOUT_SECONDS),
         "DICOM_SCP_NETWORK_TIMEOUT": str(TIMEOUT_SECONDS),
     }
-    with dicom_scp(log, env) as port:
-        yield Scp(port=port, archive=archive, log=log)
+    with scp_with_archive(tmp_path_factory, env) as running:
+        yield running
 
 
 @pytest.fixture

@@ -5,7 +5,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.lib.processes import free_port, server_process
 
@@ -57,3 +60,21 @@ def dicom_scp(log_path: Path, extra_env: dict[str, str] | None = None) -> Iterat
         ready=lambda: _answers(port),
     ):
         yield port
+
+
+@dataclass(frozen=True)
+class Scp:
+    port: int
+    archive: Path  # the SCP's MEDIA_ROOT
+    log: Path
+
+
+@contextmanager
+def scp_with_archive(
+    tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
+) -> Iterator[Scp]:
+    """The SCP storing into an archive directory of its own, for a test module's fixture."""
+    archive = tmp_path_factory.mktemp("archive")
+    log = tmp_path_factory.mktemp("dicom_scp") / "dicom_scp.log"
+    with dicom_scp(log, {"MEDIA_ROOT": str(archive), **(extra_env or {})}) as port:
+        yield Scp(port=port, archive=archive, log=log)
