@@ -4,6 +4,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connections
 from pydicom import dcmread
@@ -475,6 +476,7 @@ def scp_serve(
         max_associations=max_associations,
         acse_timeout=acse_timeout,
         network_timeout=network_timeout,
+        max_data_set_bytes=settings.IMAGING_MAX_INSTANCE_BYTES,
     )
     logger.info("DICOM SCP %s listening on %s:%d", ae_title, bind, port)
     serve_forever(bind=bind, port=port, config=config, services=_Scp(ae_title))

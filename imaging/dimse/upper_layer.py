@@ -133,6 +133,9 @@ class AcceptorConfig:
     max_associations: int
     acse_timeout: float
     network_timeout: float
+    # The largest data set a message may carry; a larger one aborts the association before
+    # it fills the memory (the archive refuses such an instance anyway).
+    max_data_set_bytes: int
 
 
 class _ConnectionClosed(Exception):
@@ -199,10 +202,12 @@ class Association:
         sock: socket.socket,
         contexts: dict[int, AcceptedContext],
         peer_maximum_pdu: int,
+        max_data_set_bytes: int,
     ) -> None:
         self.contexts = contexts
         self._sock = sock
         self._peer_maximum_pdu = peer_maximum_pdu
+        self._max_data_set_bytes = max_data_set_bytes
         self._pending_pdvs: deque[tuple[int, int, memoryview]] = deque()
         self._backlog: deque[Message] = deque()
         self._release_requested = False
@@ -278,6 +283,7 @@ class Association:
         context_id: int | None = None
         command: Command | None = None
         parts: list[memoryview] = []
+        size = 0
         while True:
             pdv = self._next_pdv()
             if pdv is None:
@@ -291,6 +297,11 @@ class Association:
             if bool(control & _PDV_COMMAND) != (command is None):
                 raise ProtocolError(UNEXPECTED_PDU, "command and data set fragments mixed")
             parts.append(fragment)
+            size += len(fragment)
+            if size > self._max_data_set_bytes:
+                raise ProtocolError(
+                    _INVALID_PARAMETER, f"data set over {self._max_data_set_bytes} bytes"
+                )
             if not control & _PDV_LAST:
                 continue
             data = b"".join(parts)
@@ -443,7 +454,10 @@ def _negotiate(
         len(contexts),
     )
     sock.settimeout(config.network_timeout)
-    return Association(sock, contexts, _peer_maximum_pdu(rq)), decision
+    association = Association(
+        sock, contexts, _peer_maximum_pdu(rq), max_data_set_bytes=config.max_data_set_bytes
+    )
+    return association, decision
 
 
 def _serve_connection(

@@ -31,6 +31,7 @@ from tests.lib.dicom_scp import SCP_AE_TITLE, Scp, dcmtk_tool, scp_with_archive
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
 
 EAST = "EAST_CT"
+MAX_INSTANCE_BYTES = 8 * 1024 * 1024
 MAX_ASSOCIATIONS = 2
 TIMEOUT_SECONDS = 1
 DEADLINE_SECONDS = 10
@@ -42,6 +43,7 @@ def scp(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iter
         "DICOM_SCP_MAX_ASSOCIATIONS": str(MAX_ASSOCIATIONS),
         "DICOM_SCP_ACSE_TIMEOUT": str(TIMEOUT_SECONDS),
         "DICOM_SCP_NETWORK_TIMEOUT": str(TIMEOUT_SECONDS),
+        "IMAGING_MAX_INSTANCE_BYTES": str(MAX_INSTANCE_BYTES),
     }
     with scp_with_archive(tmp_path_factory, env) as running:
         yield running
@@ -129,6 +131,21 @@ def test_large_pdus_in_and_small_pdus_out_carry_a_large_instance_intact(
     assert result.returncode == 0, result.stdout + result.stderr
     [retrieved] = [pydicom.dcmread(path) for path in out.iterdir()]
     assert hashlib.sha256(retrieved.PixelData).digest() == hashlib.sha256(large.PixelData).digest()
+
+
+def test_an_oversized_data_set_aborts_the_association_before_it_is_all_read(
+    scp: Scp, east: World
+) -> None:
+    before = archive_digest(scp.archive)
+    oversized = _ct(rows=2200)  # 9.7 MB of pixels, over this SCP's 8 MB instance limit
+    assoc = _associate(scp, (CTImageStorage, [ExplicitVRLittleEndian]))
+    assert assoc.is_established
+    status = assoc.send_c_store(oversized)
+    assert "Status" not in status  # no response: the SCP aborted the association
+    _wait_for(lambda: assoc.is_aborted)
+    _wait_for(lambda: f"data set over {MAX_INSTANCE_BYTES} bytes" in scp.log.read_text())
+    assert not Instance.objects.filter(sop_instance_uid=oversized.SOPInstanceUID).exists()
+    assert archive_digest(scp.archive) == before
 
 
 def test_association_aborted_half_way_through_a_c_store_stores_nothing(
