@@ -102,19 +102,6 @@ class Series(models.Model):
         return f"Series {self.pk}"
 
 
-class DocumentTextField(models.TextField[str, str]):
-    """Text bound as one parameter per row in a multi-row INSERT.
-
-    For several rows Django's PostgreSQL backend binds each column as one array (UNNEST), and
-    psycopg then escapes every quote of every document into the array literal in Python: some
-    3 ms per DICOM JSON document, more than the rest of an ingest. A field with a placeholder
-    of its own makes Django insert the rows as plain VALUES lists instead.
-    """
-
-    def get_placeholder(self, value: object, compiler: object, connection: object) -> str:
-        return "%s"
-
-
 class Instance(models.Model):
     """One stored SOP instance; its file is written once, under its SHA-256."""
 
@@ -133,7 +120,7 @@ class Instance(models.Model):
     size_bytes = models.PositiveBigIntegerField()
     # The instance's DICOM JSON (bulk data as BulkDataURI), serialised once at ingest so
     # metadata requests only concatenate text.
-    metadata = DocumentTextField()
+    metadata = models.TextField()
     # For encapsulated pixel data: per frame, the [offset, length] of each of its fragments in
     # the stored file, so a frame is read without the rest. Empty when unknown (deflated files,
     # fragments that do not map to frames, rows older than the field).

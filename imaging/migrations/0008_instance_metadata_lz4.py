@@ -30,6 +30,6 @@ def compression_default(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor
 
 
 class Migration(migrations.Migration):
-    dependencies = [("imaging", "0008_instance_metadata_rows")]
+    dependencies = [("imaging", "0007_instance_lossy_frame")]
 
     operations = [migrations.RunPython(compression_lz4, compression_default)]
