@@ -15,7 +15,7 @@ from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 from server.directory.models import Institution
-from server.lib.rows import pipelined
+from server.lib.rows import pipelined, placeholders
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +97,6 @@ class StoredInstance:
     patient_id: int | None  # the consortium patient of its study
 
 
-def _in(values: set[str]) -> str:
-    return "(" + ", ".join(["%s"] * len(values)) + ")"
-
-
 # The look-ups run for every instance stored (each C-STORE is one), so they are written in SQL
 # and give plain rows: the ORM's building of a joined query and its model objects cost several
 # times what the indexed look-ups themselves take.
@@ -153,13 +149,14 @@ class _Archive:
             by_series.execute(
                 f"SELECT se.series_instance_uid, se.id, {_STUDY_COLUMNS} FROM "  # noqa: S608  # names are ours
                 f"{Series._meta.db_table} se JOIN {_STUDY_JOIN} ON st.id = se.study_id "
-                f"WHERE se.series_instance_uid IN {_in(series_uids)}",
+                f"WHERE se.series_instance_uid IN {placeholders(len(series_uids))}",
                 list(series_uids),
             )
             by_sop.execute(
                 "SELECT ins.sop_instance_uid, ins.id, ins.sha256, ins.dataset_sha256, "  # noqa: S608  # names are ours
                 f"st.patient_id FROM {Instance._meta.db_table} ins JOIN {Study._meta.db_table} st "
-                f"ON st.id = ins.study_id WHERE ins.sop_instance_uid IN {_in(sop_uids)}",
+                "ON st.id = ins.study_id "
+                f"WHERE ins.sop_instance_uid IN {placeholders(len(sop_uids))}",
                 list(sop_uids),
             )
             series_rows = by_series.fetchall()
@@ -175,7 +172,7 @@ class _Archive:
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"SELECT {_STUDY_COLUMNS} FROM {_STUDY_JOIN} "  # noqa: S608  # names are ours
-                    f"WHERE st.study_instance_uid IN {_in(unreached)}",
+                    f"WHERE st.study_instance_uid IN {placeholders(len(unreached))}",
                     list(unreached),
                 )
                 studies.update(

@@ -21,6 +21,7 @@ from imaging.render import (
 )
 from imaging.services.derivatives import series_lossy_frames_request
 from imaging.services.storage import blob_write
+from server.lib.rows import placeholders
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def series_previews_request(series_ids: list[int]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {Series._meta.db_table} SET preview_state = %s, preview_claimed_at = NULL "  # noqa: S608  # the table name is ours
-            "WHERE id IN (" + ", ".join(["%s"] * len(series_ids)) + ") AND preview_state <> %s "
+            f"WHERE id IN {placeholders(len(series_ids))} AND preview_state <> %s "
             "RETURNING id",
             [PreviewState.PENDING, *series_ids, PreviewState.PENDING],
         )

@@ -9,11 +9,16 @@ from django.db import connection
 from django.db.models import Field, Model
 
 
+def placeholders(count: int) -> str:
+    """A parenthesised list of `count` parameter placeholders: "(%s, %s, %s)"."""
+    return "(" + ", ".join(["%s"] * count) + ")"
+
+
 @cache
 def _insert_sql(model: type[Model], count: int) -> tuple[str, tuple[Field[object, object], ...]]:
     fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
     quote = connection.ops.quote_name
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    row = placeholders(len(fields))
     return (
         f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608  # names are the model's
         f"({', '.join(quote(field.column) for field in fields)}) VALUES "
