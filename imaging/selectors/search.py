@@ -77,7 +77,14 @@ def _match_q(match: Match, field: str, *, fuzzy: bool) -> Q:
         if match.value.strip("*") == "":
             return Q()
         regex = Q(**{f"{field}__iregex": person_name_regex(match.value, fuzzy=fuzzy)})
-        literal = "" if fuzzy else _required_text(match.value)
+        if fuzzy:
+            return regex
+        prefix = _group_prefix(match.value)
+        if prefix:
+            # The usual search box pattern (`WANG^XIAO*`): index range scans find the names
+            # with a component group that starts so, and the expression checks only those.
+            return Q(_GroupStartsWith(F(field), _like_escaped(prefix) + "%")) & regex
+        literal = _required_text(match.value)
         if not literal:
             return regex
         # Every row the expression matches contains this text: the cheap ILIKE goes first and
@@ -104,13 +111,46 @@ class _ILike(Lookup[str]):
         return f"{lhs} {operator} {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]
 
 
+class _GroupStartsWith(Lookup[str]):
+    """Some component group of a person name, upper-cased, is LIKE the pattern.
+
+    On PostgreSQL each group is the expression indexed by migration 0009 (a PN value has at
+    most three groups); elsewhere the whole name is scanned.
+    """
+
+    lookup_name = "group_startswith"
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        if connection.vendor != "postgresql":
+            return (
+                f"('=' || upper({lhs})) LIKE ('%%=' || {rhs}) ESCAPE '\\'",
+                [*lhs_params, *rhs_params],
+            )
+        groups = [f"split_part(upper({lhs}), '=', {g}) LIKE {rhs} ESCAPE '\\'" for g in (1, 2, 3)]
+        return "(" + " OR ".join(groups) + ")", [*lhs_params, *rhs_params] * 3
+
+
+def _group_prefix(pattern: str) -> str:
+    """The text a non-fuzzy name pattern without `=` requires at the start of a component
+    group, upper-cased, if case folding cannot change whether it is found ("" if none)."""
+    if "=" in pattern:
+        return ""
+    prefix = re.split(r"[*?]", pattern)[0]
+    return prefix.upper() if _case_safe(prefix) else ""
+
+
 def _required_text(pattern: str) -> str:
     """The longest run of a name pattern without wildcards, if case folding cannot change
     whether it is found (ASCII, or characters without case such as Chinese)."""
     longest = max(re.split(r"[*?]", pattern), key=len)
-    if not all(c.isascii() or c.lower() == c.upper() for c in longest):
-        return ""
-    return longest
+    return longest if _case_safe(longest) else ""
+
+
+def _case_safe(text: str) -> bool:
+    """Whether SQL's case folding agrees with Python's on the text (ASCII, or no case)."""
+    return all(c.isascii() or c.lower() == c.upper() for c in text)
 
 
 def _like_escaped(text: str) -> str:

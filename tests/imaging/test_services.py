@@ -212,7 +212,10 @@ def _names(studies: list[Study]) -> set[str]:
         ({"PatientName": "王^小东"}, {"Wang^XiaoDong=王^小东"}),
         ({"PatientName": "王*"}, {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"}),
         ({"PatientName": "wang^xiaodong"}, {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"}),
+        ({"PatientName": "王^小*"}, {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"}),
+        ({"PatientName": "WANG^XIAO*"}, {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"}),
         ({"PatientName": "Li^Xiuyin?"}, {"Li^Xiuying"}),
+        ({"PatientName": "Li_X*"}, set()),
         ({"PatientName": "Li"}, set()),
         ({"PatientName": "xiuying", "fuzzymatching": "true"}, {"Li^Xiuying"}),
         (
@@ -235,6 +238,23 @@ def test_study_search_matches_like_the_standard(
     library: World, params: dict[str, str], expected: set[str]
 ) -> None:
     assert _names(_search_at(library, Level.STUDY, params)) == expected
+
+
+def test_name_prefix_search_reads_the_name_group_indexes(library: World) -> None:
+    def index_scans() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sum(pg_stat_get_xact_numscans(indexrelid)) FROM pg_index "
+                "WHERE indexrelid::regclass::text LIKE 'imaging_study_patient_name_group_'"
+            )
+            return int(cursor.fetchone()[0])
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a handful of rows would be scanned
+    before = index_scans()
+    found = _search(library, PatientName="王^小*")
+    assert _names(found) == {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"}
+    assert index_scans() == before + 3  # one range scan per component group
 
 
 def test_study_search_pages_with_limit_and_offset(library: World) -> None:
