@@ -99,20 +99,22 @@ def dicomweb(methods: dict[str, View]) -> Callable[..., HttpResponseBase]:
     return view
 
 
-def study_url(request: HttpRequest, study_uid: str) -> str:
-    return request.build_absolute_uri(reverse("imaging:study", kwargs={"study": study_uid}))
+def studies_root(request: HttpRequest) -> str:
+    """The absolute URL of the studies resource; a response's study, series and instance URLs
+    extend it (UIDs are digits and dots: nothing to escape), so none needs its own reverse()."""
+    return request.build_absolute_uri(reverse("imaging:studies"))
 
 
-def series_url(request: HttpRequest, study_uid: str, series_uid: str) -> str:
-    path = reverse("imaging:series", kwargs={"study": study_uid, "series": series_uid})
-    return request.build_absolute_uri(path)
+def study_url(root: str, study_uid: str) -> str:
+    return f"{root}/{study_uid}"
 
 
-def instance_url(request: HttpRequest, study_uid: str, series_uid: str, sop_uid: str) -> str:
-    path = reverse(
-        "imaging:instance", kwargs={"study": study_uid, "series": series_uid, "instance": sop_uid}
-    )
-    return request.build_absolute_uri(path)
+def series_url(root: str, study_uid: str, series_uid: str) -> str:
+    return f"{root}/{study_uid}/series/{series_uid}"
+
+
+def instance_url(root: str, study_uid: str, series_uid: str, sop_uid: str) -> str:
+    return f"{root}/{study_uid}/series/{series_uid}/instances/{sop_uid}"
 
 
 def stored_bytes(name: str) -> bytes:

@@ -6,7 +6,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from imaging import dicomjson
-from imaging.dicomweb.common import DICOM_JSON, Caller, instance_url, series_url, study_url
+from imaging.dicomweb.common import (
+    DICOM_JSON,
+    Caller,
+    instance_url,
+    series_url,
+    studies_root,
+    study_url,
+)
 from imaging.models import Instance, Series, Study, ViewingKind
 from imaging.qido import Level, Query, query_parse
 from imaging.selectors import (
@@ -45,8 +52,9 @@ def search_studies(request: HttpRequest, caller: Caller) -> HttpResponse:
     first = first_instance_attributes(
         ids=[s.pk for s in studies], by="study", tags=dicomjson.study_extra_tags(query)
     )
+    root = studies_root(request)
     results = dicomjson.studies_json(
-        studies, query, lambda s: study_url(request, s.study_instance_uid), first
+        studies, query, lambda s: study_url(root, s.study_instance_uid), first
     )
     return _qido_response(results, query, page.more)
 
@@ -65,10 +73,11 @@ def search_series(request: HttpRequest, caller: Caller, study: str | None = None
     first = first_instance_attributes(
         ids=[s.pk for s in rows], by="series", tags=dicomjson.series_extra_tags(query)
     )
+    root = studies_root(request)
     results = dicomjson.series_json(
         rows,
         query,
-        lambda s: series_url(request, s.study.study_instance_uid, s.series_instance_uid),
+        lambda s: series_url(root, s.study.study_instance_uid, s.series_instance_uid),
         first,
     )
     return _qido_response(results, query, page.more)
@@ -94,11 +103,12 @@ def search_instances(
         user=caller.user, session=caller.session, query=query, study=scope, series=series_scope
     )
     rows = [row for row in page.rows if isinstance(row, Instance)]
+    root = studies_root(request)
     results = dicomjson.instances_json(
         rows,
         query,
         lambda i: instance_url(
-            request,
+            root,
             i.study.study_instance_uid,
             i.series.series_instance_uid,
             i.sop_instance_uid,

@@ -14,6 +14,7 @@ from imaging.dicomweb.common import (
     Caller,
     error_response,
     instance_url,
+    studies_root,
     study_url,
 )
 from imaging.models import IngestSource
@@ -93,11 +94,12 @@ def _stow_response(
             logger.info("STOW-RS part refused: 0x%04X", result.failure_reason or 0)
     stored = [r for r in results if r.ok]
     status = 200 if len(stored) == len(results) else 202 if stored else 409
+    root = studies_root(request)
     payload = dicomjson.stow_response(
         results,
-        study_url(request, study) if study else "",
+        study_url(root, study) if study else "",
         lambda r: instance_url(
-            request, r.study_instance_uid, r.series_instance_uid, r.sop_instance_uid
+            root, r.study_instance_uid, r.series_instance_uid, r.sop_instance_uid
         ),
     )
     return HttpResponse(

@@ -1,13 +1,15 @@
 """Audit of study reads: once per user, study and viewing session, or per DIMSE request."""
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
 
-from imaging.models import CallingAETitle, Study, StudyViewing, ViewingKind
+from imaging.models import CallingAETitle, Study, ViewingKind
 from server.access import Actor, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
+from server.lib.rows import placeholders
 
 # Viewing marks this process knows are in the database: (user id, session, kind, study id).
 # A viewer asks for the same study hundreds of times a session (frames, metadata, searches);
@@ -37,25 +39,15 @@ def study_viewing_record(
     unknown = [s for s in studies if marks[s.pk] not in _recorded]
     if not unknown:
         return
-    seen = set(
-        StudyViewing.objects.filter(
-            user_id=actor.user_id, session=session, kind=kind, study__in=[s.pk for s in unknown]
-        ).values_list("study_id", flat=True)
-    )
-    fresh = [s for s in unknown if s.pk not in seen]
-    # Remembered once committed (at once outside a transaction): a mark that a rollback takes
-    # away must not be taken for recorded.
-    transaction.on_commit(lambda: _remember({marks[s.pk] for s in unknown}))
-    if not fresh:
-        return
     with transaction.atomic():
-        StudyViewing.objects.bulk_create(
-            [
-                StudyViewing(user_id=actor.user_id, study=s, session=session, kind=kind)
-                for s in fresh
-            ],
-            ignore_conflicts=True,
+        fresh_ids = _viewings_insert(
+            user_id=actor.user_id, session=session, kind=kind, study_ids=[s.pk for s in unknown]
         )
+        # Remembered once committed: a mark that a rollback takes away is not recorded.
+        transaction.on_commit(lambda: _remember({marks[s.pk] for s in unknown}))
+        fresh = [s for s in unknown if s.pk in fresh_ids]
+        if not fresh:
+            return
         event = "imaging.study.search" if kind is ViewingKind.SEARCH else "imaging.study.read"
         if len(fresh) == 1:
             study = fresh[0]
@@ -71,6 +63,23 @@ def study_viewing_record(
             )
         else:
             studies_read_record(user=user, actor=actor, studies=fresh, event=event)
+
+
+def _viewings_insert(
+    *, user_id: int, session: str, kind: ViewingKind, study_ids: list[int]
+) -> set[int]:
+    """Mark the studies seen; return those not marked before. The insert is the check, so two
+    requests of one session racing over a study audit it once."""
+    now = timezone.now()
+    values = ", ".join([placeholders(5)] * len(study_ids))
+    sql = (
+        "INSERT INTO imaging_studyviewing (user_id, study_id, session, kind, first_at) "  # noqa: S608  # placeholders only
+        f"VALUES {values} ON CONFLICT DO NOTHING RETURNING study_id"
+    )
+    params = [v for pk in study_ids for v in (user_id, pk, session, kind.value, now)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {pk for (pk,) in cursor.fetchall()}
 
 
 def study_reads_record_for_ae(

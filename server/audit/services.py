@@ -8,8 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from server.accounts.models import User
@@ -50,7 +49,15 @@ def audit_event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_canonical(event)).hexdigest()
 
 
-@transaction.atomic
+# Advancing the head takes its row lock (its write lock on SQLite), so appends are
+# serialised and each one links to the one before it.
+_HEAD_ADVANCE = (
+    "UPDATE audit_auditchainhead SET seq = seq + 1 WHERE id = %s RETURNING seq, last_hash"
+)
+_HEAD_MOVE = "UPDATE audit_auditchainhead SET last_hash = %s WHERE id = %s"
+
+
+@transaction.atomic(savepoint=False)  # a failed append fails the caller's transaction too
 def audit_record(
     *,
     user: User | AnonymousUser | None,
@@ -64,16 +71,18 @@ def audit_record(
     patient_institution_id: int | None = None,
     detail: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append one event to the chain."""
-    # Bumping the head first takes its row lock (its write lock on SQLite), so appends are
-    # serialised and each one links to the one before it.
-    if not AuditChainHead.objects.filter(pk=HEAD_ID).update(seq=F("seq") + 1):
+    """Append one event to the chain (three statements: advance the head, insert, link)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_ADVANCE, [HEAD_ID])
+        head = cursor.fetchone()
+    if head is None:
         # Only a wiped database lacks the head (test flushes); a new chain starts.
         AuditChainHead.objects.create(pk=HEAD_ID, seq=1, last_hash=GENESIS_HASH)
-    head = AuditChainHead.objects.get(pk=HEAD_ID)
+        head = (1, GENESIS_HASH)
+    seq, prev_hash = head
     authenticated = user is not None and user.is_authenticated
     row = AuditEvent(
-        seq=head.seq,
+        seq=seq,
         recorded_at=timezone.now(),
         action=action,
         event=event,
@@ -87,11 +96,12 @@ def audit_record(
         patient_id=patient_id,
         patient_institution_id=patient_institution_id,
         detail=detail or {},
-        prev_hash=head.last_hash,
+        prev_hash=prev_hash,
     )
     row.hash = audit_event_hash(row)
     row.save(force_insert=True)
-    AuditChainHead.objects.filter(pk=HEAD_ID).update(last_hash=row.hash)
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_MOVE, [row.hash, HEAD_ID])
     return row
 
 

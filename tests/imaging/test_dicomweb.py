@@ -8,6 +8,7 @@ import pydicom
 import pytest
 import requests
 from dicomweb_client.api import DICOMwebClient
+from django.urls import reverse
 
 from imaging.models import Instance, Study
 from server.accounts.models import User
@@ -117,6 +118,21 @@ def test_store_search_and_retrieve_with_dicomweb_client(server: str, carded: Wor
     assert [s["0020000E"]["Value"][0] for s in series] == [ct.SeriesInstanceUID]
     instances = client.search_for_instances(ct.StudyInstanceUID, ct.SeriesInstanceUID)
     assert instances[0]["00080018"]["Value"] == [ct.SOPInstanceUID]
+    # Each result's RetrieveURL (0008,1190) is the resource's own URL (on the host the request
+    # named: dicomweb-client names it without the port), and it answers.
+    uids = (ct.StudyInstanceUID, ct.SeriesInstanceUID, ct.SOPInstanceUID)
+    ct_study = client.search_for_studies(search_filters={"StudyInstanceUID": uids[0]})
+    auth = {"Authorization": f"Bearer {_token(carded.clinic_doctor)}"}
+    for result, name, depth in (
+        (ct_study, "study", 1),
+        (series, "series", 2),
+        (instances, "instance", 3),
+    ):
+        kwargs = dict(zip(("study", "series", "instance")[:depth], uids, strict=False))
+        path = reverse(f"imaging:{name}", kwargs=kwargs)
+        assert result[0]["00081190"]["Value"] == [f"http://127.0.0.1{path}"]
+        with requests.get(server + path, headers=auth, stream=True, timeout=30) as retrieved:
+            assert retrieved.status_code == 200
 
     j2k = datasets[2]
     as_stored = client.retrieve_instance(
@@ -140,7 +156,9 @@ def test_store_search_and_retrieve_with_dicomweb_client(server: str, carded: Wor
     reads = AuditEvent.objects.filter(
         event="imaging.study.read", actor_id=carded.clinic_doctor.pk, outcome=AuditOutcome.SUCCESS
     )
-    assert reads.count() == 2  # one per retrieved study, however many requests
+    # One per retrieved study and viewing session, however many requests: the J2K and GB18030
+    # studies by the client, the CT study through its RetrieveURLs with a token of their own.
+    assert reads.count() == 3
 
 
 def test_metadata_is_gzipped_and_revalidated_with_its_etag(server: str, carded: World) -> None:
