@@ -16,7 +16,7 @@ from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.models import Institution, Patient
-from server.lib.rows import pipelined, placeholders, rows_insert
+from server.lib.rows import pipelined, placeholder_rows, rows_insert
 
 
 def _patient_match(*, institution: Institution, patient_id: str, issuer: str) -> Patient | None:
@@ -196,7 +196,7 @@ def _counts_add(model: type[Study] | type[Series], increments: dict[int, dict[st
     names = list(next(iter(increments.values())))
     table = connection.ops.quote_name(model._meta.db_table)
     columns = [connection.ops.quote_name(_column(model, name)) for name in names]
-    rows = ", ".join([placeholders(len(names) + 1)] * len(increments))
+    rows = placeholder_rows(len(names) + 1, len(increments))
     assignments = ", ".join(f"{column} = t.{column} + v.{column}" for column in columns)
     with connection.cursor() as cursor:
         cursor.execute(

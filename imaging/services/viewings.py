@@ -9,7 +9,7 @@ from server.access import Actor, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.lib.rows import placeholders
+from server.lib.rows import placeholder_rows
 
 # Viewing marks this process knows are in the database: (user id, session, kind, study id).
 # A viewer asks for the same study hundreds of times a session (frames, metadata, searches);
@@ -71,7 +71,7 @@ def _viewings_insert(
     """Mark the studies seen; return those not marked before. The insert is the check, so two
     requests of one session racing over a study audit it once."""
     now = timezone.now()
-    values = ", ".join([placeholders(5)] * len(study_ids))
+    values = placeholder_rows(5, len(study_ids))
     sql = (
         "INSERT INTO imaging_studyviewing (user_id, study_id, session, kind, first_at) "  # noqa: S608  # placeholders only
         f"VALUES {values} ON CONFLICT DO NOTHING RETURNING study_id"

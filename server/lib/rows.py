@@ -14,15 +14,19 @@ def placeholders(count: int) -> str:
     return "(" + ", ".join(["%s"] * count) + ")"
 
 
+def placeholder_rows(width: int, count: int) -> str:
+    """`count` rows of `width` placeholders, for a VALUES list: "(%s, %s), (%s, %s)"."""
+    return ", ".join([placeholders(width)] * count)
+
+
 @cache
 def _insert_sql(model: type[Model], count: int) -> tuple[str, tuple[Field[object, object], ...]]:
     fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
     quote = connection.ops.quote_name
-    row = placeholders(len(fields))
     return (
         f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608  # names are the model's
         f"({', '.join(quote(field.column) for field in fields)}) VALUES "
-        + ", ".join([row] * count),
+        + placeholder_rows(len(fields), count),
         fields,
     )
 
