@@ -68,6 +68,7 @@ def study_subject(study: Study) -> StudySubject:
         owner_institution_id=study.institution_id,
         owner_consortium_id=study.institution.consortium_id,
         patient_id=study.patient_id,
+        patient=study.patient if Study.patient.is_cached(study) else None,
     )
 
 

@@ -1,12 +1,15 @@
-"""Hot-path database helpers: rows inserted by a statement built once per process, and
-statements sent to PostgreSQL together."""
+"""Hot-path database helpers: rows inserted by a statement built once per process, models read
+back from hand-written SELECTs, and statements sent to PostgreSQL together."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from functools import cache
+from functools import cache, cached_property
+from typing import Any, Generic, TypeVar
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Field, Model
+
+M = TypeVar("M", bound=Model)
 
 
 def placeholders(count: int) -> str:
@@ -48,6 +51,53 @@ def rows_insert(model: type[Model], rows: list[Model]) -> None:
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+
+
+class Selected(Generic[M]):
+    """A model's columns in a hand-written SELECT, and the model built back from a row.
+
+    For reads on every request whose queryset costs more to build and compile than the
+    database takes to answer it (a token, an instance and its study: joins of wide tables).
+    Values pass through the conversions the ORM applies; omitted fields are deferred.
+    """
+
+    def __init__(self, model: type[M], alias: str, *, omit: tuple[str, ...] = ()) -> None:
+        self.model = model
+        self.alias = alias
+        self.fields = tuple(f for f in model._meta.concrete_fields if f.name not in omit)
+        self.names = [field.attname for field in self.fields]
+        self.width = len(self.fields)
+
+    @cached_property
+    def sql(self) -> str:
+        """The select list: `alias."column", ...`."""
+        quote = connection.ops.quote_name
+        return ", ".join(f"{self.alias}.{quote(field.column)}" for field in self.fields)
+
+    @cached_property
+    def _converters(self) -> list[tuple[int, Any, list[Callable[..., Any]]]]:
+        found = []
+        for index, field in enumerate(self.fields):
+            column = field.get_col(self.alias)
+            converters = connection.ops.get_db_converters(column) + column.get_db_converters(
+                connection
+            )
+            if converters:
+                found.append((index, column, converters))
+        return found
+
+    def load(self, row: Sequence[Any], start: int = 0) -> M:
+        """The model whose columns begin at `start` in the row."""
+        values = list(row[start : start + self.width])
+        for index, column, converters in self._converters:
+            for convert in converters:
+                values[index] = convert(values[index], column, connection)
+        return self.model.from_db(DEFAULT_DB_ALIAS, self.names, values)
+
+    def load_joined(self, row: Sequence[Any], start: int) -> M | None:
+        """The model of an outer join's columns, or None where the join found no row."""
+        primary_key = self.names.index(self.model._meta.pk.attname)
+        return None if row[start + primary_key] is None else self.load(row, start)
 
 
 @contextmanager

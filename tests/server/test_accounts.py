@@ -7,7 +7,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from server.accounts.models import ApiToken
+from server.accounts.models import ApiToken, User
 from server.accounts.services import api_token_create, user_logout_everywhere
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
@@ -142,3 +142,9 @@ def test_locked_out_attempts_are_audited_as_denied(world: World) -> None:
     last = AuditEvent.objects.filter(event="user.login").order_by("-seq").first()
     assert last is not None
     assert (last.outcome, last.detail["locked"]) == (AuditOutcome.DENIED, True)
+
+
+def test_a_token_of_a_deactivated_user_is_refused(world: World) -> None:
+    _, raw = api_token_create(user=world.clinic_doctor, name="script")
+    User.objects.filter(pk=world.clinic_doctor.pk).update(is_active=False)
+    assert Client().get("/api/v1/me/", HTTP_AUTHORIZATION=f"Bearer {raw}").status_code == 401
