@@ -1,8 +1,11 @@
 """Study access: whether a user may view a study or one of its instances, audited per session."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
-from django.db.models import Q, QuerySet
+from django.db.models import BooleanField, Expression, F, Q, QuerySet
 
 from imaging.models import Instance, Series, Study, ViewingKind
 from imaging.services import study_subject, study_viewing_record
@@ -129,10 +132,30 @@ def studies_visible_to(actor: Actor | None) -> QuerySet[Study]:
     return Study.objects.filter(_visible(study_scope(actor), ""))
 
 
+class _InScope(Expression):
+    """True for rows whose study is in the scope: the policy's condition, its column names
+    resolved by the ORM (so a series or instance query joins its study as usual)."""
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, scope: StudyScope, prefix: str) -> None:
+        super().__init__()
+        self.scope = scope
+        self.patient: Any = F(f"{prefix}patient_id")
+        self.institution: Any = F(f"{prefix}institution_id")
+
+    def get_source_expressions(self) -> list[Any]:
+        return [self.patient, self.institution]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        self.patient, self.institution = exprs
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+        patient, _ = compiler.compile(self.patient)
+        institution, _ = compiler.compile(self.institution)
+        return self.scope.sql.format(patient=patient, institution=institution), [*self.scope.params]
+
+
 def _visible(scope: StudyScope, prefix: str) -> Q:
-    return Q(**{f"{prefix}patient__in": scope.patients}) | Q(
-        **{
-            f"{prefix}patient__isnull": True,
-            f"{prefix}institution_id__in": scope.unmatched_institutions,
-        }
-    )
+    return Q(_InScope(scope, prefix))

@@ -6,6 +6,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
 from imaging.models import PreviewState, Series, Study
+from imaging.selectors.access import studies_visible_to
 from imaging.services import studies_read_record, study_subject
 from server.access import (
     Action,
@@ -14,7 +15,6 @@ from server.access import (
     actor_for,
     institution_permits,
     study_permits,
-    study_scope,
 )
 from server.accounts.models import User
 from server.directory.models import Institution, Role
@@ -22,9 +22,9 @@ from server.directory.models import Institution, Role
 
 def studies_unmatched_for_user(*, user: User | AnonymousUser) -> QuerySet[Study]:
     """Unmatched studies awaiting reconciliation that the user may see, newest first."""
-    scope = study_scope(actor_for(user))
     return (
-        Study.objects.filter(patient__isnull=True, institution_id__in=scope.unmatched_institutions)
+        studies_visible_to(actor_for(user))
+        .filter(patient__isnull=True)
         .select_related("institution")
         .order_by("-created_at", "-pk")
     )

@@ -1,0 +1,76 @@
+"""The study scope searches filter with agrees with `study_permits`, study by study."""
+
+from django.contrib.auth.models import AnonymousUser
+
+from imaging.models import IngestSource, Study
+from imaging.selectors import studies_visible_to
+from imaging.services import study_subject
+from server.access import Action, actor_for, study_permits
+from server.accounts.models import User
+from server.directory.models import InstitutionLevel, Role
+from server.directory.services import access_grant_close, access_grant_open
+from tests.factories import (
+    ConsortiumFactory,
+    InstitutionFactory,
+    PatientFactory,
+    PractitionerFactory,
+    UserFactory,
+)
+
+ROLES = [Role.CLINIC_DOCTOR, Role.SPECIALIST, Role.COORDINATOR, Role.INSTITUTION_ADMIN]
+
+
+def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) -> None:
+    consortium = ConsortiumFactory.create()
+    home, sibling = (InstitutionFactory.create(consortium=consortium) for _ in range(2))
+    granted, grant_ended = (
+        InstitutionFactory.create(consortium=consortium, level=InstitutionLevel.COUNTY)
+        for _ in range(2)
+    )
+    foreign = InstitutionFactory.create()
+    patient = PatientFactory.create(home_institution=home)
+    stranger = PatientFactory.create(home_institution=foreign)
+    for place, consult in ((granted, "1"), (grant_ended, "2")):
+        access_grant_open(
+            patient_id=patient.pk,
+            institution_id=place.pk,
+            source_type="consult",
+            source_id=consult,
+            reason=f"consult {consult}",
+        )
+    access_grant_close(source_type="consult", source_id="2")
+    owners_and_patients = [
+        (home, patient),
+        (granted, patient),  # sent by the county hospital, matched to the township's patient
+        (home, None),
+        (sibling, None),
+        (granted, None),
+        (foreign, None),
+        (foreign, stranger),
+    ]
+    studies = [
+        Study.objects.create(
+            study_instance_uid=f"1.2.826.0.1.{index}",
+            institution=owner,
+            patient=matched,
+            source=IngestSource.STOW,
+        )
+        for index, (owner, matched) in enumerate(owners_and_patients)
+    ]
+    users: list[User | AnonymousUser] = [
+        PractitionerFactory.create(institution=place, role_list=[role]).user
+        for place in (home, sibling, granted, grant_ended, foreign)
+        for role in ROLES
+    ]
+    users += [AnonymousUser(), UserFactory.create()]  # signed out; not a practitioner
+    seen_by_anyone = set()
+    for user in users:
+        actor = actor_for(user)
+        allowed = {
+            study.pk
+            for study in Study.objects.select_related("institution", "patient")
+            if study_permits(actor, Action.VIEW, study_subject(study))
+        }
+        assert set(studies_visible_to(actor).values_list("pk", flat=True)) == allowed
+        seen_by_anyone |= allowed
+    assert seen_by_anyone == {study.pk for study in studies}  # the foreign study: its coordinator
