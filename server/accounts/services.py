@@ -60,7 +60,7 @@ def api_token_authenticate(*, raw: str) -> ApiToken | None:
     token = _TOKEN.load(row)
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    token.user = _TOKEN_USER.load(row, len(_TOKEN.fields))
+    token.user = _TOKEN_USER.load(row, _TOKEN.width)
     # Cheap, coarse "last used": at most one write a minute per token.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
