@@ -5,7 +5,6 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -41,8 +40,6 @@ def _check_channel_layer() -> None:
 
 
 def _check_broker() -> None:
-    if settings.CELERY_TASK_ALWAYS_EAGER:
-        return
     with celery_app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
 

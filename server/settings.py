@@ -1,8 +1,9 @@
 """Yunzhen settings: the one settings module, driven by the environment.
 
-With no environment set, everything runs in one process on SQLite, the in-memory channel layer
-and eager Celery. DATABASE_URL switches to PostgreSQL; REDIS_URL switches to the Redis channel
-layer and real Celery workers. DJANGO_ENV=production hardens everything and requires secrets.
+PostgreSQL and Redis are the only stores, in development, tests and production alike: the product
+is several processes (daphne, Celery worker and beat, the DICOM SCP) that meet only through them.
+In development DATABASE_URL and REDIS_URL default to the local servers `make run` installs and
+starts; DJANGO_ENV=production requires both, and the secrets, from the environment.
 """
 
 import hashlib
@@ -16,7 +17,6 @@ from server.lib.env import (
     env_bool,
     env_int,
     env_list,
-    env_optional,
     env_secret,
     env_str,
     parse_database_url,
@@ -113,80 +113,69 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------
-_database_url = env_optional("DATABASE_URL")
-if _database_url:
-    _db = parse_database_url(_database_url)
-    DATABASES = {
-        "default": {
-            "ENGINE": _db.engine,
-            "NAME": _db.name,
-            "USER": _db.user,
-            "PASSWORD": _db.password,
-            "HOST": _db.host,
-            "PORT": _db.port,
-            # A pool per process: under ASGI each request runs its database work in a thread of
-            # its own, so a persistent connection (CONN_MAX_AGE) would be opened per request and
-            # left behind; the pool hands each request a warm connection and takes it back.
-            "OPTIONS": {
-                **_db.options,
-                # Parameters travel apart from the SQL text, so psycopg prepares a statement
-                # once it has run a few times and PostgreSQL stops planning it again: planning,
-                # not running, is most of a short indexed query's cost.
-                "server_side_binding": True,
-                "prepare_threshold": 5,
-                "pool": {
-                    "min_size": 2,
-                    "max_size": env_int("DATABASE_POOL_SIZE", default=10),
-                    "timeout": 10,
-                },
+# The development defaults are the role and database `make run` creates on the local server.
+DATABASE_URL = env_str(
+    "DATABASE_URL",
+    default=None if PRODUCTION else "postgres://yunzhen:yunzhen@127.0.0.1:5432/yunzhen",
+)
+_db = parse_database_url(DATABASE_URL)
+DATABASES = {
+    "default": {
+        "ENGINE": _db.engine,
+        "NAME": _db.name,
+        "USER": _db.user,
+        "PASSWORD": _db.password,
+        "HOST": _db.host,
+        "PORT": _db.port,
+        # A pool per process: under ASGI each request runs its database work in a thread of
+        # its own, so a persistent connection (CONN_MAX_AGE) would be opened per request and
+        # left behind; the pool hands each request a warm connection and takes it back.
+        "OPTIONS": {
+            **_db.options,
+            # Parameters travel apart from the SQL text, so psycopg prepares a statement
+            # once it has run a few times and PostgreSQL stops planning it again: planning,
+            # not running, is most of a short indexed query's cost.
+            "server_side_binding": True,
+            "prepare_threshold": 5,
+            "pool": {
+                "min_size": 2,
+                "max_size": env_int("DATABASE_POOL_SIZE", default=10),
+                "timeout": 10,
             },
-            "CONN_MAX_AGE": 0,
-            # With a pool: each connection is checked as it is handed out, so a database
-            # restart costs no failed request.
-            "CONN_HEALTH_CHECKS": True,
-            "TEST": {"NAME": env_str("TEST_DATABASE_NAME", default=f"test_{_db.name}")},
-        }
+        },
+        "CONN_MAX_AGE": 0,
+        # With a pool: each connection is checked as it is handed out, so a database
+        # restart costs no failed request.
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"NAME": env_str("TEST_DATABASE_NAME", default=f"test_{_db.name}")},
     }
-else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "yunzhen.sqlite3",
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
-        }
-    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: channel layer and Celery -------------------------------------------------------------
-REDIS_URL = env_optional("REDIS_URL")
-if REDIS_URL:
-    _layer_key = env_secret(
-        "CHANNEL_LAYER_ENCRYPTION_KEY",
-        debug_fallback=None if PRODUCTION else _derived_key("channel-layer"),
-    )
-    # Redis pub/sub: a group message is published once and each daphne process fans it out to
-    # its own sockets, instead of one Redis list entry (and one round trip to pop it) per
-    # socket. Delivery is at most once, as for any live event here: pages load their state
-    # over HTTP and the events only say what changed.
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {
-                "hosts": [REDIS_URL],
-                "prefix": env_str("CHANNEL_LAYER_PREFIX", default="yunzhen"),
-                # Live events may carry patient data, so they are encrypted in Redis.
-                "symmetric_encryption_keys": [_layer_key],
-            },
-        }
+REDIS_URL = env_str("REDIS_URL", default=None if PRODUCTION else "redis://127.0.0.1:6379/0")
+_layer_key = env_secret(
+    "CHANNEL_LAYER_ENCRYPTION_KEY",
+    debug_fallback=None if PRODUCTION else _derived_key("channel-layer"),
+)
+# Redis pub/sub: a group message is published once and each daphne process fans it out to
+# its own sockets, instead of one Redis list entry (and one round trip to pop it) per
+# socket. Delivery is at most once, as for any live event here: pages load their state
+# over HTTP and the events only say what changed.
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": env_str("CHANNEL_LAYER_PREFIX", default="yunzhen"),
+            # Live events may carry patient data, so they are encrypted in Redis.
+            "symmetric_encryption_keys": [_layer_key],
+        },
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+}
 
-CELERY_BROKER_URL = REDIS_URL or "memory://"
-CELERY_RESULT_BACKEND = REDIS_URL or "cache+memory://"
-CELERY_TASK_ALWAYS_EAGER = REDIS_URL is None
-CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

@@ -2,7 +2,7 @@
 
 import os
 
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/yunzhen")
+os.environ.setdefault("DATABASE_URL", "postgres://yunzhen:yunzhen@127.0.0.1:5432/yunzhen")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CHANNEL_LAYER_PREFIX", "yunzhen-test")
 os.environ.setdefault("DEBUG", "1")

@@ -107,15 +107,14 @@ class _ILike(Lookup[str]):
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        operator = "ILIKE" if connection.vendor == "postgresql" else "LIKE"
-        return f"{lhs} {operator} {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]
+        return f"{lhs} ILIKE {rhs} ESCAPE '\\'", [*lhs_params, *rhs_params]
 
 
 class _GroupStartsWith(Lookup[str]):
     """Some component group of a person name, upper-cased, is LIKE the pattern.
 
-    On PostgreSQL each group is the expression indexed by migration 0009 (a PN value has at
-    most three groups); elsewhere the whole name is scanned.
+    Each group is the expression indexed by migration 0009 (a PN value has at most three
+    groups).
     """
 
     lookup_name = "group_startswith"
@@ -123,11 +122,6 @@ class _GroupStartsWith(Lookup[str]):
     def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
         lhs, lhs_params = self.process_lhs(compiler, connection)
         rhs, rhs_params = self.process_rhs(compiler, connection)
-        if connection.vendor != "postgresql":
-            return (
-                f"('=' || upper({lhs})) LIKE ('%%=' || {rhs}) ESCAPE '\\'",
-                [*lhs_params, *rhs_params],
-            )
         groups = [f"split_part(upper({lhs}), '=', {g}) LIKE {rhs} ESCAPE '\\'" for g in (1, 2, 3)]
         return "(" + " OR ".join(groups) + ")", [*lhs_params, *rhs_params] * 3
 

@@ -70,8 +70,7 @@ def _viewings_insert(
 ) -> set[int]:
     """Mark the studies seen; return those not marked before. The insert is the check, so two
     requests of one session racing over a study audit it once."""
-    # As the database stores it (SQLite keeps naive UTC text; a raw parameter is not adapted).
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     values = placeholder_rows(5, len(study_ids))
     sql = (
         "INSERT INTO imaging_studyviewing (user_id, study_id, session, kind, first_at) "  # noqa: S608  # placeholders only

@@ -102,12 +102,9 @@ class Selected(Generic[M]):
 
 @contextmanager
 def pipelined() -> Iterator[None]:
-    """Send the statements made inside together (psycopg's pipeline mode on PostgreSQL): the
-    first that reads a result waits for all of them, so they cost one round trip. Elsewhere
-    (SQLite in development) they run one by one. Errors surface as Django's."""
-    if connection.vendor != "postgresql":
-        yield
-        return
+    """Send the statements made inside together (psycopg's pipeline mode): the first that
+    reads a result waits for all of them, so they cost one round trip. Errors surface as
+    Django's."""
     connection.ensure_connection()
     assert connection.connection is not None
     with connection.wrap_database_errors, connection.connection.pipeline():

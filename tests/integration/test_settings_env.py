@@ -58,6 +58,9 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(50),
         "ALLOWED_HOSTS": PRODUCTION_HOST,
         "YUNZHEN_VAR_DIR": str(tmp_path),
+        "DATABASE_URL": "postgres://yunzhen:secret@db.internal:5432/yunzhen",
+        "REDIS_URL": "redis://redis.internal:6379/0",
+        "CHANNEL_LAYER_ENCRYPTION_KEY": secrets.token_urlsafe(32),
     }
 
 
@@ -89,35 +92,47 @@ def test_production_passes_deploy_checks(production_env: dict[str, str]) -> None
     assert "System check identified no issues" in result.stdout, result.stderr
 
 
-def test_embedded_default_needs_no_services(tmp_path: Path) -> None:
+def test_development_defaults_to_the_local_postgresql_and_redis(tmp_path: Path) -> None:
     shown = show_settings({"DEBUG": "1", "YUNZHEN_VAR_DIR": str(tmp_path)})
-
-    assert shown == {
-        "database_engine": "django.db.backends.sqlite3",
-        "database_name": str(tmp_path / "yunzhen.sqlite3"),
-        "channel_layer": "channels.layers.InMemoryChannelLayer",
-        "celery_eager": True,
-        "celery_broker": "memory://",
-    }
-
-
-def test_database_and_redis_urls_switch_to_services(tmp_path: Path) -> None:
-    shown = show_settings(
-        {
-            "DEBUG": "1",
-            "YUNZHEN_VAR_DIR": str(tmp_path),
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/yunzhen",
-            "REDIS_URL": "redis://127.0.0.1:6379/3",
-        }
-    )
 
     assert shown == {
         "database_engine": "django.db.backends.postgresql",
         "database_name": "yunzhen",
         "channel_layer": "channels_redis.pubsub.RedisPubSubChannelLayer",
         "celery_eager": False,
+        "celery_broker": "redis://127.0.0.1:6379/0",
+    }
+
+
+def test_database_and_redis_urls_choose_other_servers(tmp_path: Path) -> None:
+    shown = show_settings(
+        {
+            "DEBUG": "1",
+            "YUNZHEN_VAR_DIR": str(tmp_path),
+            "DATABASE_URL": "postgres://someone@db.example:5433/elsewhere",
+            "REDIS_URL": "redis://127.0.0.1:6379/3",
+        }
+    )
+
+    assert shown == {
+        "database_engine": "django.db.backends.postgresql",
+        "database_name": "elsewhere",
+        "channel_layer": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "celery_eager": False,
         "celery_broker": "redis://127.0.0.1:6379/3",
     }
+
+
+@pytest.mark.parametrize("name", ["DATABASE_URL", "REDIS_URL"])
+def test_production_without_a_store_url_fails_naming_it(
+    production_env: dict[str, str], name: str
+) -> None:
+    del production_env[name]
+
+    result = run(["manage.py", "check"], production_env)
+
+    assert result.returncode != 0
+    assert f"Environment variable {name} is required" in result.stderr
 
 
 def test_task_time_limit_at_or_above_visibility_timeout_is_refused(tmp_path: Path) -> None:
@@ -134,11 +149,9 @@ def test_task_time_limit_at_or_above_visibility_timeout_is_refused(tmp_path: Pat
     assert "CELERY_VISIBILITY_TIMEOUT" in result.stderr
 
 
-def test_production_with_redis_requires_the_channel_layer_key(
-    production_env: dict[str, str],
-) -> None:
-    result = run(
-        ["manage.py", "check"], {**production_env, "REDIS_URL": "redis://127.0.0.1:6379/9"}
-    )
+def test_production_requires_the_channel_layer_key(production_env: dict[str, str]) -> None:
+    del production_env["CHANNEL_LAYER_ENCRYPTION_KEY"]
+
+    result = run(["manage.py", "check"], production_env)
     assert result.returncode != 0
     assert "CHANNEL_LAYER_ENCRYPTION_KEY" in result.stderr
