@@ -2,8 +2,7 @@
 
 Rows stored before this migration keep `frame_fragments` empty: their frames are still cut from
 the parsed file, as before. The trigram index lets PostgreSQL answer QIDO's PatientName
-wildcards and case-insensitive matches (regular expressions) without reading every study; other
-databases (SQLite in development) go without it.
+wildcards and case-insensitive matches (regular expressions) without reading every study.
 """
 
 from django.db import migrations, models
@@ -12,8 +11,6 @@ from django.db.migrations.state import StateApps
 
 
 def trigram_index_create(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     schema_editor.execute(
         "CREATE INDEX IF NOT EXISTS imaging_study_patient_name_trgm "
@@ -22,8 +19,7 @@ def trigram_index_create(apps: StateApps, schema_editor: BaseDatabaseSchemaEdito
 
 
 def trigram_index_drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("DROP INDEX IF EXISTS imaging_study_patient_name_trgm")
+    schema_editor.execute("DROP INDEX IF EXISTS imaging_study_patient_name_trgm")
 
 
 class Migration(migrations.Migration):

@@ -49,8 +49,8 @@ def audit_event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_canonical(event)).hexdigest()
 
 
-# Advancing the head takes its row lock (its write lock on SQLite), so appends are
-# serialised and each one links to the one before it.
+# Advancing the head takes its row lock, so appends are serialised and each one links to the
+# one before it.
 _HEAD_ADVANCE = (
     "UPDATE audit_auditchainhead SET seq = seq + 1 WHERE id = %s RETURNING seq, last_hash"
 )

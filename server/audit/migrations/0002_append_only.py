@@ -19,32 +19,15 @@ POSTGRES_REVERSE = """
 DROP TRIGGER audit_append_only ON audit_auditevent;
 DROP FUNCTION audit_refuse_change();
 """
-SQLITE_FORWARD = [
-    """CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit_auditevent
-       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;""",
-    """CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit_auditevent
-       BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;""",
-]
-SQLITE_REVERSE = ["DROP TRIGGER audit_no_update;", "DROP TRIGGER audit_no_delete;"]
 
 
 def install_guards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_FORWARD)
-    elif vendor == "sqlite":
-        for statement in SQLITE_FORWARD:
-            schema_editor.execute(statement)
+    schema_editor.execute(POSTGRES_FORWARD)
     apps.get_model("audit", "AuditChainHead").objects.create(pk=1, seq=0, last_hash=GENESIS_HASH)
 
 
 def remove_guards(apps: Apps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    vendor = schema_editor.connection.vendor
-    if vendor == "postgresql":
-        schema_editor.execute(POSTGRES_REVERSE)
-    elif vendor == "sqlite":
-        for statement in SQLITE_REVERSE:
-            schema_editor.execute(statement)
+    schema_editor.execute(POSTGRES_REVERSE)
     apps.get_model("audit", "AuditChainHead").objects.filter(pk=1).delete()
 
 
