@@ -19,8 +19,8 @@ NODE_MIN := 20.19
 PY_STAMP := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -d' ' -f1)
 NPM_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -d' ' -f1)
 PO_FILES := $(shell find . -path ./.venv -prune -o -name node_modules -prune -o -name '*.po' -print)
-FRONTEND_SOURCES := $(shell find frontend/src -type f) frontend/vite.config.ts \
-	frontend/tsconfig.json frontend/package.json
+FRONTEND_SOURCES := $(shell find frontend -path frontend/node_modules -prune \
+	-o -path frontend/dist -prune -o -type f -print)
 FRONTEND_BUILD := frontend/dist/.vite/manifest.json
 
 # The local stores, unless the caller names servers of their own. The role and database are
@@ -66,9 +66,13 @@ ifneq ($(PO_FILES),)
 	$(MANAGE) compilemessages --ignore=.venv --ignore=node_modules
 endif
 
+# Debian keeps venv's pip bootstrap in a package of its own (python3-venv).
 $(BIN)/python:
+	@command -v $(PYTHON) >/dev/null \
+		|| { echo "$(PYTHON) is missing: install Python 3.11 or newer, or set PYTHON=/path/to/python3." >&2; exit 1; }
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Yunzhen needs Python 3.11 or newer; set PYTHON=python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { $(call apt_install,python3-venv); }
 	$(PYTHON) -m venv $(VENV)
 
 $(PY_STAMP): | $(BIN)/python
@@ -151,12 +155,13 @@ redis:
 	}
 
 # The development role (password yunzhen, local only) owns DB_NAME; it may create databases, so
-# pytest can create and drop test_yunzhen itself.
+# pytest can create and drop test_yunzhen itself. UTF-8 whatever locale the cluster was made in
+# (a machine with no locale set gets a SQL_ASCII cluster).
 database: postgres
 	@test "$$($(call as_postgres,psql -Atqc "SELECT 1 FROM pg_roles WHERE rolname = 'yunzhen'"))" = 1 \
 		|| $(call as_postgres,psql -q -c "CREATE ROLE yunzhen LOGIN CREATEDB PASSWORD 'yunzhen'")
 	@test "$$($(call as_postgres,psql -Atqc "SELECT 1 FROM pg_database WHERE datname = '$(DB_NAME)'"))" = 1 \
-		|| $(call as_postgres,createdb -O yunzhen $(DB_NAME))
+		|| $(call as_postgres,createdb -O yunzhen -E UTF8 -T template0 $(DB_NAME))
 	@test "$$($(call as_postgres,psql -Atqc "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '$(DB_NAME)'"))" = yunzhen \
 		|| $(call as_postgres,psql -q -c "ALTER DATABASE \"$(DB_NAME)\" OWNER TO yunzhen")
 

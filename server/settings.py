@@ -147,7 +147,12 @@ DATABASES = {
         # With a pool: each connection is checked as it is handed out, so a database
         # restart costs no failed request.
         "CONN_HEALTH_CHECKS": True,
-        "TEST": {"NAME": env_str("TEST_DATABASE_NAME", default=f"test_{_db.name}")},
+        # UTF-8 even where the cluster was made without a locale (SQL_ASCII template1).
+        "TEST": {
+            "NAME": env_str("TEST_DATABASE_NAME", default=f"test_{_db.name}"),
+            "CHARSET": "UTF8",
+            "TEMPLATE": "template0",
+        },
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
