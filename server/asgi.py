@@ -1,4 +1,15 @@
-"""ASGI entry point: HTTP to Django, WebSockets through origin check and session auth."""
+"""ASGI entry point: HTTP to Django, WebSockets through origin check and session auth.
+
+HTTP goes through `server.lib.asgi.SynchronousASGIHandler`, not Django's own ASGI handler: each
+request runs its whole middleware chain and view in one hand-over to a kept thread (it needs
+asgiref 3.13 or newer, for `ThreadSensitiveContext(executor=...)`). What it does not support:
+- asynchronous middleware: the chain is built synchronous, so an async-only middleware would be
+  adapted with `async_to_sync` on every request;
+- asynchronous views gain nothing: Django runs an `async def` view with `async_to_sync` on the
+  request's thread, so it blocks that thread like a synchronous one (live work belongs in a
+  Channels consumer);
+- any ASGI scope but "http" and "websocket" (no lifespan events).
+"""
 
 import os
 
