@@ -32,6 +32,7 @@ class Action(StrEnum):
     REVIEW_DUPLICATES = "review_duplicates"
     STORE_IMAGES = "store_images"
     MANAGE_STUDIES = "manage_studies"
+    TAKE_CONSULT_DUTY = "take_consult_duty"  # go on or off duty for automatically routed consults
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,8 @@ def patients_visible_to(actor: Actor | None) -> QuerySet[Patient]:
 
 
 def institution_permits(actor: Actor | None, action: Action, institution: Institution) -> bool:
-    """Decide an institution-wide action (registering patients, audit, duplicate review)."""
+    """Decide an institution-wide action (registering patients, audit, duplicate review, taking
+    consult duty for the institution)."""
     if actor is None or institution.consortium_id != actor.consortium_id:
         return False
     if action is Action.REGISTER_PATIENT:
@@ -145,6 +147,8 @@ def institution_permits(actor: Actor | None, action: Action, institution: Instit
         )
     if action is Action.MANAGE_STUDIES:
         return institution.pk == actor.institution_id and actor.has(Role.INSTITUTION_ADMIN)
+    if action is Action.TAKE_CONSULT_DUTY:
+        return institution.pk == actor.institution_id and actor.has(Role.SPECIALIST)
     return False
 
 

@@ -32,6 +32,7 @@ from consult.models import (
 )
 from consult.selectors import consult_facts, consult_queue_user_ids
 from consult.services.eligibility import ineligibility
+from consult.services.notices import consult_notification_subject
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
@@ -309,7 +310,12 @@ def _notify(consult: ConsultRequest, *, from_status: Status, to: Status, ended: 
     else:
         return
     if recipients:
-        notification_send(recipient_ids=recipients, kind=kind, link=consult_link(consult.pk))
+        notification_send(
+            recipient_ids=recipients,
+            kind=kind,
+            link=consult_link(consult.pk),
+            subject=consult_notification_subject(consult),
+        )
 
 
 def consult_publish_worklists(

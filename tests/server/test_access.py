@@ -69,6 +69,7 @@ INSTITUTION_MATRIX: dict[Action, dict[str, set[Role]]] = {
     Action.REGISTER_PATIENT: {"own": {C, S}, "other": set()},
     Action.VIEW_AUDIT: {"own": {A}, "other": set()},
     Action.REVIEW_DUPLICATES: {"own": {K}, "other": {K}},
+    Action.TAKE_CONSULT_DUTY: {"own": {S}, "other": set()},
 }
 
 
