@@ -346,6 +346,11 @@ CONSULT_MESSAGE_CHANNEL = env_str(
     "CONSULT_MESSAGE_CHANNEL", default="consult.messaging.LoggingMessageChannel"
 )
 
+# Days after a consult closes in which its signer may still amend the opinion, and so keeps
+# reading the consult, its patient and its studies (a grant to them alone); then nobody on the
+# invited side does.
+CONSULT_AMENDMENT_DAYS = env_int("CONSULT_AMENDMENT_DAYS", default=30)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

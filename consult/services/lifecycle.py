@@ -2,8 +2,9 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,6 +32,7 @@ from consult.models import (
     TargetKind,
 )
 from consult.selectors import consult_facts, consult_queue_user_ids
+from consult.selectors.visibility import GRANT_SOURCE
 from consult.services.eligibility import ineligibility
 from consult.services.notices import consult_notification_subject
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
@@ -51,7 +53,6 @@ from server.notifications.services import notification_send
 
 logger = logging.getLogger(__name__)
 
-GRANT_SOURCE = "consult"
 
 _PARTY_ACTION = {
     Party.REQUESTER: ConsultAction.REQUEST,
@@ -251,6 +252,8 @@ def _sync_grants(consult: ConsultRequest) -> None:
     source_id = str(consult.pk)
     if consult.status in GRANT_ENDING or consult.status == Status.DRAFT:
         access_grant_close(source_type=GRANT_SOURCE, source_id=source_id)
+        if consult.status == Status.CLOSED:
+            _keep_for_signer(consult)
         return
     institution_ids = set(
         consult.participants.filter(ended_at__isnull=True).values_list(
@@ -270,6 +273,29 @@ def _sync_grants(consult: ConsultRequest) -> None:
             source_id=source_id,
             reason=f"Consult {consult.pk}",
         )
+
+
+def _keep_for_signer(consult: ConsultRequest) -> None:
+    """The signer of the closed consult's opinion keeps its patient (and so its studies) for
+    the amendment window, alone of their institution."""
+    latest = (
+        OpinionVersion.objects.filter(opinion__consult=consult, signed_by__isnull=False)
+        .select_related("signed_by")
+        .order_by("-number")
+        .first()
+    )
+    signer = latest.signed_by if latest is not None else None
+    if signer is None or not signer.is_active:
+        return
+    access_grant_open(
+        patient_id=consult.patient_id,
+        institution_id=signer.institution_id,
+        user_id=signer.user_id,
+        source_type=GRANT_SOURCE,
+        source_id=str(consult.pk),
+        reason=f"Consult {consult.pk}: amendment window",
+        ends_at=timezone.now() + timedelta(days=settings.CONSULT_AMENDMENT_DAYS),
+    )
 
 
 _NOTICES: dict[Status, tuple[NotificationKind, str]] = {
