@@ -299,14 +299,15 @@ def _keep_for_signer(consult: ConsultRequest) -> None:
 
 
 _NOTICES: dict[Status, tuple[NotificationKind, str]] = {
-    # to-status: (kind, who) where who is requester, lead, participants or queue
+    # to-status: (kind, who): requester, lead, participants, ended or ended_and_requester
     Status.ASSIGNED: (NotificationKind.CONSULT_ASSIGNED, "participants"),
     Status.ACCEPTED: (NotificationKind.CONSULT_ACCEPTED, "requester"),
     Status.DECLINED: (NotificationKind.CONSULT_DECLINED, "requester"),
     Status.NEEDS_INFO: (NotificationKind.CONSULT_NEEDS_INFO, "requester"),
     Status.SCHEDULED: (NotificationKind.CONSULT_SCHEDULED, "requester"),
     Status.OPINION_SIGNED: (NotificationKind.CONSULT_OPINION_SIGNED, "requester"),
-    Status.CLOSED: (NotificationKind.CONSULT_ACKNOWLEDGED, "participants"),
+    # Only the lead (the signer) keeps a closed consult, for the amendment window.
+    Status.CLOSED: (NotificationKind.CONSULT_ACKNOWLEDGED, "lead"),
     Status.CANCELLED: (NotificationKind.CONSULT_WITHDRAWN, "ended"),
     Status.EXPIRED: (NotificationKind.CONSULT_WITHDRAWN, "ended_and_requester"),
     Status.ENTERED_IN_ERROR: (NotificationKind.CONSULT_WITHDRAWN, "ended"),
@@ -330,6 +331,7 @@ def _notify(consult: ConsultRequest, *, from_status: Status, to: Status, ended: 
         recipients = {
             "requester": requester,
             "participants": _participant_user_ids(consult),
+            "lead": _participant_user_ids(consult, lead_only=True),
             "ended": ended,
             "ended_and_requester": [*ended, *requester],
         }[who]

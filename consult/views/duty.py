@@ -30,7 +30,8 @@ def specialist_home_cards(request: HttpRequest, actor: Actor) -> list[HomeCard]:
         cards.append(HomeCard(template="consult/home/_duty.html", context={"duty": duty}))
     pending = consults_pending_for(actor=actor)
     shown = pending[:PENDING_ON_HOME]
-    consult_list_audit(user=user, consult_ids=[p.consult.pk for p in shown])
+    if shown:
+        consult_list_audit(user=user, consult_ids=[p.consult.pk for p in shown])
     cards.append(
         HomeCard(
             template="consult/home/_pending.html",

@@ -9,7 +9,7 @@ import time_machine
 from django.test import Client
 from django.utils import timezone
 
-from consult.models import ConsultRequest, Disposition, Status
+from consult.models import ConsultParticipant, ConsultRequest, Disposition, Kind, Status
 from consult.services import (
     OpinionSections,
     consult_acknowledge,
@@ -24,8 +24,9 @@ from server.access import NotFound
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
 from server.directory.models import AccessGrant, Role
+from server.notifications.models import Notification, NotificationKind
 from tests.conftest import World
-from tests.consult.conftest import make_consult
+from tests.consult.conftest import add_specialist, make_consult
 from tests.factories import PASSWORD, PractitionerFactory
 from tests.imaging.conftest import with_patient_id
 
@@ -175,3 +176,25 @@ def test_the_window_is_read_from_settings_when_the_consult_closes(
     )
     with time_machine.travel(timezone.now() + timedelta(days=3, minutes=1), tick=False):
         assert _client(world.specialist).get(f"/consults/{consult.pk}/").status_code == 404
+
+
+def test_closing_tells_the_signer_not_the_mdt_members_who_lose_the_consult(
+    world: World,
+) -> None:
+    consult = make_consult(world, Status.OPINION_SIGNED, kind=Kind.MDT)
+    member = add_specialist(world, "member")
+    ConsultParticipant.objects.create(consult=consult, practitioner=member, is_lead=False)
+    consult_acknowledge(
+        consult_id=consult.pk,
+        actor_user=world.clinic_doctor,
+        disposition=Disposition.ADOPTED,
+        next_steps="",
+    )
+    told = set(
+        Notification.objects.filter(kind=NotificationKind.CONSULT_ACKNOWLEDGED).values_list(
+            "recipient_id", flat=True
+        )
+    )
+    assert told == {world.specialist.pk}
+    assert _client(member.user).get(f"/consults/{consult.pk}/").status_code == 404
+    assert _client(world.specialist).get(f"/consults/{consult.pk}/").status_code == 200
