@@ -8,6 +8,7 @@ app_name = "consults"
 urlpatterns = [
     path("", views.worklist, name="worklist"),
     path("new/", views.consult_new, name="new"),
+    path("duty/", views.duty_set, name="duty"),
     path("<int:consult_id>/", views.consult_detail, name="detail"),
     path("<int:consult_id>/edit/", views.consult_edit, name="edit"),
     path("<int:consult_id>/assign/", views.consult_assign, name="assign"),

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from django.contrib.auth.models import AnonymousUser
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.translation import gettext
 from weasyprint import HTML, URLFetcher  # type: ignore[import-untyped]  # no type hints
 
-from consult.models import OPINION_LABEL, ConsultRequest, OpinionVersion
+from consult.models import ConsultRequest, OpinionVersion
 from consult.selectors import consult_get_for_user
 from consult.services import opinion_version_intact
 from server.access import NotFound, actor_for
@@ -69,7 +70,9 @@ def opinion_pdf_context(*, consult: ConsultRequest, version: OpinionVersion) -> 
         .first()
     )
     return {
-        "label": OPINION_LABEL,
+        # The title in the reader's language; the signed content keeps OPINION_LABEL, which is
+        # this title's Chinese.
+        "label": gettext("Consult opinion (for reference)"),
         "consult": consult,
         "patient": patient,
         # The age when the opinion was signed: the document describes that moment.

@@ -2,7 +2,8 @@
 
 Every view, API, consumer and task that touches patient data asks here. Rules today:
 staff of the patient's home institution; staff of institutions holding an active access grant
-for the patient (opened and closed by consults and referrals); coordinators across their
+for the patient (opened and closed by consults and referrals), or the one person a grant names
+(a closed consult's signer, inside the amendment window); coordinators across their
 consortium; nobody else. Callers that may not see an object get `NotFound`, never a
 "forbidden", so its existence does not leak.
 """
@@ -32,6 +33,7 @@ class Action(StrEnum):
     REVIEW_DUPLICATES = "review_duplicates"
     STORE_IMAGES = "store_images"
     MANAGE_STUDIES = "manage_studies"
+    TAKE_CONSULT_DUTY = "take_consult_duty"  # go on or off duty for automatically routed consults
 
 
 @dataclass(frozen=True)
@@ -89,10 +91,39 @@ def _active_grant_filter() -> Q:
     return Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
 
 
-def _granted_patient_ids(actor: Actor) -> QuerySet[AccessGrant, int]:
+def _grants_of(actor: Actor) -> QuerySet[AccessGrant]:
+    """The actor's active grants: its institution's, and those to the actor alone."""
     return AccessGrant.objects.filter(
-        _active_grant_filter(), institution_id=actor.institution_id
-    ).values_list("patient_id", flat=True)
+        _active_grant_filter(),
+        Q(user__isnull=True) | Q(user_id=actor.user_id),
+        institution_id=actor.institution_id,
+    )
+
+
+def _granted_patient_ids(actor: Actor) -> QuerySet[AccessGrant, int]:
+    return _grants_of(actor).values_list("patient_id", flat=True)
+
+
+def personal_grant_holders(*, source_type: str, source_id: str) -> frozenset[int]:
+    """The users holding an active grant to them alone from the source: for a closed consult,
+    its signer inside the amendment window. A fact for `ConsultFacts.amender_user_ids`."""
+    return frozenset(
+        AccessGrant.objects.filter(
+            _active_grant_filter(),
+            source_type=source_type,
+            source_id=source_id,
+            user__isnull=False,
+        ).values_list("user_id", flat=True)
+    )
+
+
+def personal_grant_sources(actor: Actor, *, source_type: str) -> list[str]:
+    """The sources (e.g. consult ids) of the actor's active grants to the actor alone."""
+    return list(
+        AccessGrant.objects.filter(
+            _active_grant_filter(), source_type=source_type, user_id=actor.user_id
+        ).values_list("source_id", flat=True)
+    )
 
 
 def patient_permits(actor: Actor | None, action: Action, patient: Patient) -> bool:
@@ -108,9 +139,7 @@ def patient_permits(actor: Actor | None, action: Action, patient: Patient) -> bo
         return (
             coordinator
             or patient.home_institution_id == actor.institution_id
-            or AccessGrant.objects.filter(
-                _active_grant_filter(), institution_id=actor.institution_id, patient=patient
-            ).exists()
+            or _grants_of(actor).filter(patient=patient).exists()
         )
     return False
 
@@ -128,7 +157,8 @@ def patients_visible_to(actor: Actor | None) -> QuerySet[Patient]:
 
 
 def institution_permits(actor: Actor | None, action: Action, institution: Institution) -> bool:
-    """Decide an institution-wide action (registering patients, audit, duplicate review)."""
+    """Decide an institution-wide action (registering patients, audit, duplicate review, taking
+    consult duty for the institution)."""
     if actor is None or institution.consortium_id != actor.consortium_id:
         return False
     if action is Action.REGISTER_PATIENT:
@@ -145,6 +175,8 @@ def institution_permits(actor: Actor | None, action: Action, institution: Instit
         )
     if action is Action.MANAGE_STUDIES:
         return institution.pk == actor.institution_id and actor.has(Role.INSTITUTION_ADMIN)
+    if action is Action.TAKE_CONSULT_DUTY:
+        return institution.pk == actor.institution_id and actor.has(Role.SPECIALIST)
     return False
 
 
@@ -227,13 +259,15 @@ def study_scope(actor: Actor | None) -> StudyScope:
     return StudyScope(
         sql="({patient} IN (SELECT p.id FROM directory_patient p WHERE p.consortium_id = %s"
         " AND (p.home_institution_id = %s OR p.id IN (SELECT g.patient_id"
-        " FROM directory_accessgrant g WHERE g.institution_id = %s AND g.starts_at <= %s"
+        " FROM directory_accessgrant g WHERE g.institution_id = %s"
+        " AND (g.user_id IS NULL OR g.user_id = %s) AND g.starts_at <= %s"
         " AND (g.ends_at IS NULL OR g.ends_at > %s))))"
         " OR ({patient} IS NULL AND {institution} = %s))",
         params=[
             actor.consortium_id,
             actor.institution_id,
             actor.institution_id,
+            actor.user_id,
             now,
             now,
             actor.institution_id,
@@ -268,7 +302,7 @@ class ConsultAction(StrEnum):
     CLAIM = "claim"  # take a consult from one's department queue
     RESPOND = "respond"  # the lead invited doctor: accept, decline, ask for information
     CONTRIBUTE = "contribute"  # any invited doctor: write into the opinion draft
-    SIGN = "sign"
+    SIGN = "sign"  # sign the opinion, or amend it (once closed: inside the amendment window)
     CORRECT = "correct"  # mark entered-in-error
     REVIEW = "review"  # open the consult's studies together, annotate them
 
@@ -286,6 +320,10 @@ class ConsultFacts:
     queue_user_ids: frozenset[int]  # specialists of the target department queue
     department_head_user_ids: frozenset[int]  # heads of the target or assignees' departments
     is_open: bool  # not declined, closed or ended: its participants still work on it
+    # Closed (acknowledged by the requester): the invited side's access has ended, except for
+    # `amender_user_ids`, the signer while the amendment window lasts (a personal grant).
+    is_closed: bool = False
+    amender_user_ids: frozenset[int] = frozenset()
 
 
 def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFacts) -> bool:
@@ -294,13 +332,20 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
         return False
     coordinator = actor.has(Role.COORDINATOR)
     user_id = actor.user_id
+    # Once the consult is closed, the invited side (the invited doctors and their department
+    # heads) lose it, but for its signer inside the amendment window: reading it (with its
+    # patient and studies) and amending the opinion.
+    invited = user_id in facts.invited_user_ids and (
+        not facts.is_closed or user_id in facts.amender_user_ids
+    )
+    lead = user_id == facts.lead_user_id and invited
     if action is ConsultAction.VIEW:
         return (
             coordinator
             or actor.institution_id == facts.inviting_institution_id
-            or user_id in facts.invited_user_ids
+            or invited
             or user_id in facts.queue_user_ids
-            or user_id in facts.department_head_user_ids
+            or (user_id in facts.department_head_user_ids and not facts.is_closed)
         )
     if action is ConsultAction.REQUEST:
         return user_id == facts.requester_user_id
@@ -309,9 +354,9 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
     if action is ConsultAction.CLAIM:
         return user_id in facts.queue_user_ids and actor.has(Role.SPECIALIST)
     if action in (ConsultAction.RESPOND, ConsultAction.SIGN):
-        return user_id == facts.lead_user_id
+        return lead
     if action is ConsultAction.CONTRIBUTE:
-        return user_id in facts.invited_user_ids
+        return invited
     if action is ConsultAction.CORRECT:
         return coordinator or user_id == facts.requester_user_id
     if action is ConsultAction.REVIEW:

@@ -340,6 +340,13 @@ CONSULT_MESSAGE_CHANNEL = env_str(
     "CONSULT_MESSAGE_CHANNEL", default="consult.messaging.LoggingMessageChannel"
 )
 
+# Days after a consult closes in which its signer may still amend the opinion, and so keeps
+# reading the consult, its patient and its studies (a grant to them alone); then nobody on the
+# invited side does.
+CONSULT_AMENDMENT_DAYS = env_int("CONSULT_AMENDMENT_DAYS", default=30)
+if CONSULT_AMENDMENT_DAYS < 0:
+    raise EnvError("CONSULT_AMENDMENT_DAYS must be 0 (no amendment after closing) or more.")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,6 +8,11 @@ from consult.selectors.deadlines import (
     deadline_limits,
     working_calendar,
 )
+from consult.selectors.duty import (
+    PendingConsult,
+    consults_pending_for,
+    specialist_duty_for,
+)
 from consult.selectors.opinions import (
     OpinionState,
     consult_opinion_state,
@@ -37,6 +42,7 @@ __all__ = [
     "DEFAULT_DEADLINES",
     "ConsultClocks",
     "OpinionState",
+    "PendingConsult",
     "Worklist",
     "consult_actions_for_user",
     "consult_active_load",
@@ -53,8 +59,10 @@ __all__ = [
     "consult_queue_user_ids",
     "consult_specialist_choices",
     "consults_in_worklist",
+    "consults_pending_for",
     "consults_visible_to",
     "deadline_limits",
     "opinion_key_image_for_user",
+    "specialist_duty_for",
     "working_calendar",
 ]

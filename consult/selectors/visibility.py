@@ -15,11 +15,16 @@ from server.access import (
     NotFound,
     actor_for,
     consult_permits,
+    personal_grant_holders,
+    personal_grant_sources,
 )
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 from server.directory.models import Department, Practitioner, Role
+
+# The source type of the access grants a consult opens (its id is the source id).
+GRANT_SOURCE = "consult"
 
 Worklist = Literal["incoming", "queue", "my_requests", "overdue", "all"]
 
@@ -63,6 +68,10 @@ def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
         queue_user_ids=consult_queue_user_ids(consult=consult),
         department_head_user_ids=frozenset(heads),
         is_open=consult.status not in GRANT_ENDING,
+        is_closed=consult.status == Status.CLOSED,
+        amender_user_ids=personal_grant_holders(source_type=GRANT_SOURCE, source_id=str(consult.pk))
+        if consult.status == Status.CLOSED
+        else frozenset(),
     )
 
 
@@ -110,16 +119,26 @@ def consults_visible_to(actor: Actor | None) -> QuerySet[ConsultRequest]:
         "department_id", flat=True
     )
     department_id = practitioner.first()
+    # A closed consult leaves the invited side, but for its signer inside the amendment window.
+    amending = [int(i) for i in personal_grant_sources(actor, source_type=GRANT_SOURCE)]
     rule = (
         Q(inviting_institution_id=actor.institution_id)
-        | Q(
-            participants__practitioner_id=actor.practitioner_id,
-            participants__ended_at__isnull=True,
+        | (
+            Q(
+                participants__practitioner_id=actor.practitioner_id,
+                participants__ended_at__isnull=True,
+            )
+            & (~Q(status=Status.CLOSED) | Q(pk__in=amending))
         )
-        | Q(target_department__head_id=actor.practitioner_id)
-        | Q(
-            participants__practitioner__department__head_id=actor.practitioner_id,
-            participants__ended_at__isnull=True,
+        | (
+            (
+                Q(target_department__head_id=actor.practitioner_id)
+                | Q(
+                    participants__practitioner__department__head_id=actor.practitioner_id,
+                    participants__ended_at__isnull=True,
+                )
+            )
+            & ~Q(status=Status.CLOSED)
         )
     )
     if department_id is not None and actor.has(Role.SPECIALIST):

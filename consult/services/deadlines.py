@@ -15,6 +15,7 @@ from consult.services.lifecycle import (
     consult_publish_worklists,
     consult_transition,
 )
+from consult.services.notices import consult_notification_subject
 from server.directory.models import Practitioner, Role
 from server.lib.events import coordinators_group, publish_on_commit, user_group
 from server.notifications.models import NotificationKind
@@ -73,6 +74,7 @@ def _escalate(consult: ConsultRequest, kind: DeadlineKind, due_at: datetime) -> 
                 recipient_ids=recipients,
                 kind=NotificationKind.CONSULT_ESCALATED,
                 link=consult_link(consult.pk),
+                subject=consult_notification_subject(consult),
             )
             event = ConsultEscalated(
                 consult_id=consult.pk, deadline=kind.value, due_at=due_at, urgency=consult.urgency

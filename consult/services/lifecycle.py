@@ -2,8 +2,9 @@
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -31,7 +32,9 @@ from consult.models import (
     TargetKind,
 )
 from consult.selectors import consult_facts, consult_queue_user_ids
+from consult.selectors.visibility import GRANT_SOURCE
 from consult.services.eligibility import ineligibility
+from consult.services.notices import consult_notification_subject
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
@@ -50,7 +53,6 @@ from server.notifications.services import notification_send
 
 logger = logging.getLogger(__name__)
 
-GRANT_SOURCE = "consult"
 
 _PARTY_ACTION = {
     Party.REQUESTER: ConsultAction.REQUEST,
@@ -250,6 +252,8 @@ def _sync_grants(consult: ConsultRequest) -> None:
     source_id = str(consult.pk)
     if consult.status in GRANT_ENDING or consult.status == Status.DRAFT:
         access_grant_close(source_type=GRANT_SOURCE, source_id=source_id)
+        if consult.status == Status.CLOSED:
+            _keep_for_signer(consult)
         return
     institution_ids = set(
         consult.participants.filter(ended_at__isnull=True).values_list(
@@ -271,15 +275,39 @@ def _sync_grants(consult: ConsultRequest) -> None:
         )
 
 
+def _keep_for_signer(consult: ConsultRequest) -> None:
+    """The signer of the closed consult's opinion keeps its patient (and so its studies) for
+    the amendment window, alone of their institution."""
+    latest = (
+        OpinionVersion.objects.filter(opinion__consult=consult, signed_by__isnull=False)
+        .select_related("signed_by")
+        .order_by("-number")
+        .first()
+    )
+    signer = latest.signed_by if latest is not None else None
+    if signer is None or not signer.is_active:
+        return
+    access_grant_open(
+        patient_id=consult.patient_id,
+        institution_id=signer.institution_id,
+        user_id=signer.user_id,
+        source_type=GRANT_SOURCE,
+        source_id=str(consult.pk),
+        reason=f"Consult {consult.pk}: amendment window",
+        ends_at=timezone.now() + timedelta(days=settings.CONSULT_AMENDMENT_DAYS),
+    )
+
+
 _NOTICES: dict[Status, tuple[NotificationKind, str]] = {
-    # to-status: (kind, who) where who is requester, lead, participants or queue
+    # to-status: (kind, who): requester, lead, participants, ended or ended_and_requester
     Status.ASSIGNED: (NotificationKind.CONSULT_ASSIGNED, "participants"),
     Status.ACCEPTED: (NotificationKind.CONSULT_ACCEPTED, "requester"),
     Status.DECLINED: (NotificationKind.CONSULT_DECLINED, "requester"),
     Status.NEEDS_INFO: (NotificationKind.CONSULT_NEEDS_INFO, "requester"),
     Status.SCHEDULED: (NotificationKind.CONSULT_SCHEDULED, "requester"),
     Status.OPINION_SIGNED: (NotificationKind.CONSULT_OPINION_SIGNED, "requester"),
-    Status.CLOSED: (NotificationKind.CONSULT_ACKNOWLEDGED, "participants"),
+    # Only the lead (the signer) keeps a closed consult, for the amendment window.
+    Status.CLOSED: (NotificationKind.CONSULT_ACKNOWLEDGED, "lead"),
     Status.CANCELLED: (NotificationKind.CONSULT_WITHDRAWN, "ended"),
     Status.EXPIRED: (NotificationKind.CONSULT_WITHDRAWN, "ended_and_requester"),
     Status.ENTERED_IN_ERROR: (NotificationKind.CONSULT_WITHDRAWN, "ended"),
@@ -303,13 +331,19 @@ def _notify(consult: ConsultRequest, *, from_status: Status, to: Status, ended: 
         recipients = {
             "requester": requester,
             "participants": _participant_user_ids(consult),
+            "lead": _participant_user_ids(consult, lead_only=True),
             "ended": ended,
             "ended_and_requester": [*ended, *requester],
         }[who]
     else:
         return
     if recipients:
-        notification_send(recipient_ids=recipients, kind=kind, link=consult_link(consult.pk))
+        notification_send(
+            recipient_ids=recipients,
+            kind=kind,
+            link=consult_link(consult.pk),
+            subject=consult_notification_subject(consult),
+        )
 
 
 def consult_publish_worklists(

@@ -27,6 +27,7 @@ from consult.services.lifecycle import (
     consult_publish_worklists,
     consult_transition,
 )
+from consult.services.notices import consult_notification_subject
 from server.access import ConsultAction, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction
@@ -236,6 +237,7 @@ def opinion_sign(*, consult_id: int, actor_user: User, password: str) -> Opinion
             recipient_ids=[consult.requester.user_id],
             kind=NotificationKind.CONSULT_OPINION_AMENDED,
             link=consult_link(consult.pk),
+            subject=consult_notification_subject(consult),
         )
         consult_publish_worklists(consult, from_status=consult.status)
     else:

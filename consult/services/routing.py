@@ -16,10 +16,11 @@ from consult.models import (
 from consult.selectors import consult_active_load
 from consult.services.eligibility import ineligibility
 from consult.services.lifecycle import Assignment, consult_transition
-from server.access import actor_for
+from consult.services.notices import consult_notification_subject
+from server.access import Action, actor_for, institution_permits
 from server.accounts.models import User
 from server.directory.errors import NotAllowed
-from server.directory.models import Practitioner, Role
+from server.directory.models import Institution, Practitioner, Role
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 
@@ -143,6 +144,7 @@ def consult_route(*, consult_id: int) -> ConsultRequest:
             recipient_ids=list(coordinators),
             kind=NotificationKind.CONSULT_UNROUTED,
             link=f"/consults/{consult.pk}/",
+            subject=consult_notification_subject(consult),
         )
         return consult
     return consult_transition(
@@ -230,11 +232,24 @@ def consult_decline(
 
 @transaction.atomic
 def specialist_duty_set(*, actor_user: User, on_duty: bool) -> SpecialistDuty:
-    """A specialist starts or ends taking automatically routed consults."""
+    """A specialist starts or ends taking automatically routed consults.
+
+    Setting the state the specialist is already in keeps the time it started.
+    """
     actor = actor_for(actor_user)
-    if actor is None or not actor.has(Role.SPECIALIST):
+    institution = (
+        Institution.objects.filter(pk=actor.institution_id).first() if actor is not None else None
+    )
+    if (
+        actor is None
+        or institution is None
+        or not institution_permits(actor, Action.TAKE_CONSULT_DUTY, institution)
+    ):
         raise NotAllowed("Only specialists go on consult duty.")
-    duty, _ = SpecialistDuty.objects.update_or_create(
+    duty, created = SpecialistDuty.objects.select_for_update().get_or_create(
         practitioner_id=actor.practitioner_id, defaults={"on_duty": on_duty}
     )
+    if not created and duty.on_duty != on_duty:
+        duty.on_duty = on_duty
+        duty.save(update_fields=["on_duty", "changed_at"])
     return duty

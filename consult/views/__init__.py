@@ -3,6 +3,7 @@ and renders or redirects; the services decide what is allowed, and their refusal
 the user in words."""
 
 from consult.views.assign import consult_assign
+from consult.views.duty import duty_set
 from consult.views.pages import (
     consult_act,
     consult_detail,
@@ -24,6 +25,7 @@ __all__ = [
     "consult_edit",
     "consult_new",
     "consult_study_upload",
+    "duty_set",
     "opinion_contribute",
     "opinion_edit",
     "opinion_sign",

@@ -249,6 +249,15 @@ class AccessGrant(models.Model):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="access_grants")
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+")
+    # Set for a grant to one person of the institution rather than all its staff: a closed
+    # consult's signer, for the window in which they may still amend their opinion.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
     source_type = models.CharField(max_length=32)
     source_id = models.CharField(max_length=64)
     reason = models.CharField(max_length=200)
@@ -262,8 +271,9 @@ class AccessGrant(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
-                fields=["source_type", "source_id", "institution", "patient"],
+                fields=["source_type", "source_id", "institution", "user", "patient"],
                 name="grant_once_per_source",
+                nulls_distinct=False,
             )
         ]
 

@@ -3,7 +3,7 @@
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -186,22 +186,33 @@ def patient_duplicate_resolve(*, user: User, duplicate_id: int, merge: bool) -> 
 
 @transaction.atomic
 def access_grant_open(
-    *, patient_id: int, institution_id: int, source_type: str, source_id: str, reason: str
+    *,
+    patient_id: int,
+    institution_id: int,
+    source_type: str,
+    source_id: str,
+    reason: str,
+    user_id: int | None = None,
+    ends_at: datetime | None = None,
 ) -> AccessGrant:
-    """Give an institution's staff access to a patient for as long as the source is active."""
+    """Give an institution's staff access to a patient for as long as the source is active,
+    or only one of them (`user_id`), or only until `ends_at`."""
     grant, _ = AccessGrant.objects.update_or_create(
         source_type=source_type,
         source_id=source_id,
         institution_id=institution_id,
+        user_id=user_id,
         patient_id=patient_id,
-        defaults={"reason": reason, "ends_at": None},
+        defaults={"reason": reason, "ends_at": ends_at},
     )
     return grant
 
 
 @transaction.atomic
 def access_grant_close(*, source_type: str, source_id: str) -> int:
-    """End every grant the source opened; returns how many were still open."""
+    """End every grant the source opened that is still active, those with a later end too;
+    returns how many were."""
+    now = timezone.now()
     return AccessGrant.objects.filter(
-        source_type=source_type, source_id=source_id, ends_at__isnull=True
-    ).update(ends_at=timezone.now())
+        Q(ends_at__isnull=True) | Q(ends_at__gt=now), source_type=source_type, source_id=source_id
+    ).update(ends_at=now)

@@ -1,7 +1,10 @@
 """In-app notifications shown behind the live badge."""
 
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 
@@ -31,6 +34,11 @@ class Notification(models.Model):
     )
     kind = models.CharField(max_length=40, choices=NotificationKind.choices)
     link = models.CharField(max_length=300, blank=True)
+    # What it is about, named for the reader (see `NotificationSubject`); blank when it is
+    # about no patient.
+    patient_name = models.CharField(max_length=100, blank=True)
+    urgency = models.CharField(max_length=40, blank=True)  # English label, shown translated
+    requester = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     read_at = models.DateTimeField(null=True, blank=True)
 
@@ -40,3 +48,34 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient_id}"
+
+    @property
+    def subject_text(self) -> str:
+        """Patient · urgency · requester, in the active language; blank when about nobody."""
+        return subject_text(
+            NotificationSubject(
+                patient_name=self.patient_name, urgency=self.urgency, requester=self.requester
+            )
+        )
+
+
+@dataclass(frozen=True)
+class NotificationSubject:
+    """Who and what a notification is about, so the reader knows without opening it.
+
+    `urgency` is the English label of the urgency (a translation source string), translated
+    when shown; `requester` names the asking doctor with their institution.
+    """
+
+    patient_name: str
+    urgency: str = ""
+    requester: str = ""
+
+
+def subject_text(subject: NotificationSubject) -> str:
+    parts = [
+        subject.patient_name,
+        gettext(subject.urgency) if subject.urgency else "",
+        subject.requester,
+    ]
+    return " · ".join(part for part in parts if part)

@@ -14,7 +14,12 @@ from server.lib.events import (
     user_group,
 )
 from server.notifications.events import NotificationCreated, UnreadCountChanged
-from server.notifications.models import Notification, NotificationKind
+from server.notifications.models import (
+    Notification,
+    NotificationKind,
+    NotificationSubject,
+    subject_text,
+)
 
 
 def live_groups_for(*, user_id: int) -> tuple[str, ...]:
@@ -46,20 +51,33 @@ def notifications_for_user(*, user_id: int) -> QuerySet[Notification]:
 
 @transaction.atomic
 def notification_send(
-    *, recipient_ids: list[int], kind: NotificationKind, link: str = ""
+    *,
+    recipient_ids: list[int],
+    kind: NotificationKind,
+    link: str = "",
+    subject: NotificationSubject | None = None,
 ) -> list[Notification]:
     """Create one notification per recipient and push it live after commit."""
+    about = subject or NotificationSubject(patient_name="")
     notifications = [
-        Notification.objects.create(recipient_id=user_id, kind=kind, link=link)
+        Notification.objects.create(
+            recipient_id=user_id,
+            kind=kind,
+            link=link,
+            patient_name=about.patient_name[:100],
+            urgency=about.urgency[:40],
+            requester=about.requester[:300],
+        )
         for user_id in dict.fromkeys(recipient_ids)
     ]
+    about_text = subject_text(about)
     for notification in notifications:
         publish_on_commit(
             user_group(notification.recipient_id),
             NotificationCreated(
                 notification_id=notification.pk,
                 kind=notification.kind,
-                text=str(kind.label),
+                text=f"{kind.label}: {about_text}" if about_text else str(kind.label),
                 link=link,
                 unread_count=unread_count(user_id=notification.recipient_id),
             ),

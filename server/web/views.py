@@ -29,6 +29,7 @@ from server.directory.selectors import (
     practitioner_for_user,
 )
 from server.directory.services import patient_duplicate_resolve, patient_register
+from server.lib.home import home_cards
 from server.notifications.services import notifications_for_user, notifications_mark_read
 from server.web.forms import PatientRegistrationForm
 from server.web.paging import Pager, page_number, page_offset
@@ -115,6 +116,8 @@ def home(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     context: dict[str, Any] = {
         "practitioner": viewer.practitioner,
         "colleagues": colleagues_of(actor=actor),
+        # The apps' cards for this role (the consult app's duty switch and pending consults).
+        "cards": home_cards(request=request, actor=actor, role=role) if role is not None else [],
     }
     if role in (Role.CLINIC_DOCTOR, Role.SPECIALIST):
         context.update(_patients_context(request, viewer, search=""))

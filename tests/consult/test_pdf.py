@@ -13,6 +13,7 @@ from django.urls import reverse
 from PIL import Image
 
 from consult.models import ConsultRequest, Status
+from consult.pdf import opinion_pdf_render
 from consult.services import (
     OpinionSections,
     consult_start_review,
@@ -213,4 +214,59 @@ def test_the_pdf_is_in_chinese_for_a_chinese_reader(world: World, tmp_path: Path
     text = _text(_save(tmp_path, response.content))
     # Born 1958-03-14 (the factory), so 68 when the opinion was signed on 2026-05-06.
     for label in ("患者", "会诊申请", "签名", "签署时间", "68 岁"):
+        assert label in text, label
+
+
+def test_the_pdf_names_the_patients_birth_date_and_health_card_number(
+    world: World, tmp_path: Path
+) -> None:
+    world.patient.health_card_number = "HC-0042"
+    world.patient.save(update_fields=["health_card_number"])
+    consult = _signed(world)
+    text = _text(_save(tmp_path, _client("clinic").get(_pdf_url(consult)).content))
+    for expected in ("出生日期", "1958-03-14", "健康卡号", "HC-0042"):
+        assert expected in text, expected
+
+
+def _pages(pdf: Path) -> list[str]:
+    info = subprocess.run(
+        [_poppler("pdfinfo"), str(pdf)], capture_output=True, check=True, text=True
+    ).stdout
+    count = re.search(r"^Pages:\s+(\d+)$", info, re.MULTILINE)
+    assert count
+    return [
+        subprocess.run(
+            [_poppler("pdftotext"), "-f", str(n), "-l", str(n), str(pdf), "-"],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        for n in range(1, int(count[1]) + 1)
+    ]
+
+
+def test_the_signature_stays_whole_and_with_the_end_of_the_last_section(
+    world: World, tmp_path: Path
+) -> None:
+    consult = _signed(world)
+    version = consult.opinion.versions.get()
+    # Findings of these lengths end the follow-up advice near the foot of page 2, where the
+    # signature alone (or part of it) used to go over to page 3.
+    for lines in range(30, 44, 2):
+        version.findings = "\n".join(f"第{n}行所见" for n in range(lines))
+        pdf = _save(tmp_path, opinion_pdf_render(consult=consult, version=version))
+        pages = _pages(pdf)
+        signature = [page for page in pages if "签名" in page]
+        assert len(signature) == 1, lines
+        for part in ("签署人", "签署时间", "导出时间", "随访建议", "一周后复查胸片"):
+            assert part in signature[0], (lines, part)
+
+
+def test_the_english_pdf_has_an_english_title(world: World, tmp_path: Path) -> None:
+    consult = _signed(world)
+    response = _client("clinic").get(_pdf_url(consult), HTTP_ACCEPT_LANGUAGE="en")
+    text = _text(_save(tmp_path, response.content))
+    assert "Consult opinion (for reference)" in text
+    assert LABEL not in text
+    for label in ("Patient", "Birth date", "Signature"):
         assert label in text, label

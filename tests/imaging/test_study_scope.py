@@ -1,6 +1,9 @@
 """The study scope searches filter with agrees with `study_permits`, study by study."""
 
+from datetime import timedelta
+
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
 from imaging.models import IngestSource, Study
 from imaging.selectors import studies_visible_to
@@ -39,6 +42,26 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
             reason=f"consult {consult}",
         )
     access_grant_close(source_type="consult", source_id="2")
+    # A closed consult's signer at another county hospital, inside the amendment window (a
+    # grant to them alone), their colleague, and a signer whose window has ended.
+    signers_place = InstitutionFactory.create(consortium=consortium, level=InstitutionLevel.COUNTY)
+    signer, colleague, late_signer = (
+        PractitionerFactory.create(institution=signers_place, role_list=[Role.SPECIALIST]).user
+        for _ in range(3)
+    )
+    for holder, ends_at in (
+        (signer, timezone.now() + timedelta(days=30)),
+        (late_signer, timezone.now() - timedelta(seconds=1)),
+    ):
+        access_grant_open(
+            patient_id=patient.pk,
+            institution_id=signers_place.pk,
+            user_id=holder.pk,
+            source_type="consult",
+            source_id=f"3-{holder.pk}",
+            reason="amendment window",
+            ends_at=ends_at,
+        )
     owners_and_patients = [
         (home, patient),
         (granted, patient),  # sent by the county hospital, matched to the township's patient
@@ -62,6 +85,7 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
         for place in (home, sibling, granted, grant_ended, foreign)
         for role in ROLES
     ]
+    users += [signer, colleague, late_signer]
     users += [AnonymousUser(), UserFactory.create()]  # signed out; not a practitioner
     seen_by_anyone = set()
     for user in users:
@@ -72,5 +96,7 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
             if study_permits(actor, Action.VIEW, study_subject(study))
         }
         assert set(studies_visible_to(actor).values_list("pk", flat=True)) == allowed
+        if user in (signer, colleague, late_signer):
+            assert bool(allowed) is (user == signer)
         seen_by_anyone |= allowed
     assert seen_by_anyone == {study.pk for study in studies}  # the foreign study: its coordinator

@@ -1,6 +1,6 @@
 """The access policy matrix: role x institution x resource x action, pinned row by row."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
@@ -18,6 +18,7 @@ from server.access import (
     institution_permits,
     patient_permits,
     patients_visible_to,
+    personal_grant_holders,
 )
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
@@ -69,6 +70,7 @@ INSTITUTION_MATRIX: dict[Action, dict[str, set[Role]]] = {
     Action.REGISTER_PATIENT: {"own": {C, S}, "other": set()},
     Action.VIEW_AUDIT: {"own": {A}, "other": set()},
     Action.REVIEW_DUPLICATES: {"own": {K}, "other": {K}},
+    Action.TAKE_CONSULT_DUTY: {"own": {S}, "other": set()},
 }
 
 
@@ -276,3 +278,94 @@ def test_nobody_outside_the_consortium_or_signed_out_joins_a_review() -> None:
     facts = _review_facts(is_open=True)
     assert not consult_permits(foreign, ConsultAction.REVIEW, facts)
     assert not consult_permits(None, ConsultAction.REVIEW, facts)
+
+
+# --- Consults: after closing, the amendment window ------------------------------------------
+# Once the requester closes a consult, the invited side keeps it only as its signer (the lead),
+# and only inside the amendment window: reading it and amending (SIGN); department heads lose
+# it too. The requester's side and coordinators keep reading it.
+CLOSED_MATRIX: dict[str, dict[bool, tuple[bool, bool]]] = {
+    # who: {inside the window: (VIEW, SIGN)}
+    "lead": {True: (True, True), False: (False, False)},
+    "invited": {True: (False, False), False: (False, False)},
+    "requester": {True: (True, False), False: (True, False)},
+    "requesters_colleague": {True: (True, False), False: (True, False)},
+    "coordinator": {True: (True, False), False: (True, False)},
+    "department_head": {True: (False, False), False: (False, False)},
+    "queue_specialist": {True: (False, False), False: (False, False)},
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "inside"), [(who, inside) for who in CLOSED_MATRIX for inside in (True, False)]
+)
+def test_closed_consult_matrix(who: str, inside: bool) -> None:
+    user_id, institution_id, role = _USERS[who]
+    actor = Actor(
+        user_id=user_id,
+        practitioner_id=user_id,
+        institution_id=institution_id,
+        consortium_id=_CONSORTIUM,
+        roles=frozenset({role.value}),
+    )
+    facts = replace(
+        _review_facts(is_open=False),
+        queue_user_ids=frozenset(),  # a queue holds only consults awaiting routing
+        is_closed=True,
+        amender_user_ids=frozenset({_USERS["lead"][0]}) if inside else frozenset(),
+    )
+    view, sign = CLOSED_MATRIX[who][inside]
+    assert consult_permits(actor, ConsultAction.VIEW, facts) is view
+    assert consult_permits(actor, ConsultAction.SIGN, facts) is sign
+    assert consult_permits(actor, ConsultAction.CONTRIBUTE, facts) is (who == "lead" and inside)
+
+
+# The patient of a closed consult through the grant kept for its signer: the signer alone of
+# their institution, and only until the window ends.
+PERSONAL_GRANT_MATRIX: dict[tuple[str, str], bool] = {
+    ("signer", "inside"): True,
+    ("colleague", "inside"): False,
+    ("signer", "after"): False,
+    ("colleague", "after"): False,
+}
+
+
+@pytest.mark.parametrize(("who", "window"), list(PERSONAL_GRANT_MATRIX))
+def test_personal_grant_matrix(scene: Scene, who: str, window: str) -> None:
+    signer = scene.users[("sibling", Role.SPECIALIST)]
+    colleague = PractitionerFactory.create(
+        institution=scene.places["sibling"], role_list=[Role.SPECIALIST]
+    ).user
+    now = timezone.now()
+    access_grant_open(
+        patient_id=scene.patient.pk,
+        institution_id=scene.places["sibling"].pk,
+        user_id=signer.pk,
+        source_type="consult",
+        source_id="3",
+        reason="consult 3: amendment window",
+        ends_at=now + timedelta(days=1) if window == "inside" else now - timedelta(seconds=1),
+    )
+    actor = actor_for(signer if who == "signer" else colleague)
+    expected = PERSONAL_GRANT_MATRIX[(who, window)]
+    assert patient_permits(actor, Action.VIEW, scene.patient) is expected
+    assert patients_visible_to(actor).filter(pk=scene.patient.pk).exists() is expected
+    assert patient_permits(actor, Action.UPDATE, scene.patient) is False
+    assert personal_grant_holders(source_type="consult", source_id="3") == (
+        frozenset({signer.pk}) if window == "inside" else frozenset()
+    )
+
+
+def test_closing_the_source_ends_its_personal_grant_too(scene: Scene) -> None:
+    signer = scene.users[("sibling", Role.SPECIALIST)]
+    access_grant_open(
+        patient_id=scene.patient.pk,
+        institution_id=scene.places["sibling"].pk,
+        user_id=signer.pk,
+        source_type="consult",
+        source_id="4",
+        reason="consult 4: amendment window",
+        ends_at=timezone.now() + timedelta(days=30),
+    )
+    assert access_grant_close(source_type="consult", source_id="4") == 1
+    assert not patient_permits(actor_for(signer), Action.VIEW, scene.patient)
