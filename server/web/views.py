@@ -13,11 +13,11 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from server.access import Action, Actor, actor_for, institution_permits
+from server.access import Action, Actor, actor_for, consult_create_permits, institution_permits
 from server.accounts.models import User
 from server.audit.models import AuditOutcome
 from server.audit.selectors import audit_events_for_institution
-from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
+from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed, PatientAlreadyRegistered
 from server.directory.models import Institution, Practitioner, Role
 from server.directory.selectors import (
     colleagues_of,
@@ -139,7 +139,12 @@ def patient_list(request: HttpRequest, viewer: Viewer) -> HttpResponse:
 @practitioner_page
 def patient_detail(request: HttpRequest, viewer: Viewer, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=viewer.user, patient_id=patient_id)
-    return render(request, "web/patients/detail.html", {"patient": patient})
+    context = {
+        "patient": patient,
+        "can_request_consult": patient.merged_into_id is None
+        and consult_create_permits(viewer.actor, patient),
+    }
+    return render(request, "web/patients/detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -155,6 +160,10 @@ def patient_new(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         registration = patient_register(user=viewer.user, **form.cleaned_data)
     except NotAllowed:
         raise PermissionDenied(refusal) from None
+    except PatientAlreadyRegistered as registered:
+        form.add_error(None, registered.message)
+        context = {"form": form, "registered_patient_id": registered.patient_id}
+        return render(request, "web/patients/new.html", context, status=409)
     messages.success(request, _("The patient has been registered."))
     if registration.duplicates:
         messages.warning(
