@@ -145,7 +145,7 @@ def test_institution_admin_home_shows_staff_and_latest_audit_events(
     page = response.content.decode()
     assert "web/home/institution_admin.html" in _template_names(response)
     assert world.clinic_doctor.practitioner.display_name in page
-    assert "patient.view" in page
+    assert "查看患者档案" in page  # the event in words, no longer its code "patient.view"
     assert reverse("web:audit") in page
 
 
@@ -320,10 +320,14 @@ def test_audit_page_lists_institution_events_and_filters_by_outcome(
     everything = client.get(reverse("web:audit"))
     denied = client.get(reverse("web:audit"), {"outcome": AuditOutcome.DENIED})
 
-    outcomes = {event.outcome for event in everything.context["events"]}
+    # Rows name people instead of showing usernames (the context holds rows in words now).
+    outcomes = {row.event.outcome for row in everything.context["rows"]}
     assert {AuditOutcome.SUCCESS, AuditOutcome.DENIED} <= outcomes
-    denied_events: list[AuditEvent] = list(denied.context["events"])
+    denied_events: list[AuditEvent] = [row.event for row in denied.context["rows"]]
     assert [event.actor_username for event in denied_events] == ["other_clinic"]
+    assert [row.who.name for row in denied.context["rows"]] == [
+        world.other_clinic_doctor.practitioner.display_name
+    ]
     assert "拒绝" in denied.content.decode()
 
 
