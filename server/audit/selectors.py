@@ -41,7 +41,8 @@ def _about_patients(patient_ids: Iterable[int]) -> Q:
     """Events about one of these patients, alone or among several read at once."""
     condition = Q(pk__in=[])
     for patient_id in patient_ids:
-        condition |= Q(patient_id=patient_id) | Q(detail__patient_ids__contains=[patient_id])
+        # Containment on the whole detail, which the GIN index on it answers.
+        condition |= Q(patient_id=patient_id) | Q(detail__contains={"patient_ids": [patient_id]})
     return condition
 
 
