@@ -40,7 +40,9 @@ def _blank(choices: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
 class PatientChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untyped in stubs
     def label_from_instance(self, obj: Any) -> str:
         assert isinstance(obj, Patient)
-        return f"{obj.name} · {obj.birth_date:%Y-%m-%d}"
+        # The health card number tells apart namesakes born the same day.
+        card = obj.health_card_number or _("no health card")
+        return f"{obj.name} · {card} · {obj.birth_date:%Y-%m-%d}"
 
 
 class SpecialistChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untyped in stubs

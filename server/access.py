@@ -34,6 +34,7 @@ class Action(StrEnum):
     STORE_IMAGES = "store_images"
     MANAGE_STUDIES = "manage_studies"
     TAKE_CONSULT_DUTY = "take_consult_duty"  # go on or off duty for automatically routed consults
+    VIEW_ACCESS_LOG = "view_access_log"  # who accessed the patient's data (PIPL report)
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,13 @@ def patient_permits(actor: Actor | None, action: Action, patient: Patient) -> bo
     coordinator = actor.has(Role.COORDINATOR)
     if action is Action.MERGE:
         return coordinator
+    if action is Action.VIEW_ACCESS_LOG:
+        # The home institution's administrators answer the patient's request, as they keep
+        # its audit trail.
+        return (
+            actor.has(Role.INSTITUTION_ADMIN)
+            and patient.home_institution_id == actor.institution_id
+        )
     if action is Action.UPDATE:
         return coordinator or patient.home_institution_id == actor.institution_id
     if action is Action.VIEW:

@@ -110,6 +110,10 @@ def _worklists_for(viewer: Viewer) -> list[Worklist]:
     return list(dict.fromkeys(lists)) or ["all"]
 
 
+# Carries the signed list of consults a worklist page view has shown (consult_list_audit).
+WORKLIST_SHOWN_HEADER = "X-Worklist-Shown"
+
+
 @require_safe
 @practitioner_page
 def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
@@ -120,7 +124,12 @@ def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     number = page_number(request.GET.get("page"))
     offset = page_offset(number, CONSULTS_PER_PAGE)
     page = list(consults[offset : offset + CONSULTS_PER_PAGE])
-    consult_list_audit(user=viewer.user, consult_ids=[c.pk for c in page])
+    fragment = bool(request.GET.get("fragment"))
+    shown = consult_list_audit(
+        user=viewer.user,
+        consult_ids=[c.pk for c in page],
+        shown=request.headers.get(WORKLIST_SHOWN_HEADER, "") if fragment else "",
+    )
     context = {
         "consults": page,
         "pager": Pager(number=number, per_page=CONSULTS_PER_PAGE, total=consults.count()),
@@ -131,10 +140,12 @@ def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         "routable": [str(s) for s in AWAITING_ROUTING]
         if viewer.actor.has(Role.COORDINATOR)
         else [],
+        "shown": shown,
     }
-    if request.GET.get("fragment"):
-        return render(request, "consult/_worklist.html", context)
-    return render(request, "consult/worklist.html", context)
+    template = "consult/_worklist.html" if fragment else "consult/worklist.html"
+    response = render(request, template, context)
+    response[WORKLIST_SHOWN_HEADER] = shown
+    return response
 
 
 def _request_form(

@@ -40,6 +40,15 @@ function confirmForms(): void {
   });
 }
 
+// Buttons with data-print print the page (the patient's access report, for example).
+function printButtons(): void {
+  document.addEventListener("click", (event) => {
+    if (event.target instanceof Element && event.target.closest("[data-print]") !== null) {
+      window.print();
+    }
+  });
+}
+
 const badge = document.getElementById("notification-badge");
 if (badge !== null) {
   let stop = startLiveBadge(badge);
@@ -54,3 +63,4 @@ if (badge !== null) {
   });
 }
 confirmForms();
+printButtons();

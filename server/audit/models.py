@@ -1,5 +1,6 @@
 """The append-only audit trail, shaped after FHIR AuditEvent and IHE BALP, hash-chained."""
 
+from django.contrib.postgres.indexes import GinIndex
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -48,6 +49,11 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-seq"]
+        # Finds the listings that showed a patient (detail.patient_ids), for the patient's
+        # access report and the audit browser's patient filter.
+        indexes = [
+            GinIndex(fields=["detail"], opclasses=["jsonb_path_ops"], name="audit_detail_gin")
+        ]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
 

@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -124,7 +124,16 @@ class PatientListApi(APIView):
         )
 
     @extend_schema(
-        operation_id="patients_register", request=PatientIn, responses={201: RegistrationOut}
+        operation_id="patients_register",
+        request=PatientIn,
+        responses={
+            201: RegistrationOut,
+            409: OpenApiResponse(
+                description="The national ID number is already registered in the consortium: "
+                "`national_id` says so, and `patient_id` names the record if the caller may "
+                "open it."
+            ),
+        },
     )
     def post(self, request: Request) -> Response:
         incoming = PatientIn(data=request.data)

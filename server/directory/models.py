@@ -194,6 +194,15 @@ class Patient(models.Model):
             models.Index(fields=["consortium", "name", "birth_date", "sex"]),
             models.Index(fields=["consortium", "health_card_number"]),
         ]
+        constraints = [
+            # A national ID number names one person: one current record per consortium.
+            # A record merged into another keeps its hash for history.
+            models.UniqueConstraint(
+                fields=["consortium", "national_id_hash"],
+                condition=~Q(national_id_hash="") & Q(merged_into__isnull=True),
+                name="patient_unique_national_id",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"Patient {self.pk}"

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from server.access import Action, NotFound, actor_for, institution_permits
+from server.access import Action, Actor, NotFound, actor_for, institution_permits, patient_permits
 from server.accounts.models import User
-from server.audit.models import AuditAction
+from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
+from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed, PatientAlreadyRegistered
 from server.directory.models import (
     AccessGrant,
     DuplicateReason,
@@ -43,16 +44,12 @@ class Registration:
 
 
 def _find_duplicates(patient: Patient) -> list[tuple[Patient, DuplicateReason]]:
+    """Records that may be the same person; the same national ID is refused before this."""
     candidates = Patient.objects.filter(
         consortium_id=patient.consortium_id, merged_into__isnull=True
     ).exclude(pk=patient.pk)
     found: dict[int, tuple[Patient, DuplicateReason]] = {}
     matchers = [
-        (
-            Q(national_id_hash=patient.national_id_hash),
-            DuplicateReason.SAME_NATIONAL_ID,
-            bool(patient.national_id_hash),
-        ),
         (
             Q(health_card_number=patient.health_card_number),
             DuplicateReason.SAME_HEALTH_CARD,
@@ -72,7 +69,62 @@ def _find_duplicates(patient: Patient) -> list[tuple[Patient, DuplicateReason]]:
     return list(found.values())
 
 
-@transaction.atomic
+# Merges never chain deeper than a few links; the bound only guards against a cycle.
+_MAX_MERGE_LINKS = 16
+
+
+def _registered_with_national_id(*, consortium_id: int, hashed: str) -> Patient | None:
+    """The current record of the person with this national ID hash, following merges."""
+    records = Patient.objects.select_related("home_institution").filter(
+        consortium_id=consortium_id, national_id_hash=hashed
+    )
+    patient = records.filter(merged_into__isnull=True).first() or records.first()
+    for _link in range(_MAX_MERGE_LINKS):
+        if patient is None or patient.merged_into_id is None:
+            break
+        patient = (
+            Patient.objects.select_related("home_institution")
+            .filter(pk=patient.merged_into_id)
+            .first()
+        )
+    return patient
+
+
+def _refuse_registered(*, user: User, actor: Actor, existing: Patient) -> PatientAlreadyRegistered:
+    """Audit the refused registration and say how much the user may know about the record."""
+    audit_record(
+        user=user,
+        action=AuditAction.CREATE,
+        event="patient.register",
+        outcome=AuditOutcome.DENIED,
+        actor_institution_id=actor.institution_id,
+        resource_type="Patient",
+        resource_id=existing.pk,
+        patient_id=existing.pk,
+        patient_institution_id=existing.home_institution_id,
+        detail={"reason": DuplicateReason.SAME_NATIONAL_ID.value},
+    )
+    if patient_permits(actor, Action.VIEW, existing):
+        return PatientAlreadyRegistered(
+            _(
+                "A patient with this national ID number is already registered in the "
+                "consortium. Nothing new was registered: open the existing record."
+            ),
+            patient_id=existing.pk,
+        )
+    # Only that the person is registered: the caller holds their ID card, so this much is
+    # theirs to know; which institution holds the record, and anything in it, is not.
+    return PatientAlreadyRegistered(
+        _(
+            "A patient with this national ID number is already registered in the consortium, "
+            "in a record you may not open. Nothing new was registered. To get access, ask a "
+            "coordinator of the consortium: they can see every record and arrange access "
+            "for you."
+        ),
+        patient_id=None,
+    )
+
+
 def patient_register(
     *,
     user: User,
@@ -85,7 +137,8 @@ def patient_register(
 ) -> Registration:
     """Register a patient at the user's institution and flag suspected duplicates for review.
 
-    Raises: NotAllowed if the user may not register patients.
+    Raises: NotAllowed if the user may not register patients; PatientAlreadyRegistered if a
+    current record has the same national ID number (the refusal is audited and kept).
     """
     actor = actor_for(user)
     institution = Institution.objects.filter(pk=actor.institution_id).first() if actor else None
@@ -95,15 +148,60 @@ def patient_register(
         or not institution_permits(actor, Action.REGISTER_PATIENT, institution)
     ):
         raise NotAllowed("Only clinicians can register patients at their own institution.")
+    hashed = national_id_hash(national_id) if national_id.strip() else ""
+    existing = (
+        _registered_with_national_id(consortium_id=institution.consortium_id, hashed=hashed)
+        if hashed
+        else None
+    )
+    if existing is None:
+        try:
+            return _patient_create(
+                user=user,
+                actor=actor,
+                institution=institution,
+                national_id_hash=hashed,
+                health_card_number=health_card_number.strip(),
+                name=name.strip(),
+                sex=sex,
+                birth_date=birth_date,
+                phone=phone.strip(),
+            )
+        except IntegrityError:
+            # A concurrent registration of the same person committed first.
+            existing = (
+                _registered_with_national_id(consortium_id=institution.consortium_id, hashed=hashed)
+                if hashed
+                else None
+            )
+            if existing is None:
+                raise
+    # Outside the creating transaction, so the refusal stays in the audit trail.
+    raise _refuse_registered(user=user, actor=actor, existing=existing)
+
+
+@transaction.atomic
+def _patient_create(
+    *,
+    user: User,
+    actor: Actor,
+    institution: Institution,
+    national_id_hash: str,
+    health_card_number: str,
+    name: str,
+    sex: str,
+    birth_date: date,
+    phone: str,
+) -> Registration:
     patient = Patient.objects.create(
         consortium_id=institution.consortium_id,
         home_institution=institution,
-        national_id_hash=national_id_hash(national_id) if national_id.strip() else "",
-        health_card_number=health_card_number.strip(),
-        name=name.strip(),
+        national_id_hash=national_id_hash,
+        health_card_number=health_card_number,
+        name=name,
         sex=sex,
         birth_date=birth_date,
-        phone=phone.strip(),
+        phone=phone,
         registered_by_id=actor.practitioner_id,
     )
     duplicates = [

@@ -2,6 +2,7 @@
 
 import re
 from datetime import date
+from typing import Any
 
 from django import forms
 from django.utils import timezone
@@ -55,3 +56,49 @@ class PatientRegistrationForm(forms.Form):
                 _("The birth date cannot be in the future."), code="birth_date_future"
             )
         return born
+
+
+class AuditFilterForm(forms.Form):
+    """The audit browser's filters; choices come from the viewer's consortium."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    user = forms.TypedChoiceField(label=_("User"), required=False, coerce=int, empty_value=None)
+    patient = forms.CharField(
+        label=_("Patient"),
+        required=False,
+        max_length=100,
+        widget=forms.TextInput(attrs={"placeholder": _("Name, health card or record number")}),
+    )
+    event = forms.ChoiceField(label=_("Event"), required=False)
+    institution = forms.TypedChoiceField(
+        label=_("Institution"), required=False, coerce=int, empty_value=None
+    )
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False)
+
+    def __init__(
+        self,
+        data: Any,
+        *,
+        people: list[tuple[int, str]],
+        events: list[tuple[str, str]],
+        institutions: list[tuple[int, str]],
+        outcomes: list[tuple[str, str]],
+    ) -> None:
+        super().__init__(data)
+        every = ("", _("All"))
+        self.fields["user"].choices = [every, *people]  # type: ignore[attr-defined]  # ChoiceField
+        self.fields["event"].choices = [every, *events]  # type: ignore[attr-defined]  # ChoiceField
+        self.fields["institution"].choices = [every, *institutions]  # type: ignore[attr-defined]  # ChoiceField
+        self.fields["outcome"].choices = [every, *outcomes]  # type: ignore[attr-defined]  # ChoiceField
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date comes before the start date."))
+        return data

@@ -10,6 +10,11 @@ urlpatterns = [
     path("patients/", views.patient_list, name="patients"),
     path("patients/new/", views.patient_new, name="patient_new"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),
+    path(
+        "patients/<int:patient_id>/access-log/",
+        views.patient_access_log,
+        name="patient_access_log",
+    ),
     path("duplicates/", views.duplicate_list, name="duplicates"),
     path(
         "duplicates/<int:duplicate_id>/resolve/",

@@ -13,11 +13,26 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from server.access import Action, Actor, actor_for, institution_permits
+from server.access import (
+    Action,
+    Actor,
+    actor_for,
+    consult_create_permits,
+    institution_permits,
+    patient_permits,
+)
 from server.accounts.models import User
+from server.audit.labels import event_choices
 from server.audit.models import AuditOutcome
-from server.audit.selectors import audit_events_for_institution
-from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
+from server.audit.selectors import (
+    AuditFilters,
+    audit_events_about_patient,
+    audit_events_for_institution,
+    audit_patient_ids_matching,
+    audit_people_choices,
+    audit_rows,
+)
+from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed, PatientAlreadyRegistered
 from server.directory.models import Institution, Practitioner, Role
 from server.directory.selectors import (
     colleagues_of,
@@ -31,7 +46,7 @@ from server.directory.selectors import (
 from server.directory.services import patient_duplicate_resolve, patient_register
 from server.lib.home import home_cards
 from server.notifications.services import notifications_for_user, notifications_mark_read
-from server.web.forms import PatientRegistrationForm
+from server.web.forms import AuditFilterForm, PatientRegistrationForm
 from server.web.paging import Pager, page_number, page_offset
 
 PATIENTS_PER_PAGE = 25
@@ -126,7 +141,7 @@ def home(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         context["open_duplicates"] = duplicates_open_count(actor=actor)
     elif role == Role.INSTITUTION_ADMIN:
         events = audit_events_for_institution(institution_id=actor.institution_id)
-        context["audit_events"] = events[:AUDIT_EVENTS_ON_HOME]
+        context["audit_rows"] = audit_rows(actor=actor, events=events[:AUDIT_EVENTS_ON_HOME])
     template = f"web/home/{role.value}.html" if role is not None else "web/home/base.html"
     return render(request, template, context)
 
@@ -142,7 +157,13 @@ def patient_list(request: HttpRequest, viewer: Viewer) -> HttpResponse:
 @practitioner_page
 def patient_detail(request: HttpRequest, viewer: Viewer, patient_id: int) -> HttpResponse:
     patient = patient_get_for_user(user=viewer.user, patient_id=patient_id)
-    return render(request, "web/patients/detail.html", {"patient": patient})
+    context = {
+        "patient": patient,
+        "can_request_consult": patient.merged_into_id is None
+        and consult_create_permits(viewer.actor, patient),
+        "can_view_access_log": patient_permits(viewer.actor, Action.VIEW_ACCESS_LOG, patient),
+    }
+    return render(request, "web/patients/detail.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -158,6 +179,10 @@ def patient_new(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         registration = patient_register(user=viewer.user, **form.cleaned_data)
     except NotAllowed:
         raise PermissionDenied(refusal) from None
+    except PatientAlreadyRegistered as registered:
+        form.add_error(None, registered.message)
+        context = {"form": form, "registered_patient_id": registered.patient_id}
+        return render(request, "web/patients/new.html", context, status=409)
     messages.success(request, _("The patient has been registered."))
     if registration.duplicates:
         messages.warning(
@@ -203,26 +228,72 @@ def duplicate_resolve(request: HttpRequest, viewer: Viewer, duplicate_id: int) -
     return redirect("web:duplicates")
 
 
+def _audit_filters(form: AuditFilterForm, actor: Actor) -> AuditFilters | None:
+    """The filters a valid form asks for; None when the form has errors."""
+    if not form.is_bound:
+        return AuditFilters()
+    if not form.is_valid():
+        return None
+    data = form.cleaned_data
+    term: str = data["patient"]
+    return AuditFilters(
+        date_from=data["date_from"],
+        date_to=data["date_to"],
+        actor_id=data["user"],
+        patient_ids=audit_patient_ids_matching(actor=actor, term=term) if term.strip() else None,
+        event=data["event"],
+        institution_id=data["institution"],
+        outcome=data["outcome"],
+    )
+
+
 @require_safe
 @practitioner_page
 def audit_log(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     if not viewer.permits(Action.VIEW_AUDIT):
         raise Http404
-    events = audit_events_for_institution(institution_id=viewer.actor.institution_id)
-    outcome = request.GET.get("outcome", "")
-    if outcome in AuditOutcome.values:
-        events = events.filter(outcome=outcome)
-    else:
-        outcome = ""
+    actor = viewer.actor
+    form = AuditFilterForm(
+        request.GET if set(request.GET) - {"page"} else None,
+        people=audit_people_choices(actor=actor),
+        events=event_choices(),
+        institutions=[(i.pk, i.name) for i in institutions_of_consortium(actor=actor)],
+        outcomes=[(value, str(label)) for value, label in AuditOutcome.choices],
+    )
+    filters = _audit_filters(form, actor)
     number = page_number(request.GET.get("page"))
     offset = page_offset(number, AUDIT_EVENTS_PER_PAGE)
+    rows, total = [], 0
+    if filters is not None:
+        events = audit_events_for_institution(institution_id=actor.institution_id, filters=filters)
+        rows = audit_rows(actor=actor, events=events[offset : offset + AUDIT_EVENTS_PER_PAGE])
+        total = events.count()
     context = {
-        "events": events[offset : offset + AUDIT_EVENTS_PER_PAGE],
-        "pager": Pager(number=number, per_page=AUDIT_EVENTS_PER_PAGE, total=events.count()),
-        "outcome": outcome,
-        "outcomes": AuditOutcome.choices,
+        "rows": rows,
+        "pager": Pager(number=number, per_page=AUDIT_EVENTS_PER_PAGE, total=total),
+        "form": form,
     }
     return render(request, "web/audit.html", context)
+
+
+# A printed report longer than this lists the latest accesses and says that it is cut.
+ACCESS_LOG_LIMIT = 2000
+
+
+@require_safe
+@practitioner_page
+def patient_access_log(request: HttpRequest, viewer: Viewer, patient_id: int) -> HttpResponse:
+    patient = patient_get_for_user(
+        user=viewer.user, patient_id=patient_id, action=Action.VIEW_ACCESS_LOG
+    )
+    events = list(audit_events_about_patient(patient=patient)[: ACCESS_LOG_LIMIT + 1])
+    context = {
+        "patient": patient,
+        "rows": audit_rows(actor=viewer.actor, events=events[:ACCESS_LOG_LIMIT]),
+        "truncated": len(events) > ACCESS_LOG_LIMIT,
+        "practitioner": viewer.practitioner,
+    }
+    return render(request, "web/patients/access_log.html", context)
 
 
 @require_safe

@@ -63,6 +63,13 @@ PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
         "grant_ended": {K},
         "foreign": set(),
     },
+    Action.VIEW_ACCESS_LOG: {
+        "home": {A},
+        "sibling": set(),
+        "granted": set(),
+        "grant_ended": set(),
+        "foreign": set(),
+    },
 }
 
 # Institution-wide actions, on the actor's own institution and on another one.

@@ -3,17 +3,18 @@
 from datetime import date
 
 import pytest
+from django.db import IntegrityError, transaction
 from django.test import Client
 
 from server.access import NotFound, actor_for
-from server.audit.models import AuditEvent
-from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed
+from server.audit.models import AuditEvent, AuditOutcome
+from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed, PatientAlreadyRegistered
 from server.directory.models import DuplicateReason, DuplicateStatus, Patient, PatientDuplicate
 from server.directory.selectors import duplicates_open_count, duplicates_open_for_review
 from server.directory.services import national_id_hash, patient_duplicate_resolve, patient_register
 from server.notifications.models import Notification
 from tests.conftest import World
-from tests.factories import PASSWORD
+from tests.factories import PASSWORD, PatientFactory
 
 NATIONAL_ID = "51032219520418002X"
 
@@ -31,24 +32,109 @@ def test_national_id_is_stored_only_as_a_keyed_hash(world: World) -> None:
     assert NATIONAL_ID not in str(Patient.objects.filter(pk=patient.pk).values().get()).upper()
 
 
-def test_same_national_id_elsewhere_is_flagged_and_coordinators_are_notified(
+def test_same_national_id_at_the_same_clinic_is_refused_and_names_the_record(
     world: World,
 ) -> None:
-    patient_register(
+    first = patient_register(
         user=world.clinic_doctor,
         name="李梅",
         sex="female",
         birth_date=date(1952, 4, 18),
         national_id=NATIONAL_ID,
     )
+    with pytest.raises(PatientAlreadyRegistered) as refused:
+        patient_register(
+            user=world.clinic_doctor,
+            name="李梅",
+            sex="female",
+            birth_date=date(1952, 4, 18),
+            national_id=NATIONAL_ID.lower(),
+        )
+    assert refused.value.patient_id == first.patient.pk
+    assert Patient.objects.filter(name="李梅").count() == 1
+    assert not PatientDuplicate.objects.exists()
+
+
+def test_same_national_id_elsewhere_is_refused_without_naming_the_hidden_record(
+    world: World,
+) -> None:
+    # Before the national ID was a hard identity, this registered a second record and only
+    # flagged it for a coordinator (the behaviour changed deliberately).
+    first = patient_register(
+        user=world.clinic_doctor,
+        name="李梅",
+        sex="female",
+        birth_date=date(1952, 4, 18),
+        national_id=NATIONAL_ID,
+    )
+    with pytest.raises(PatientAlreadyRegistered) as refused:
+        patient_register(
+            user=world.other_clinic_doctor,
+            name="李 梅",
+            sex="female",
+            birth_date=date(1952, 4, 19),
+            national_id=NATIONAL_ID.lower(),
+        )
+    assert refused.value.patient_id is None
+    message = refused.value.message
+    assert "协调员" in message
+    for detail in ("李梅", world.township.name, str(first.patient.pk), "1952"):
+        assert detail not in message
+    assert Patient.objects.count() == 2  # the world's patient and the first registration
+    # The probe is in the trail of the institution whose record it concerns.
+    denied = AuditEvent.objects.get(event="patient.register", outcome=AuditOutcome.DENIED)
+    assert (denied.patient_id, denied.patient_institution_id, denied.actor_id) == (
+        first.patient.pk,
+        world.township.pk,
+        world.other_clinic_doctor.pk,
+    )
+
+
+def test_same_national_id_as_a_merged_record_points_to_the_current_one(world: World) -> None:
+    merged = PatientFactory.create(
+        home_institution=world.township,
+        national_id_hash=national_id_hash(NATIONAL_ID),
+        merged_into=world.patient,
+    )
+    with pytest.raises(PatientAlreadyRegistered) as refused:
+        patient_register(
+            user=world.clinic_doctor,
+            name=merged.name,
+            sex="female",
+            birth_date=merged.birth_date,
+            national_id=NATIONAL_ID,
+        )
+    assert refused.value.patient_id == world.patient.pk
+
+
+def test_database_refuses_two_current_records_with_one_national_id(world: World) -> None:
+    hashed = national_id_hash(NATIONAL_ID)
+    PatientFactory.create(home_institution=world.township, national_id_hash=hashed)
+    # A merged-away record keeps its hash; records without a number never clash.
+    PatientFactory.create(
+        home_institution=world.township, national_id_hash=hashed, merged_into=world.patient
+    )
+    PatientFactory.create(home_institution=world.township, national_id_hash="")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        PatientFactory.create(home_institution=world.other_township, national_id_hash=hashed)
+
+
+def test_same_health_card_is_flagged_and_coordinators_are_notified(world: World) -> None:
+    patient_register(
+        user=world.clinic_doctor,
+        name="李梅",
+        sex="female",
+        birth_date=date(1952, 4, 18),
+        health_card_number="HC-1",
+    )
     second = patient_register(
         user=world.other_clinic_doctor,
         name="李 梅",
         sex="female",
         birth_date=date(1952, 4, 19),
-        national_id=NATIONAL_ID.lower(),
+        health_card_number="HC-1",
     )
-    assert [d.reason for d in second.duplicates] == [DuplicateReason.SAME_NATIONAL_ID]
+    assert [d.reason for d in second.duplicates] == [DuplicateReason.SAME_HEALTH_CARD]
     assert list(Notification.objects.values_list("recipient_id", flat=True)) == [
         world.coordinator.pk
     ]
@@ -143,6 +229,27 @@ def test_api_registration_reports_suspected_duplicates(world: World) -> None:
     )
     assert response.status_code == 201
     assert response.json()["suspected_duplicate_count"] == 1
+
+
+def test_api_registration_of_a_registered_national_id_is_a_409(world: World) -> None:
+    patient_register(
+        user=world.clinic_doctor,
+        name="李梅",
+        sex="female",
+        birth_date=date(1952, 4, 18),
+        national_id=NATIONAL_ID,
+    )
+    body = {"name": "李梅", "sex": "female", "birth_date": "1952-04-18", "national_id": NATIONAL_ID}
+    client = Client()
+    client.login(username="clinic", password=PASSWORD)
+    mine = client.post("/api/v1/patients/", body, content_type="application/json")
+    client.login(username="other_clinic", password=PASSWORD)
+    theirs = client.post("/api/v1/patients/", body, content_type="application/json")
+    existing = Patient.objects.get(name="李梅")
+    assert (mine.status_code, mine.json()["patient_id"]) == (409, existing.pk)
+    assert theirs.status_code == 409
+    assert set(theirs.json()) == {"national_id"}
+    assert Patient.objects.filter(name="李梅").count() == 1
 
 
 def test_api_bad_paging_parameter_is_a_clear_400(world: World) -> None:

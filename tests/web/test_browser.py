@@ -8,6 +8,8 @@ import pytest
 from django.db import connections
 from playwright.sync_api import Page, expect, sync_playwright
 
+from server.directory.models import Patient
+from server.directory.services import national_id_hash
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.conftest import World
@@ -98,3 +100,37 @@ def test_notification_badge_updates_live_without_reload(world: World, page: Page
     expect(badge).to_have_text("1")
     expect(badge).to_have_attribute("data-unread", "1")
     assert page.evaluate("window.yunzhenNotReloaded") is True
+
+
+NATIONAL_ID = "51032219580314002X"
+
+
+@pytest.fixture
+def identified_patient(world: World) -> Patient:
+    """The world's patient with her national ID and health card on file (set before the tab
+    opens: Playwright's loop on this thread forbids ORM calls afterwards)."""
+    Patient.objects.filter(pk=world.patient.pk).update(
+        national_id_hash=national_id_hash(NATIONAL_ID), health_card_number="HC-DX-0001"
+    )
+    return Patient.objects.get(pk=world.patient.pk)
+
+
+def test_registering_a_registered_national_id_offers_the_record_and_a_consult(
+    identified_patient: Patient, page: Page
+) -> None:
+    _sign_in(page, "clinic")
+    page.goto("/patients/new/")
+    page.locator("#id_name").fill(identified_patient.name)
+    page.locator("#id_sex").select_option(identified_patient.sex)
+    page.locator("#id_birth_date").fill(identified_patient.birth_date.isoformat())
+    page.locator("#id_national_id").fill(NATIONAL_ID)
+    page.get_by_role("button", name="登记患者").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("医共体内已有使用此身份证号登记的患者")
+    page.get_by_role("link", name="打开已有档案").click()
+    expect(page).to_have_url(re.compile(rf"/patients/{identified_patient.pk}/$"))
+
+    page.get_by_role("link", name="新建会诊").click()
+    expect(page).to_have_url(re.compile(rf"/consults/new/\?patient={identified_patient.pk}$"))
+    chosen = page.locator("#id_patient option:checked")
+    expect(chosen).to_have_text(re.compile(rf"^{identified_patient.name} · HC-DX-0001 · "))

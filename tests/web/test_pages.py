@@ -145,7 +145,7 @@ def test_institution_admin_home_shows_staff_and_latest_audit_events(
     page = response.content.decode()
     assert "web/home/institution_admin.html" in _template_names(response)
     assert world.clinic_doctor.practitioner.display_name in page
-    assert "patient.view" in page
+    assert "查看患者档案" in page  # the event in words, no longer its code "patient.view"
     assert reverse("web:audit") in page
 
 
@@ -223,6 +223,33 @@ def test_registration_rejects_a_malformed_national_id(client: Client, world: Wor
     assert not Patient.objects.filter(name="李桂兰").exists()
 
 
+def test_registration_of_a_national_id_registered_elsewhere_names_no_record(
+    client: Client, world: World
+) -> None:
+    client.force_login(world.clinic_doctor)
+    client.post(reverse("web:patient_new"), _registration_form())
+    existing = Patient.objects.get(name="李桂兰")
+    client.force_login(world.other_clinic_doctor)
+    response = client.post(reverse("web:patient_new"), _registration_form(name="李贵兰"))
+    page = response.content.decode()
+    assert response.status_code == 409
+    assert "请联系医共体协调员" in page
+    assert reverse("web:patient_detail", args=[existing.pk]) not in page
+    assert world.township.name not in page
+    assert Patient.objects.filter(name__in=["李桂兰", "李贵兰"]).count() == 1
+
+
+@pytest.mark.parametrize(("viewer", "offered"), [("clinic_doctor", True), ("coordinator", False)])
+def test_patient_page_offers_a_new_consult_to_who_may_request_one(
+    client: Client, world: World, viewer: str, offered: bool
+) -> None:
+    client.force_login(getattr(world, viewer))
+    response = client.get(reverse("web:patient_detail", args=[world.patient.pk]))
+    link = f'href="{reverse("consults:new")}?patient={world.patient.pk}"'
+    assert response.status_code == 200
+    assert (link in response.content.decode()) is offered
+
+
 def test_registration_is_refused_to_an_institution_admin(client: Client, world: World) -> None:
     client.force_login(world.institution_admin)
     response = client.get(reverse("web:patient_new"))
@@ -293,10 +320,14 @@ def test_audit_page_lists_institution_events_and_filters_by_outcome(
     everything = client.get(reverse("web:audit"))
     denied = client.get(reverse("web:audit"), {"outcome": AuditOutcome.DENIED})
 
-    outcomes = {event.outcome for event in everything.context["events"]}
+    # Rows name people instead of showing usernames (the context holds rows in words now).
+    outcomes = {row.event.outcome for row in everything.context["rows"]}
     assert {AuditOutcome.SUCCESS, AuditOutcome.DENIED} <= outcomes
-    denied_events: list[AuditEvent] = list(denied.context["events"])
+    denied_events: list[AuditEvent] = [row.event for row in denied.context["rows"]]
     assert [event.actor_username for event in denied_events] == ["other_clinic"]
+    assert [row.who.name for row in denied.context["rows"]] == [
+        world.other_clinic_doctor.practitioner.display_name
+    ]
     assert "拒绝" in denied.content.decode()
 
 

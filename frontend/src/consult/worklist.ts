@@ -6,6 +6,7 @@ import { onLiveConnected, onLiveEvent } from "../lib/events";
 
 // Several events often arrive together (one per status change); one refetch covers them.
 const DEBOUNCE_MS = 100;
+const SHOWN_HEADER = "X-Worklist-Shown";
 
 function startWorklist(container: HTMLElement): void {
   const url = container.dataset["fragmentUrl"];
@@ -21,12 +22,14 @@ function startWorklist(container: HTMLElement): void {
     const controller = new AbortController();
     running = controller;
     try {
+      // Which consults this page view has shown: the server audits only the ones it adds.
       const response = await fetch(url, {
         credentials: "same-origin",
-        headers: { Accept: "text/html" },
+        headers: { Accept: "text/html", [SHOWN_HEADER]: container.dataset["shown"] ?? "" },
         signal: controller.signal,
       });
       if (response.ok) {
+        container.dataset["shown"] = response.headers.get(SHOWN_HEADER) ?? "";
         container.innerHTML = await response.text();
         container.dataset["refreshed"] = String(Number(container.dataset["refreshed"] ?? "0") + 1);
       }

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("directory", "0002_practitioner_mobile"),
+        ("directory", "0004_patient_unique_national_id"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
