@@ -522,3 +522,44 @@ def test_a_stored_window_that_blanks_the_image_gives_way_to_the_images_own_range
     assert drawn["spread"] > 10, drawn
     assert drawn["colours"] > 50, drawn
     expect(tab.locator("#viewer .viewer-wl")).not_to_have_text("W 400 L 90000")
+
+
+def test_on_a_phone_the_series_are_a_strip_and_the_image_gets_the_width(
+    consult_ct: Series, tab: Page
+) -> None:
+    tab.set_viewport_size({"width": 390, "height": 844})
+    _sign_in(tab, "clinic")
+
+    _open_viewer(tab, consult_ct)
+
+    viewer = tab.locator("#viewer").bounding_box()
+    canvas = tab.locator("#viewer .viewer-viewport canvas").bounding_box()
+    strip = tab.locator("#viewer .viewer-series").bounding_box()
+    assert viewer is not None
+    assert canvas is not None
+    assert strip is not None
+    assert canvas["width"] >= 0.95 * viewer["width"], (canvas, viewer)
+    # The strip sits above the image, not beside it.
+    assert strip["y"] + strip["height"] <= canvas["y"] + 1, (strip, canvas)
+    assert strip["height"] < 0.25 * viewer["height"], (strip, viewer)
+
+
+def test_the_ellipse_statistics_are_in_the_pages_language(consult_ct: Series, tab: Page) -> None:
+    _sign_in(tab, "clinic")
+    _open_viewer(tab, consult_ct)
+    box = tab.locator("#viewer .viewer-viewport").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    tab.keyboard.press("e")
+    tab.mouse.move(x - 60, y - 40)
+    tab.mouse.down()
+    tab.mouse.move(x + 60, y + 40, steps=8)
+    tab.mouse.up()
+
+    text = tab.locator("#viewer svg text")
+    expect(text.filter(has_text="平均值")).to_have_count(1)
+    expect(text.filter(has_text="标准差")).to_have_count(1)
+    expect(text.filter(has_text="面积")).to_have_count(1)
+    for english in ("Mean", "Std Dev", "Area", "Max", "Min"):
+        expect(text.filter(has_text=english)).to_have_count(0)
