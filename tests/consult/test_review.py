@@ -581,3 +581,35 @@ def test_a_signed_versions_key_image_cannot_be_removed_in_the_editor(world: Worl
 
     assert response.status_code == 404
     assert OpinionKeyImage.objects.filter(pk=key_image.pk).exists()
+
+
+def test_a_blank_key_image_is_refused(world: World) -> None:
+    # A render that failed is one flat colour: black, the canvas before anything was drawn.
+    consult = consult_with_study(world)
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (0, 0, 0)).save(out, format="PNG")
+
+    response = _add_key_image(client_of(world.specialist), consult, out.getvalue())
+
+    assert response.status_code == 400
+    assert "image" in response.json()
+    assert not OpinionKeyImage.objects.exists()
+
+
+@pytest.mark.parametrize("displayed", ["preview", "failed"])
+def test_a_key_image_of_anything_but_the_diagnostic_render_is_refused(
+    world: World, displayed: str
+) -> None:
+    consult = consult_with_study(world)
+    response = client_of(world.specialist).post(
+        f"/api/v1/consults/{consult.pk}/opinion/key-images/",
+        {
+            "image": SimpleUploadedFile("key.png", key_image_png(), content_type="image/png"),
+            "study_instance_uid": STUDY_UID,
+            "sop_instance_uid": SOP_UID,
+            "displayed": displayed,
+        },
+    )
+    assert response.status_code == 400
+    assert "image" in response.json()
+    assert not OpinionKeyImage.objects.exists()

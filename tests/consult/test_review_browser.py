@@ -263,7 +263,7 @@ def test_the_follower_sees_what_the_lead_sees_and_the_leads_measurement_reaches_
     # The lead signs; the signed opinion shows the key image and its PDF embeds it.
     lead.goto(f"/consults/{consult.pk}/opinion/edit/")
     lead.locator("#id_impression").fill("右下肺结节")
-    lead.locator("section[aria-labelledby=draft-title] button[type=submit]").click()
+    lead.locator("section[aria-labelledby=draft-title] .form-actions button[type=submit]").click()
     expect(lead.locator(".message--success")).to_be_visible()
     lead.locator("#id_password").fill(PASSWORD)
     lead.locator("section[aria-labelledby=sign-title] button[type=submit]").click()

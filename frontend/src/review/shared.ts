@@ -462,6 +462,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       form.append("study_instance_uid", config.studyInstanceUid);
       form.append("sop_instance_uid", handle.displayedSopInstanceUid());
       form.append("caption", bar.keyImageCaption?.value ?? "");
+      form.append("displayed", handle.quality());
       const response = await fetch(url, {
         method: "POST",
         credentials: "same-origin",
