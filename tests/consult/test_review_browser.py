@@ -371,3 +371,22 @@ def test_a_view_state_with_nan_is_not_sent_and_the_room_stays_connected(
     assert "review.view" not in types, sent
     assert all("null" not in message for message in sent), sent
     assert len(sockets) == 1
+
+
+def test_no_key_image_is_offered_when_the_diagnostic_image_failed_to_draw(
+    consult_ct: ConsultRequest, browser: Browser, server: str
+) -> None:
+    tab = _tab(browser, server, "specialist")
+    tab.route("**/frames/*", lambda route: route.fulfill(status=500, body="archive down"))
+
+    tab.goto(f"/consults/{consult_ct.pk}/")
+    tab.locator("[data-testid=shared-review]").click()
+
+    expect(tab.locator("#viewer .viewer-status")).to_contain_text("诊断图像无法显示")
+    expect(tab.locator("#review")).to_have_attribute("data-connected", "true")
+    button = tab.locator(".review-key-image button")
+    expect(button).to_be_disabled()
+    reason = tab.locator(".review-key-image-reason")
+    expect(reason).to_be_visible()
+    expect(reason).to_have_text("只能将屏幕上显示的诊断图像设为关键图像。")
+    assert not _in_thread(lambda: OpinionKeyImage.objects.exists())

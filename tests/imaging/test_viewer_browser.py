@@ -443,7 +443,8 @@ def _zoom_percent(page: Page) -> str:
     return page.locator("#viewer .viewer-zoom").inner_text()
 
 
-@pytest.mark.parametrize("stored", ["RG1_J2KR.dcm"], indirect=True)
+# RG1_UNCR is the demo chest radiograph (imaging/demo.py); both store PixelSpacing 0\0.
+@pytest.mark.parametrize("stored", ["RG1_J2KR.dcm", "RG1_UNCR.dcm"], indirect=True)
 def test_radiograph_with_zero_pixel_spacing_is_drawn_in_pixels_and_says_uncalibrated(
     stored: Series, tab: Page
 ) -> None:
