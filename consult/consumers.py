@@ -11,6 +11,7 @@ from consult.errors import ReviewRefused
 from consult.events import (
     ReviewAnnotations,
     ReviewHandover,
+    ReviewInvalid,
     ReviewJoin,
     ReviewJoined,
     ReviewLeave,
@@ -21,6 +22,7 @@ from consult.events import (
     ReviewView,
     consult_group,
     review_group,
+    review_invalid,
     review_message,
     review_relayed,
 )
@@ -42,7 +44,6 @@ from server.lib.sockets import LiveSocketConsumer
 # Channel-layer message type of the lead's messages relayed to a review (method review_relay).
 REVIEW_RELAY = "review.relay"
 
-CLOSE_BAD_MESSAGE = 4400
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -105,8 +106,10 @@ class ConsultConsumer(LiveSocketConsumer):
     ) -> None:
         try:
             message = review_message.validate_json(text_data or bytes_data or b"")
-        except ValidationError:
-            await self.close(code=CLOSE_BAD_MESSAGE)
+        except ValidationError as error:
+            # Answered, not closed: a client that reconnects and sends the same state again
+            # would otherwise drop and reopen its socket forever (on a rural link, a storm).
+            await self._send_event(review_invalid(error))
             return
         await self._review_receive(message)
 
@@ -140,7 +143,9 @@ class ConsultConsumer(LiveSocketConsumer):
             except ReviewRefused as refused:
                 await self._send_event(ReviewRefusal(reason=refused.message))
         elif self.review_session_id is None:
-            await self.close(code=CLOSE_BAD_MESSAGE)
+            await self._send_event(
+                review_invalid(None, reason=f"{message.type} before review.join: dropped")
+            )
         elif self.review_lead_user_id == self.user_id:
             await self._review_relay(message)
         # Anything else is a follower's view or a lead's message sent just before a handover:
@@ -191,7 +196,7 @@ class ConsultConsumer(LiveSocketConsumer):
         if message["sender"] != self.channel_name:
             await self.send(text_data=json.dumps(message["payload"], separators=(",", ":")))
 
-    async def _send_event(self, event: ReviewJoined | ReviewRefusal) -> None:
+    async def _send_event(self, event: ReviewJoined | ReviewRefusal | ReviewInvalid) -> None:
         await self.send(text_data=event.model_dump_json(by_alias=True))
 
     async def live_session_ended(self, message: dict[str, Any]) -> None:

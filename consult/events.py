@@ -14,10 +14,12 @@ from pydantic import (
     Field,
     JsonValue,
     TypeAdapter,
+    ValidationError,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic_core import ErrorDetails
 
 from server.lib.events import Event
 
@@ -251,3 +253,30 @@ class ReviewRefusal(Event):
 
     type: Literal["review.refused"] = "review.refused"
     reason: str
+
+
+class ReviewInvalid(Event):
+    """A message from this socket was not understood and was dropped; the socket stays open.
+
+    `fields` names what was wrong, as dotted paths into the message (e.g. `state.zoom`), and
+    `reason` says it in words for the browser's console and logs.
+    """
+
+    type: Literal["review.invalid"] = "review.invalid"
+    reason: str
+    fields: list[str]
+
+
+def _field(error: ErrorDetails) -> str:
+    if error["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+        return "type"
+    return ".".join(str(part) for part in error["loc"]) or "message"
+
+
+def review_invalid(error: ValidationError | None, *, reason: str = "") -> ReviewInvalid:
+    """The answer to a message that was refused: what was wrong, by field."""
+    if error is None:
+        return ReviewInvalid(reason=reason, fields=[])
+    errors = error.errors(include_url=False, include_input=False)
+    problems = "; ".join(f"{_field(e)}: {e['msg']}" for e in errors[:10])
+    return ReviewInvalid(reason=reason or problems, fields=sorted({_field(e) for e in errors}))

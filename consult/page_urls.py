@@ -23,6 +23,11 @@ urlpatterns = [
     path("<int:consult_id>/opinion/edit/", views.opinion_edit, name="opinion_edit"),
     path("<int:consult_id>/opinion/sign/", views.opinion_sign, name="opinion_sign"),
     path(
+        "<int:consult_id>/opinion/key-images/<int:key_image_id>/remove/",
+        views.opinion_key_image_remove,
+        name="opinion_key_image_remove",
+    ),
+    path(
         "<int:consult_id>/opinion/contribute/",
         views.opinion_contribute,
         name="opinion_contribute",

@@ -68,6 +68,11 @@ class KeyImageIn(serializers.Serializer[Any]):
     study_instance_uid = serializers.RegexField(UID_PATTERN, max_length=64)
     sop_instance_uid = serializers.RegexField(UID_PATTERN, max_length=64)
     caption = serializers.CharField(max_length=200, allow_blank=True, default="")
+    displayed = serializers.ChoiceField(
+        choices=["diagnostic", "preview", "failed"],
+        default="diagnostic",
+        help_text="What the viewer displayed: only a diagnostic render makes a key image",
+    )
 
 
 class KeyImageOut(serializers.ModelSerializer[OpinionKeyImage]):
@@ -155,6 +160,7 @@ class KeyImagesApi(ConsultApiView):
             caption=data["caption"],
             # One byte more than allowed, so an oversized upload is refused by its size.
             png=data["image"].read(KEY_IMAGE_MAX_BYTES + 1),
+            displayed=data["displayed"],
         )
         return Response(KeyImageOut(key_image).data, status=status.HTTP_201_CREATED)
 

@@ -3,9 +3,11 @@ added to the draft and frozen into the version when it is signed."""
 
 import hashlib
 import io
+from typing import cast
 
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
 from consult.errors import InvalidAttachment, InvalidTransition
@@ -21,6 +23,10 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 KEY_IMAGE_MAX_BYTES = 8 * 1024 * 1024
 KEY_IMAGE_MAX_SIDE = 4096
 KEY_IMAGES_PER_VERSION = 12
+# Grey levels a key image must span: one flat colour is a render that failed, not a picture.
+BLANK_SPREAD = 2
+# What the viewer says it displayed when the picture was taken (frontend/src/viewer/handle.ts).
+DIAGNOSTIC = "diagnostic"
 
 
 def _checked_png(png: bytes) -> tuple[int, int]:
@@ -47,6 +53,14 @@ def _checked_png(png: bytes) -> tuple[int, int]:
         raise InvalidAttachment(
             f"A key image is at most {KEY_IMAGE_MAX_SIDE} pixels on each side.", field="image"
         )
+    with Image.open(io.BytesIO(png)) as image:
+        # A one-band image gives (low, high) as numbers.
+        low, high = cast("tuple[float, float]", image.convert("L").getextrema())
+    if high - low < BLANK_SPREAD:
+        raise InvalidAttachment(
+            _("The key image is blank: the image was not drawn. Nothing was added."),
+            field="image",
+        )
     return size
 
 
@@ -59,13 +73,20 @@ def opinion_key_image_add(
     sop_instance_uid: str,
     caption: str,
     png: bytes,
+    displayed: str = DIAGNOSTIC,
 ) -> OpinionKeyImage:
     """Add an image of one of the consult's studies to the opinion draft.
 
     The invited doctors (the signer and MDT members) add them while the opinion is written, or
     to an amendment the signer has started.
+    `displayed` is what the viewer says it showed: a key image is made only of the diagnostic
+    image, never of a preview or of a render that failed.
     Raises: NotFound; InvalidTransition; InvalidAttachment naming `image`.
     """
+    if displayed != DIAGNOSTIC:
+        raise InvalidAttachment(
+            _("A key image is made only of the diagnostic image on screen."), field="image"
+        )
     consult_get_for_user(
         user=actor_user, consult_id=consult_id, action=ConsultAction.CONTRIBUTE, audit=False
     )

@@ -457,6 +457,20 @@ def opinion_contribute(request: HttpRequest, viewer: Viewer, consult_id: int) ->
     )
 
 
+@require_POST
+@practitioner_page
+def opinion_key_image_remove(
+    request: HttpRequest, viewer: Viewer, consult_id: int, key_image_id: int
+) -> HttpResponse:
+    # Only a draft's key images, only by who may add them (the service refuses the rest as
+    # NotFound, which the middleware answers with 404); the removal is audited.
+    services.opinion_key_image_remove(
+        consult_id=consult_id, actor_user=viewer.user, key_image_id=key_image_id
+    )
+    messages.success(request, _("The key image is removed from the draft."))
+    return redirect("consults:opinion_edit", consult_id=consult_id)
+
+
 @require_safe
 @practitioner_page
 def opinion_view(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:

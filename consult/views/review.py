@@ -35,6 +35,7 @@ def _labels() -> dict[str, str]:
         "keyImageCaption": _("Caption of the key image"),
         "keyImageAdded": _("Key image added to the opinion draft."),
         "keyImageFailed": _("The key image could not be added: %(reason)s"),
+        "keyImageUnavailable": _("A key image is made only of the diagnostic image on screen."),
         "saveFailed": _("The annotations could not be saved; they are kept on this screen."),
         "refused": _("Refused: %(reason)s"),
         "ended": _("You can no longer take part in this review."),

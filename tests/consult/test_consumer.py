@@ -102,12 +102,19 @@ async def test_anonymous_socket_is_refused_with_4401(live_world: World) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_client_message_closes_the_socket_with_4400(live_world: World) -> None:
+async def test_an_unknown_client_message_is_answered_and_the_socket_stays_open(
+    live_world: World,
+) -> None:
     consult = await database_sync_to_async(make_consult)(live_world, Status.ASSIGNED)
     requester, connected, _ = await _connect(consult, live_world.clinic_doctor)
     assert connected
     await requester.send_json_to({"type": "consult.hello"})
-    assert await requester.receive_output(timeout=5) == {"type": "websocket.close", "code": 4400}
+    answer = await requester.receive_json_from(timeout=5)
+    assert answer["type"] == "review.invalid"
+    assert answer["fields"] == ["type"]
+    await requester.send_json_to({"type": "review.ping"})
+    assert await requester.receive_nothing(timeout=0.5)
+    await requester.disconnect()
 
 
 @pytest.mark.django_db(transaction=True)

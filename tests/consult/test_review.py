@@ -41,7 +41,7 @@ from imaging.models import IngestSource, Study
 from imaging.services import instance_ingest
 from server.access import NotFound
 from server.accounts.models import User
-from server.audit.models import AuditEvent, AuditOutcome
+from server.audit.models import AuditAction, AuditEvent, AuditOutcome
 from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.consult.conftest import add_specialist, make_consult, practitioner_of
@@ -541,3 +541,75 @@ def test_participants_open_the_review_page_from_the_consult_and_outsiders_get_40
     assert client_of(world.other_clinic_doctor).get(url).status_code == 404
     opened = AuditEvent.objects.filter(event="consult.review_open")
     assert sorted(opened.values_list("outcome", flat=True)) == ["0", "0", "4", "4"]
+
+
+def test_the_signer_removes_a_key_image_in_the_opinion_editor_and_it_is_audited(
+    world: World,
+) -> None:
+    consult = consult_with_study(world)
+    _add_key_image(client_of(world.specialist), consult, key_image_png())
+    key_image = OpinionKeyImage.objects.get()
+    signer = client_of(world.specialist)
+    editor = signer.get(f"/consults/{consult.pk}/opinion/edit/")
+    remove_url = f"/consults/{consult.pk}/opinion/key-images/{key_image.pk}/remove/"
+    assert remove_url in editor.content.decode()
+
+    # The requester may not; the image stays.
+    refused = client_of(world.clinic_doctor).post(remove_url)
+    assert refused.status_code == 404
+    assert OpinionKeyImage.objects.filter(pk=key_image.pk).exists()
+
+    removed = signer.post(remove_url)
+
+    assert removed.status_code == 302
+    assert removed["Location"] == f"/consults/{consult.pk}/opinion/edit/"
+    assert not OpinionKeyImage.objects.exists()
+    audit = AuditEvent.objects.get(event="consult.opinion_key_image", action=AuditAction.DELETE)
+    assert audit.actor_id == world.specialist.pk
+    assert audit.resource_id == key_image.sha256
+
+
+def test_a_signed_versions_key_image_cannot_be_removed_in_the_editor(world: World) -> None:
+    consult = consult_with_study(world)
+    _add_key_image(client_of(world.specialist), consult, key_image_png())
+    _sign(world, consult)
+    key_image = OpinionKeyImage.objects.get()
+
+    response = client_of(world.specialist).post(
+        f"/consults/{consult.pk}/opinion/key-images/{key_image.pk}/remove/"
+    )
+
+    assert response.status_code == 404
+    assert OpinionKeyImage.objects.filter(pk=key_image.pk).exists()
+
+
+def test_a_blank_key_image_is_refused(world: World) -> None:
+    # A render that failed is one flat colour: black, the canvas before anything was drawn.
+    consult = consult_with_study(world)
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (0, 0, 0)).save(out, format="PNG")
+
+    response = _add_key_image(client_of(world.specialist), consult, out.getvalue())
+
+    assert response.status_code == 400
+    assert "image" in response.json()
+    assert not OpinionKeyImage.objects.exists()
+
+
+@pytest.mark.parametrize("displayed", ["preview", "failed"])
+def test_a_key_image_of_anything_but_the_diagnostic_render_is_refused(
+    world: World, displayed: str
+) -> None:
+    consult = consult_with_study(world)
+    response = client_of(world.specialist).post(
+        f"/api/v1/consults/{consult.pk}/opinion/key-images/",
+        {
+            "image": SimpleUploadedFile("key.png", key_image_png(), content_type="image/png"),
+            "study_instance_uid": STUDY_UID,
+            "sop_instance_uid": SOP_UID,
+            "displayed": displayed,
+        },
+    )
+    assert response.status_code == 400
+    assert "image" in response.json()
+    assert not OpinionKeyImage.objects.exists()

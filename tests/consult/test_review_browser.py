@@ -4,9 +4,12 @@ follower's viewer reaches the same image and window; the lead's measurement is s
 consult, drawn into a key image, and that key image is in the signed opinion's PDF."""
 
 import io
+import itertools
+import json
 import logging
 import shutil
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +18,7 @@ from typing import Any, TypeVar, cast
 import pytest
 from django.db import connections
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, WebSocketRoute, expect, sync_playwright
 
 from consult.models import ConsultRequest, ConsultStudy, OpinionKeyImage, ReviewAnnotation, Status
 from imaging.models import IngestSource, Series
@@ -260,7 +263,7 @@ def test_the_follower_sees_what_the_lead_sees_and_the_leads_measurement_reaches_
     # The lead signs; the signed opinion shows the key image and its PDF embeds it.
     lead.goto(f"/consults/{consult.pk}/opinion/edit/")
     lead.locator("#id_impression").fill("右下肺结节")
-    lead.locator("section[aria-labelledby=draft-title] button[type=submit]").click()
+    lead.locator("section[aria-labelledby=draft-title] .form-actions button[type=submit]").click()
     expect(lead.locator(".message--success")).to_be_visible()
     lead.locator("#id_password").fill(PASSWORD)
     lead.locator("section[aria-labelledby=sign-title] button[type=submit]").click()
@@ -286,3 +289,104 @@ def test_the_follower_sees_what_the_lead_sees_and_the_leads_measurement_reaches_
     subprocess.run([pdfimages, "-png", str(pdf), str(tmp_path / "img")], check=True)
     embedded = tmp_path / f"img-{int(images[0][1]):03d}.png"
     assert _annotation_pixels(embedded.read_bytes()) > 200
+
+
+# The viewer as a failed render left it before the fix: a view state with NaN in it.
+NAN_VIEW_STATE = """() => {
+  Object.defineProperty(window, "yunzhenViewer", {
+    configurable: true,
+    set(handle) {
+      const own = handle.viewState.bind(handle);
+      handle.viewState = () => ({ ...own(), zoom: NaN, pan: [NaN, NaN] });
+      Object.defineProperty(window, "yunzhenViewer", { value: handle, writable: true });
+    },
+  });
+}"""
+
+
+def _wait_until(tab: Page, condition: Callable[[], bool], timeout_s: float) -> None:
+    """Let the page run (and Playwright's handlers with it) until the condition holds."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        tab.wait_for_timeout(100)
+
+
+def test_a_room_socket_that_keeps_closing_is_retried_with_growing_waits(
+    consult_ct: ConsultRequest, browser: Browser, server: str
+) -> None:
+    tab = _tab(browser, server, "specialist")
+    opened: list[float] = []
+
+    def accept_and_close(ws: WebSocketRoute) -> None:
+        # A server that accepts the socket and closes it at once, as the room did on a bad
+        # message.
+        opened.append(time.monotonic())
+        ws.close(code=4400, reason="bad")
+
+    tab.route_web_socket("**/ws/consults/**", accept_and_close)
+
+    tab.goto(f"/consults/{consult_ct.pk}/")
+    tab.locator("[data-testid=shared-review]").click()
+    _wait_until(tab, lambda: len(opened) >= 5, timeout_s=40)
+
+    waits = [later - earlier for earlier, later in itertools.pairwise(opened)]
+    assert waits[0] >= 0.7, waits
+    for shorter, longer in itertools.pairwise(waits):
+        assert longer > shorter * 1.3, waits
+    expect(tab.locator("[data-testid=review-status]")).to_have_text(
+        "连接已断开，正在重新连接…"  # noqa: RUF001 - Chinese comma
+    )
+
+
+def test_a_view_state_with_nan_is_not_sent_and_the_room_stays_connected(
+    consult_ct: ConsultRequest, browser: Browser, server: str
+) -> None:
+    tab = _tab(browser, server, "specialist")
+    tab.add_init_script(script=f"({NAN_VIEW_STATE})()")
+    sent: list[str] = []
+    sockets: list[WebSocketRoute] = []
+
+    def relay(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+        room = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            sent.append(str(message))
+            room.send(message)
+
+        ws.on_message(from_page)
+
+    tab.route_web_socket("**/ws/consults/**", relay)
+
+    _open_review(tab, consult_ct, "lead")
+    # Joining as the lead sends the view, then the annotations; the view was held back.
+    expect(tab.locator("#review")).to_have_attribute("data-view-held-back", "1")
+    tab.wait_for_function(
+        "() => window.yunzhenViewer.annotations !== undefined"
+        " && document.querySelector('#review').dataset.connected === 'true'"
+    )
+    types = [json.loads(message)["type"] for message in sent]
+    assert "review.join" in types
+    assert "review.view" not in types, sent
+    assert all("null" not in message for message in sent), sent
+    assert len(sockets) == 1
+
+
+def test_no_key_image_is_offered_when_the_diagnostic_image_failed_to_draw(
+    consult_ct: ConsultRequest, browser: Browser, server: str
+) -> None:
+    tab = _tab(browser, server, "specialist")
+    tab.route("**/frames/*", lambda route: route.fulfill(status=500, body="archive down"))
+
+    tab.goto(f"/consults/{consult_ct.pk}/")
+    tab.locator("[data-testid=shared-review]").click()
+
+    expect(tab.locator("#viewer .viewer-status")).to_contain_text("诊断图像无法显示")
+    expect(tab.locator("#review")).to_have_attribute("data-connected", "true")
+    button = tab.locator(".review-key-image button")
+    expect(button).to_be_disabled()
+    reason = tab.locator(".review-key-image-reason")
+    expect(reason).to_be_visible()
+    expect(reason).to_have_text("只能将屏幕上显示的诊断图像设为关键图像。")
+    assert not _in_thread(lambda: OpinionKeyImage.objects.exists())

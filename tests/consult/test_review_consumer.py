@@ -70,6 +70,13 @@ async def _join(
     return communicator, await _next(communicator, "review.joined")
 
 
+async def _join_on(
+    communicator: WebsocketCommunicator,
+) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    await communicator.send_json_to({"type": "review.join", "study": STUDY_UID})
+    return communicator, await _next(communicator, "review.joined")
+
+
 def _audited(event: str, outcome: AuditOutcome) -> list[int | None]:
     return list(
         AuditEvent.objects.filter(event=event, outcome=outcome)
@@ -227,19 +234,48 @@ async def test_a_doctor_of_an_unrelated_township_cannot_even_open_the_room(
         },
     ],
 )
-async def test_a_malformed_review_message_closes_the_socket_with_4400(
+async def test_a_malformed_review_message_is_answered_and_the_socket_stays_open(
     live_world: World, message: dict[str, Any]
 ) -> None:
     world = live_world
     consult = await database_sync_to_async(consult_with_study)(world)
     lead, _ = await _join(consult, world.specialist)
     await lead.send_json_to(message)
-    while (output := await lead.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
-        pass
-    assert output == {"type": "websocket.close", "code": 4400}
+    answer = await _next(lead, "review.invalid")
+    assert answer["fields"]
+    assert answer["reason"]
+    # Still connected and still in the review: a ping is taken, a good view is relayed.
+    follower, _ = await _join(consult, world.clinic_doctor)
+    await lead.send_json_to({"type": "review.view", "state": VIEW})
+    assert (await _next(follower, "review.view"))["state"] == VIEW
+    await lead.disconnect()
+    await follower.disconnect()
 
 
-async def test_the_leads_messages_before_joining_a_review_close_the_socket_with_4400(
+async def test_a_view_state_with_null_zoom_and_pan_gets_an_error_naming_them_not_a_close(
+    live_world: World,
+) -> None:
+    # What the viewer sent for a radiograph with PixelSpacing 0\0: NaN serialised as null.
+    world = live_world
+    consult = await database_sync_to_async(consult_with_study)(world)
+    lead, _ = await _join(consult, world.specialist)
+
+    await lead.send_json_to(
+        {"type": "review.view", "state": {**VIEW, "zoom": None, "pan": [None, None]}}
+    )
+
+    answer = await _next(lead, "review.invalid")
+    assert answer["fields"] == [
+        "review.view.state.pan.0",
+        "review.view.state.pan.1",
+        "review.view.state.zoom",
+    ]
+    await lead.send_json_to({"type": "review.ping"})
+    assert await lead.receive_nothing(timeout=0.5)
+    await lead.disconnect()
+
+
+async def test_the_leads_messages_before_joining_a_review_are_answered_not_relayed(
     live_world: World,
 ) -> None:
     world = live_world
@@ -247,10 +283,11 @@ async def test_the_leads_messages_before_joining_a_review_close_the_socket_with_
     communicator, connected, _ = await _open(consult, world.specialist)
     assert connected
     await communicator.send_json_to({"type": "review.view", "state": VIEW})
-    assert await communicator.receive_output(timeout=TIMEOUT) == {
-        "type": "websocket.close",
-        "code": 4400,
-    }
+    answer = await _next(communicator, "review.invalid")
+    assert answer["reason"] == "review.view before review.join: dropped"
+    _, joined = await _join_on(communicator)
+    assert joined["state"]["lead_user_id"] == world.specialist.pk
+    await communicator.disconnect()
 
 
 async def test_the_review_closes_when_the_consult_is_cancelled(live_world: World) -> None:

@@ -128,7 +128,7 @@ def _sign_in(page: Page, username: str) -> None:
     expect(page.locator("#id_username")).to_have_count(0)
 
 
-def _store(world: World, name: str, images: int = 1) -> Series:
+def _store(world: World, name: str, images: int = 1, **changes: str) -> Series:
     """Ingest the file as a study of its own (several of pydicom's files share their UIDs),
     `images` times over as instances 1, 2, … of one series."""
     n = next(_uids)
@@ -141,6 +141,7 @@ def _store(world: World, name: str, images: int = 1) -> Series:
                 SeriesInstanceUID=f"1.2.826.0.1.3680043.8.498.7702.{n}",
                 SOPInstanceUID=f"1.2.826.0.1.3680043.8.498.7703.{n}.{number}",
                 InstanceNumber=str(number),
+                **changes,
             ),
             source=IngestSource.STOW,
             institution=world.township,
@@ -436,3 +437,130 @@ def test_every_transfer_syntax_is_drawn(stored: Series, tab: Page) -> None:
     drawn = _canvas(tab)
     assert drawn["spread"] > 3, drawn
     assert drawn["colours"] > 10, drawn
+
+
+def _zoom_percent(page: Page) -> str:
+    return page.locator("#viewer .viewer-zoom").inner_text()
+
+
+# RG1_UNCR is the demo chest radiograph (imaging/demo.py); both store PixelSpacing 0\0.
+@pytest.mark.parametrize("stored", ["RG1_J2KR.dcm", "RG1_UNCR.dcm"], indirect=True)
+def test_radiograph_with_zero_pixel_spacing_is_drawn_in_pixels_and_says_uncalibrated(
+    stored: Series, tab: Page
+) -> None:
+    # PixelSpacing 0\0: the image is drawn as pixels, its window is the file's, and lengths
+    # are measured in px under a visible "uncalibrated" note.
+    _sign_in(tab, "clinic")
+
+    _open_viewer(tab, stored)
+
+    viewer = tab.locator("#viewer")
+    drawn = _canvas(tab)
+    assert drawn["spread"] > 10, drawn
+    assert drawn["colours"] > 50, drawn
+    expect(viewer.locator(".viewer-calibration")).to_have_text("未校准 · 测量单位为像素")
+    expect(viewer.locator(".viewer-calibration")).to_be_visible()
+    zoom = _zoom_percent(tab)
+    assert zoom.endswith("%"), zoom
+    assert zoom[:-1].isdigit(), zoom
+    tab.keyboard.press("3")  # bone window
+    expect(viewer.locator(".viewer-wl")).to_have_text("W 2000 L 500")
+    tab.evaluate(NEXT_FRAME)
+    assert _canvas(tab)["digest"] != drawn["digest"]
+    tab.keyboard.press("r")
+    expect(viewer.locator(".viewer-wl")).to_have_text("W 30000 L 15000")
+    state = tab.evaluate("() => window.yunzhenViewer.viewState()")
+    assert state["zoom"] > 0
+    assert all(isinstance(v, int | float) for v in state["pan"])
+
+    box = tab.locator("#viewer .viewer-viewport").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.keyboard.press("l")
+    tab.mouse.move(x - 80, y)
+    tab.mouse.down()
+    tab.mouse.move(x + 80, y, steps=8)
+    tab.mouse.up()
+    expect(viewer.locator("svg text").first).to_contain_text("px")
+
+
+def test_a_frame_that_fails_to_load_is_said_in_words_never_marked_diagnostic(
+    ct_stack: Series, tab: Page
+) -> None:
+    _sign_in(tab, "clinic")
+    tab.route("**/frames/*", lambda route: route.fulfill(status=500, body="archive down"))
+
+    tab.goto(f"/imaging/studies/{ct_stack.study.study_instance_uid}/view/")
+
+    viewer = tab.locator("#viewer")
+    status = viewer.locator(".viewer-status")
+    expect(status).to_have_text("诊断图像无法显示：图像无法加载或解码。")  # noqa: RUF001 - Chinese colon
+    expect(status).to_have_attribute("role", "alert")
+    # The archive's preview is still on screen, under its own "not for diagnosis" badge.
+    expect(viewer).to_have_attribute("data-quality", "preview")
+    expect(viewer.locator(".viewer-quality")).to_have_text("预览 · 不可用于诊断")
+    assert tab.evaluate("() => window.yunzhenViewer.quality()") == "preview"
+    refused = tab.evaluate(
+        "() => window.yunzhenViewer.snapshotPng().then(() => 'made', (e) => e.message)"
+    )
+    assert refused != "made"
+
+
+@pytest.fixture
+def window_off_the_scale(carded: World) -> Series:
+    """A CT whose stored window lies far above every pixel value: it draws one flat colour."""
+    return _store(carded, "CT_small.dcm", WindowCenter="90000", WindowWidth="400")
+
+
+def test_a_stored_window_that_blanks_the_image_gives_way_to_the_images_own_range(
+    window_off_the_scale: Series, tab: Page
+) -> None:
+    _sign_in(tab, "clinic")
+
+    _open_viewer(tab, window_off_the_scale)
+
+    drawn = _canvas(tab)
+    assert drawn["spread"] > 10, drawn
+    assert drawn["colours"] > 50, drawn
+    expect(tab.locator("#viewer .viewer-wl")).not_to_have_text("W 400 L 90000")
+
+
+def test_on_a_phone_the_series_are_a_strip_and_the_image_gets_the_width(
+    consult_ct: Series, tab: Page
+) -> None:
+    tab.set_viewport_size({"width": 390, "height": 844})
+    _sign_in(tab, "clinic")
+
+    _open_viewer(tab, consult_ct)
+
+    viewer = tab.locator("#viewer").bounding_box()
+    canvas = tab.locator("#viewer .viewer-viewport canvas").bounding_box()
+    strip = tab.locator("#viewer .viewer-series").bounding_box()
+    assert viewer is not None
+    assert canvas is not None
+    assert strip is not None
+    assert canvas["width"] >= 0.95 * viewer["width"], (canvas, viewer)
+    # The strip sits above the image, not beside it.
+    assert strip["y"] + strip["height"] <= canvas["y"] + 1, (strip, canvas)
+    assert strip["height"] < 0.25 * viewer["height"], (strip, viewer)
+
+
+def test_the_ellipse_statistics_are_in_the_pages_language(consult_ct: Series, tab: Page) -> None:
+    _sign_in(tab, "clinic")
+    _open_viewer(tab, consult_ct)
+    box = tab.locator("#viewer .viewer-viewport").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+
+    tab.keyboard.press("e")
+    tab.mouse.move(x - 60, y - 40)
+    tab.mouse.down()
+    tab.mouse.move(x + 60, y + 40, steps=8)
+    tab.mouse.up()
+
+    text = tab.locator("#viewer svg text")
+    expect(text.filter(has_text="平均值")).to_have_count(1)
+    expect(text.filter(has_text="标准差")).to_have_count(1)
+    expect(text.filter(has_text="面积")).to_have_count(1)
+    for english in ("Mean", "Std Dev", "Area", "Max", "Min"):
+        expect(text.filter(has_text=english)).to_have_count(0)

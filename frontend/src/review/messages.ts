@@ -45,13 +45,22 @@ export interface ReviewRefusal {
   reason: string;
 }
 
+/** A message from this socket was not understood and was dropped; the socket stays open. */
+export interface ReviewInvalid {
+  type: "review.invalid";
+  reason: string;
+  /** What was wrong, as dotted paths into the message, e.g. "review.view.state.zoom". */
+  fields: string[];
+}
+
 export type ReviewServerMessage =
   | ReviewState
   | ReviewJoined
   | ReviewViewRelayed
   | ReviewPointerRelayed
   | ReviewAnnotationsRelayed
-  | ReviewRefusal;
+  | ReviewRefusal
+  | ReviewInvalid;
 
 export type ReviewClientMessage =
   | { type: "review.join"; study: string }
@@ -69,6 +78,7 @@ const SERVER_TYPES = new Set([
   "review.pointer",
   "review.annotations",
   "review.refused",
+  "review.invalid",
 ]);
 
 /** The review message in a socket frame, or null for the room's other events. The server is
@@ -85,4 +95,30 @@ export function parseReviewMessage(raw: string): ReviewServerMessage | null {
   }
   const type = (decoded as { type?: unknown }).type;
   return typeof type === "string" && SERVER_TYPES.has(type) ? (decoded as ReviewServerMessage) : null;
+}
+
+const finite = (value: unknown): value is number =>
+  typeof value === "number" && Number.isFinite(value);
+
+/** Whether a view state can be sent as it is: every number finite (JSON would turn NaN and
+ * Infinity into null, which the server refuses), zoom and window width positive. */
+export function viewStateSendable(state: ViewState): boolean {
+  return (
+    typeof state.seriesInstanceUid === "string" &&
+    state.seriesInstanceUid !== "" &&
+    Number.isInteger(state.imageIndex) &&
+    state.imageIndex >= 0 &&
+    finite(state.windowCenter) &&
+    finite(state.windowWidth) &&
+    state.windowWidth > 0 &&
+    finite(state.zoom) &&
+    state.zoom > 0 &&
+    state.pan.length === 2 &&
+    state.pan.every(finite)
+  );
+}
+
+/** Whether a pointer position can be sent: both coordinates finite. */
+export function pointerSendable(pointer: PointerPosition): boolean {
+  return finite(pointer.x) && finite(pointer.y);
 }

@@ -4,10 +4,13 @@
 
 import "./review.css";
 
+import { reconnectingSocket, type ReconnectingSocket } from "../lib/live";
 import type { ViewerConfig } from "../viewer/config";
 import type { PointerPosition, SavedAnnotation, ViewerHandle, ViewState } from "../viewer/handle";
 import {
   parseReviewMessage,
+  pointerSendable,
+  viewStateSendable,
   type ReviewClientMessage,
   type ReviewServerMessage,
   type ReviewState,
@@ -28,6 +31,8 @@ interface ReviewLabels {
   keyImageCaption: string;
   keyImageAdded: string;
   keyImageFailed: string;
+  /** Why the key image button is disabled: the diagnostic image is not displayed. */
+  keyImageUnavailable: string;
   saveFailed: string;
   refused: string;
   ended: string;
@@ -53,8 +58,6 @@ const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_FORBIDDEN = 4403;
 // At most one view or pointer message per this many milliseconds (about two frames).
 const SEND_INTERVAL_MS = 30;
-const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 10_000;
 // A follower hides the lead's pointer when it has not moved for this long.
 const POINTER_HIDE_MS = 3_000;
 const ANNOTATION_SAVE_DELAY_MS = 400;
@@ -156,8 +159,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   const config = readReviewConfig();
   const labels = config.labels;
   const bar = buildBar(root, config);
-  let socket: WebSocket | null = null;
-  let attempt = 0;
+  let socket: ReconnectingSocket | null = null;
   let pinger: number | undefined;
   let stopped = false;
   let review: ReviewState | null = null;
@@ -171,12 +173,22 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   let nextView: ViewState | null = null;
 
   const send = (message: ReviewClientMessage): void => {
-    if (socket?.readyState === WebSocket.OPEN) {
-      socket.send(JSON.stringify(message));
-    }
+    socket?.send(JSON.stringify(message));
   };
-  const sendView = throttled((state: ViewState) => send({ type: "review.view", state }));
-  const sendPointer = throttled((pointer: PointerPosition) => send({ type: "review.pointer", pointer }));
+  // A state with NaN in it (a render that failed) is kept back: the followers keep the last
+  // good one, and the server never sees nulls where numbers belong.
+  const sendView = throttled((state: ViewState) => {
+    if (viewStateSendable(state)) {
+      send({ type: "review.view", state });
+    } else {
+      root.dataset["viewHeldBack"] = String(Number(root.dataset["viewHeldBack"] ?? "0") + 1);
+    }
+  });
+  const sendPointer = throttled((pointer: PointerPosition) => {
+    if (pointerSendable(pointer)) {
+      send({ type: "review.pointer", pointer });
+    }
+  });
 
   const nameOf = (userId: number | null): string =>
     review?.participants.find((p) => p.user_id === userId)?.name ?? "";
@@ -357,45 +369,47 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       case "review.refused":
         bar.notice.textContent = fill(labels.refused, { reason: message.reason });
         break;
+      case "review.invalid":
+        // A bug of this page, not something the user can act on: for the console and logs.
+        console.warn("The review refused a message:", message.reason, message.fields);
+        root.dataset["invalid"] = message.fields.join(" ");
+        break;
     }
   };
 
   const open = (): void => {
-    const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${window.location.host}${config.socketPath}`);
-    socket = ws;
-    ws.addEventListener("open", () => {
-      attempt = 0;
-      send({ type: "review.join", study: config.studyInstanceUid });
-      // The server forgets a socket it has not heard from for a minute (consult/services/review.py).
-      pinger = window.setInterval(() => send({ type: "review.ping" }), PING_MS);
-    });
-    ws.addEventListener("message", (event: MessageEvent<unknown>) => {
-      const message = typeof event.data === "string" ? parseReviewMessage(event.data) : null;
-      if (message !== null) {
-        receive(message);
-      }
-    });
-    ws.addEventListener("close", (closed: CloseEvent) => {
-      socket = null;
-      window.clearInterval(pinger);
-      root.dataset["connected"] = "false";
-      if (stopped) {
-        return;
-      }
-      // Until the review is rejoined nobody is followed: the viewer is the user's own again.
-      leading = false;
-      handle.setInteractive(true);
-      handle.showRemotePointer(null, "");
-      if (closed.code === CLOSE_FORBIDDEN || closed.code === CLOSE_UNAUTHENTICATED) {
-        stopped = true;
-        bar.status.textContent = labels.ended;
-        return;
-      }
-      bar.status.textContent = labels.offline;
-      const delay = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt);
-      attempt += 1;
-      window.setTimeout(open, delay * (0.8 + Math.random() * 0.4));
+    socket = reconnectingSocket(config.socketPath, {
+      onOpen: () => {
+        send({ type: "review.join", study: config.studyInstanceUid });
+        // The server forgets a socket it has not heard from for a minute
+        // (consult/services/review.py).
+        window.clearInterval(pinger);
+        pinger = window.setInterval(() => send({ type: "review.ping" }), PING_MS);
+      },
+      onMessage: (data) => {
+        const message = parseReviewMessage(data);
+        if (message !== null) {
+          receive(message);
+        }
+      },
+      onClose: (closed) => {
+        window.clearInterval(pinger);
+        root.dataset["connected"] = "false";
+        if (stopped) {
+          return false;
+        }
+        // Until the review is rejoined nobody is followed: the viewer is the user's own again.
+        leading = false;
+        handle.setInteractive(true);
+        handle.showRemotePointer(null, "");
+        if (closed.code === CLOSE_FORBIDDEN || closed.code === CLOSE_UNAUTHENTICATED) {
+          stopped = true;
+          bar.status.textContent = labels.ended;
+          return false;
+        }
+        bar.status.textContent = labels.offline;
+        return true;
+      },
     });
   };
 
@@ -406,6 +420,22 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       send({ type: "review.handover", to_user_id: to });
     }
   });
+  // Key images only of the diagnostic image: never of a preview, a failed or a blank render.
+  const keyImageButton = bar.keyImage?.querySelector("button") ?? null;
+  const keyImageReason = element("span", "review-key-image-reason", labels.keyImageUnavailable);
+  bar.keyImage?.append(keyImageReason);
+  let addingKeyImage = false;
+  const markKeyImageAvailable = (): void => {
+    const available = handle.quality() === "diagnostic";
+    keyImageReason.hidden = available;
+    if (keyImageButton !== null) {
+      keyImageButton.disabled = !available || addingKeyImage;
+      keyImageButton.title = available ? "" : labels.keyImageUnavailable;
+    }
+  };
+  handle.onQualityChange(markKeyImageAvailable);
+  markKeyImageAvailable();
+
   bar.keyImage?.addEventListener("submit", (event) => {
     event.preventDefault();
     void addKeyImage();
@@ -416,10 +446,12 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
     if (url === null) {
       return;
     }
-    const button = bar.keyImage?.querySelector("button");
-    if (button) {
-      button.disabled = true;
+    if (handle.quality() !== "diagnostic") {
+      markKeyImageAvailable();
+      return;
     }
+    addingKeyImage = true;
+    markKeyImageAvailable();
     try {
       const png = await handle.snapshotPng();
       if (png.size > config.keyImageMaxBytes) {
@@ -430,6 +462,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       form.append("study_instance_uid", config.studyInstanceUid);
       form.append("sop_instance_uid", handle.displayedSopInstanceUid());
       form.append("caption", bar.keyImageCaption?.value ?? "");
+      form.append("displayed", handle.quality());
       const response = await fetch(url, {
         method: "POST",
         credentials: "same-origin",
@@ -449,16 +482,15 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       const reason = error instanceof Error ? error.message : String(error);
       bar.notice.textContent = fill(labels.keyImageFailed, { reason });
     } finally {
-      if (button) {
-        button.disabled = false;
-      }
+      addingKeyImage = false;
+      markKeyImageAvailable();
     }
   };
 
   window.addEventListener("pagehide", () => {
-    stopped = true;
     send({ type: "review.leave" });
-    socket?.close(1000);
+    stopped = true;
+    socket?.stop(1000);
   });
   bar.status.textContent = labels.connecting;
   root.dataset["study"] = viewerConfig.studyInstanceUid;

@@ -21,6 +21,20 @@ export interface ViewerLabels {
   loadingLossless: string;
   loading: string;
   loadFailed: string;
+  /** "The diagnostic image could not be displayed: %(reason)s" */
+  renderFailed: string;
+  renderError: string;
+  renderBlank: string;
+  renderInvalid: string;
+  /** Shown over an image without usable pixel spacing: measured in pixels. */
+  uncalibrated: string;
+  /** The elliptical ROI's statistics, each "…: %(value)s". */
+  roiArea: string;
+  roiAreaOblique: string;
+  roiMean: string;
+  roiMax: string;
+  roiMin: string;
+  roiStdDev: string;
   series: string;
   image: string;
   windowLevel: string;

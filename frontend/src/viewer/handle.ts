@@ -2,6 +2,10 @@
 // consult (follow the lead's view, save annotations). The viewer implements it; nothing else
 // reaches into Cornerstone.
 
+/** What the viewport shows: the archive's preview, the diagnostic image, or nothing usable
+ * (the render failed; the page says why in words). */
+export type DisplayQuality = "preview" | "diagnostic" | "failed";
+
 /** Everything a follower needs to see what the lead sees. */
 export interface ViewState {
   seriesInstanceUid: string;
@@ -53,7 +57,12 @@ export interface ViewerHandle {
   onAnnotationsChange(listener: (annotations: SavedAnnotation[]) => void): () => void;
   /** Replaces the displayed annotations with these (e.g. the lead's, or the saved ones). */
   setAnnotations(annotations: SavedAnnotation[]): void;
-  /** The displayed image with its annotations drawn on it, as a PNG (for key images). */
+  /** What is displayed now; key images are made only of a diagnostic render. */
+  quality(): DisplayQuality;
+  /** Called whenever `quality()` changes. */
+  onQualityChange(listener: (quality: DisplayQuality) => void): () => void;
+  /** The displayed image with its annotations drawn on it, as a PNG (for key images).
+   * Rejects unless the diagnostic image is displayed. */
   snapshotPng(): Promise<Blob>;
   /** The SOP Instance UID of the displayed image ("" before the first image is shown). */
   displayedSopInstanceUid(): string;

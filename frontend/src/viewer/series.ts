@@ -12,6 +12,8 @@ const NUMBER_OF_FRAMES = "00280008";
 const CINE_RATE = "00180040";
 const FRAME_TIME = "00181063";
 const RECOMMENDED_DISPLAY_FRAME_RATE = "00082144";
+const PIXEL_SPACING = "00280030";
+const IMAGER_PIXEL_SPACING = "00181164";
 const DEFAULT_FRAMES_PER_SECOND = 15;
 
 export interface LoadedSeries {
@@ -45,6 +47,30 @@ function framesPerSecondOf(instance: DicomJsonInstance): number {
   return numberOf(instance, RECOMMENDED_DISPLAY_FRAME_RATE) ?? DEFAULT_FRAMES_PER_SECOND;
 }
 
+/** The instance without spacing that cannot be true: a radiograph stored with PixelSpacing
+ * 0\0 (pydicom's RG1 files, some CR plates) would make Cornerstone divide by zero and draw
+ * nothing. Without it the image is drawn in pixels, and measured in px (Cornerstone's
+ * `hasPixelSpacing` is then false, which the viewer shows as "uncalibrated"). */
+export function withUsableSpacing(instance: DicomJsonInstance): DicomJsonInstance {
+  const usable = (tag: string): boolean => {
+    const values = instance[tag]?.Value;
+    return (
+      values === undefined ||
+      (values.length === 2 && values.every((v) => Number.isFinite(Number(v)) && Number(v) > 0))
+    );
+  };
+  if (usable(PIXEL_SPACING) && usable(IMAGER_PIXEL_SPACING)) {
+    return instance;
+  }
+  const cleaned = { ...instance };
+  for (const tag of [PIXEL_SPACING, IMAGER_PIXEL_SPACING]) {
+    if (!usable(tag)) {
+      delete cleaned[tag];
+    }
+  }
+  return cleaned;
+}
+
 /** Fetch a series' metadata and register every frame with the image loader. */
 export async function seriesLoad(
   dicomwebRoot: string,
@@ -66,7 +92,8 @@ export async function seriesLoad(
   const instanceStarts: number[] = [];
   let framesPerSecond = DEFAULT_FRAMES_PER_SECOND;
   let multiFrame = false;
-  for (const instance of instances) {
+  for (const stored of instances) {
+    const instance = withUsableSpacing(stored);
     const sop = first(instance, SOP_INSTANCE_UID);
     const frames = numberOf(instance, NUMBER_OF_FRAMES) ?? 1;
     if (typeof sop !== "string") {

@@ -30,6 +30,7 @@ import { askText } from "./ask";
 import type { SeriesEntry, ViewerConfig, ViewerLabels } from "./config";
 import { cornerstoneStart, TOOL_CLASSES } from "./cornerstone";
 import type {
+  DisplayQuality,
   PointerPosition,
   SavedAnnotation,
   ViewerHandle,
@@ -38,7 +39,13 @@ import type {
 import { isLossyCopy, linkJudged, losslessRequest } from "./quality";
 import { previewIndex, seriesLoad, type LoadedSeries } from "./series";
 
-type Quality = "preview" | "diagnostic" | "failed";
+type Quality = DisplayQuality;
+// How long a render may take before the canvas is checked anyway.
+const RENDER_WAIT_MS = 3_000;
+// Side of the small copy of the canvas that the blank check reads.
+const SAMPLE_SIDE = 64;
+// Brightness levels (0–255) a drawn image must span somewhere not to count as blank.
+const BLANK_SPREAD = 2;
 
 interface Preset {
   key: string;
@@ -136,6 +143,9 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   const quality = element("span", "viewer-quality");
   quality.setAttribute("role", "status");
   const status = element("p", "viewer-status", labels.loading);
+  // Lengths and areas are in pixels when the image has no usable pixel spacing: say so.
+  const calibration = element("p", "viewer-calibration", labels.uncalibrated);
+  calibration.hidden = true;
   const overlay = {
     topLeft: element("div", "viewer-overlay viewer-overlay--top-left"),
     topRight: element("div", "viewer-overlay viewer-overlay--top-right"),
@@ -155,6 +165,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     overlay.bottomRight,
     remotePointer,
     quality,
+    calibration,
     status,
   );
   const help = element("div", "viewer-help");
@@ -180,9 +191,15 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   const stateListeners = new Set<(state: ViewState) => void>();
   const pointerListeners = new Set<(pointer: PointerPosition) => void>();
   const annotationListeners = new Set<(annotations: SavedAnnotation[]) => void>();
+  const qualityListeners = new Set<(quality: Quality) => void>();
+  let shown: Quality = "preview";
 
   const setQuality = (value: Quality): void => {
+    const changed = value !== shown;
+    shown = value;
     root.dataset["quality"] = value;
+    // Nothing failed stays on screen as if it were an image: the canvas goes, the words stay.
+    viewportElement.hidden = value === "failed";
     quality.dataset["quality"] = value;
     // The lossy copy a slow link gets is diagnostic quality, and says it is lossy.
     const lossy =
@@ -198,6 +215,32 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
           ? labels.preview
           : "";
     quality.hidden = value === "failed";
+    if (changed) {
+      for (const listener of qualityListeners) {
+        listener(value);
+      }
+    }
+  };
+
+  /** Say in words that the diagnostic image is not displayed; the preview, if it is still on
+   * screen, keeps its own "not for diagnosis" badge. */
+  const showFailure = (reason: string, detail: string): void => {
+    status.textContent = reason;
+    status.classList.add("viewer-status--error");
+    status.setAttribute("role", "alert");
+    status.hidden = false;
+    root.dataset["error"] = detail;
+    stopPlay();
+    if (preview.hidden) {
+      setQuality("failed");
+    } else {
+      setQuality("preview");
+    }
+  };
+  const clearFailure = (): void => {
+    status.classList.remove("viewer-status--error");
+    status.removeAttribute("role");
+    delete root.dataset["error"];
   };
 
   // --- Toolbar --------------------------------------------------------------------------------
@@ -352,6 +395,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
         void askText(labels.arrowPrompt, data.data?.label ?? "", askLabels).then(done);
       },
     });
+    toolGroup.setToolConfiguration(EllipticalROITool.toolName, { getTextLines: roiTextLines });
     toolGroup.addViewport(viewportId, engineId);
     toolGroup.setToolActive(StackScrollTool.toolName, {
       bindings: [{ mouseButton: MouseBindings.Wheel }],
@@ -385,9 +429,51 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     ]) {
       eventTarget.addEventListener(event, onAnnotationChange);
     }
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_ERROR, onImageLoadError);
     viewportElement.addEventListener("mousemove", onMouseMove);
     new ResizeObserver(() => engine?.resize(true, true)).observe(viewportElement);
     return viewport;
+  }
+
+  /** The elliptical ROI's statistics in the page's language (Cornerstone's own are English). */
+  function roiTextLines(
+    data: { cachedStats?: Record<string, RoiStats | undefined> },
+    targetId: string,
+  ): string[] {
+    const stats = data.cachedStats?.[targetId];
+    if (stats === undefined) {
+      return [];
+    }
+    const unit = stats.modalityUnit ?? "";
+    const value = (n: number, suffix: string): string =>
+      `${utilities.roundNumber(n)}${suffix === "" ? "" : ` ${suffix}`}`;
+    const lines: string[] = [];
+    if (isNumber(stats.area)) {
+      lines.push(
+        stats.isEmptyArea
+          ? labels.roiAreaOblique
+          : fill(labels.roiArea, { value: value(stats.area, stats.areaUnit ?? "") }),
+      );
+    }
+    const rows: [number | undefined, string][] = [
+      [stats.mean, labels.roiMean],
+      [stats.max, labels.roiMax],
+      [stats.min, labels.roiMin],
+      [stats.stdDev, labels.roiStdDev],
+    ];
+    for (const [n, template] of rows) {
+      if (isNumber(n)) {
+        lines.push(fill(template, { value: value(n, unit) }));
+      }
+    }
+    return lines;
+  }
+
+  function onImageLoadError(event: Event): void {
+    const detail = (event as CustomEvent<{ imageId?: string; error?: unknown }>).detail;
+    if (viewport !== null && detail?.imageId !== undefined && detail.imageId === viewport.getCurrentImageId()) {
+      showFailure(fill(labels.renderFailed, { reason: labels.renderError }), describe(detail.error));
+    }
   }
 
   function selectTool(name: string): void {
@@ -425,6 +511,108 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       range.upper,
     );
     return { center: windowCenter, width: windowWidth };
+  }
+
+  /** Whether the window and camera are numbers a render can use (zero or missing spacing once
+   * made them NaN and the canvas black). */
+  function viewNumbersFinite(): boolean {
+    if (viewport === null) {
+      return false;
+    }
+    const { center, width } = voi();
+    const pan = viewport.getPan();
+    const zoom = viewport.getZoom();
+    return (
+      Number.isFinite(center) &&
+      Number.isFinite(width) &&
+      width > 0 &&
+      Number.isFinite(zoom) &&
+      zoom > 0 &&
+      pan.every((value) => Number.isFinite(value))
+    );
+  }
+
+  /** Resolves after the viewport's next render, or after RENDER_WAIT_MS without one. */
+  function rendered(stack: Types.IStackViewport): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        window.clearTimeout(timer);
+        viewportElement.removeEventListener(Enums.Events.IMAGE_RENDERED, done);
+        // The event fires as the frame is drawn; the next animation frame has it on the canvas.
+        requestAnimationFrame(() => resolve());
+      };
+      const timer = window.setTimeout(done, RENDER_WAIT_MS);
+      viewportElement.addEventListener(Enums.Events.IMAGE_RENDERED, done);
+      stack.render();
+    });
+  }
+
+  /** Whether the image, where it is drawn on the canvas, is one flat colour (the letterbox
+   * around it does not count). */
+  function canvasBlank(image: Types.IImage): boolean {
+    const source = viewportElement.querySelector("canvas");
+    if (viewport === null || source === null || source.width === 0 || source.height === 0) {
+      return true;
+    }
+    const corners = [
+      [0, 0],
+      [image.columns, image.rows],
+    ].map((point) => {
+      const world = utilities.imageToWorldCoords(image.imageId, point as Types.Point2);
+      return world === undefined ? undefined : viewport?.worldToCanvas(world);
+    });
+    const [a, b] = corners;
+    if (a === undefined || b === undefined) {
+      return true;
+    }
+    // Canvas CSS pixels to the canvas's own pixels.
+    const scale = source.width / Math.max(1, source.clientWidth);
+    const clamp = (v: number, max: number): number => Math.max(0, Math.min(max, v * scale));
+    const left = clamp(Math.min(a[0], b[0]), source.width);
+    const right = clamp(Math.max(a[0], b[0]), source.width);
+    const top = clamp(Math.min(a[1], b[1]), source.height);
+    const bottom = clamp(Math.max(a[1], b[1]), source.height);
+    if (!(right - left >= 1 && bottom - top >= 1)) {
+      return true;
+    }
+    const sample = document.createElement("canvas");
+    sample.width = SAMPLE_SIDE;
+    sample.height = SAMPLE_SIDE;
+    const context = sample.getContext("2d", { willReadFrequently: true });
+    if (context === null) {
+      return false;
+    }
+    context.drawImage(source, left, top, right - left, bottom - top, 0, 0, SAMPLE_SIDE, SAMPLE_SIDE);
+    const { data } = context.getImageData(0, 0, SAMPLE_SIDE, SAMPLE_SIDE);
+    let low = 255;
+    let high = 0;
+    for (let i = 0; i < data.length; i += 4) {
+      const value = ((data[i] ?? 0) + (data[i + 1] ?? 0) + (data[i + 2] ?? 0)) / 3;
+      low = Math.min(low, value);
+      high = Math.max(high, value);
+    }
+    return high - low < BLANK_SPREAD;
+  }
+
+  /** Draws the displayed image and checks what came out: null when it is on the canvas,
+   * else the reason in words. A stored window that misses every pixel value is replaced by
+   * the image's own range before the render counts as blank. */
+  async function renderProblem(stack: Types.IStackViewport, imageId: string): Promise<string | null> {
+    const image = stack.getCornerstoneImage() as Types.IImage | undefined;
+    if (image === undefined || image.imageId !== imageId) {
+      return labels.renderError;
+    }
+    await rendered(stack);
+    if (!viewNumbersFinite()) {
+      return labels.renderInvalid;
+    }
+    const { minPixelValue: low, maxPixelValue: high } = image;
+    if (!(high > low) || !canvasBlank(image)) {
+      return null;
+    }
+    stack.setProperties({ voiRange: { lower: low, upper: high } });
+    await rendered(stack);
+    return canvasBlank(image) ? labels.renderBlank : null;
   }
 
   function viewState(): ViewState {
@@ -497,6 +685,14 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       | { seriesNumber?: number }
       | undefined;
     const { center, width } = voi();
+    const zoom = viewport.getZoom();
+    calibration.hidden = viewport.getImageData()?.hasPixelSpacing !== false;
+    if (shown === "diagnostic" && !viewNumbersFinite()) {
+      showFailure(
+        fill(labels.renderFailed, { reason: labels.renderInvalid }),
+        `W ${width} L ${center} zoom ${zoom}`,
+      );
+    }
     const counter = element(
       "div",
       "viewer-index",
@@ -514,7 +710,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     );
     overlay.bottomRight.replaceChildren(
       element("div", "viewer-wl", `W ${Math.round(width)} L ${Math.round(center)}`),
-      element("div", "", `${Math.round(viewport.getZoom() * 100)}%`),
+      element("div", "viewer-zoom", `${Math.round(zoom * 100)}%`),
     );
   }
 
@@ -755,6 +951,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     preview.hidden = false;
     stage.classList.add("viewer-stage--preview");
     setQuality("preview");
+    clearFailure();
     status.textContent = labels.loading;
     status.hidden = false;
     updateOverlay();
@@ -777,7 +974,13 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       if (token !== loadToken) {
         return;
       }
-      stack.render();
+      const problem = await renderProblem(stack, loaded.imageIds[index] ?? "");
+      if (token !== loadToken) {
+        return;
+      }
+      if (problem !== null) {
+        throw new RenderFailure(problem);
+      }
       // Neighbours of the displayed image first, then outwards (Cornerstone's stack prefetch).
       toolUtilities.stackPrefetch.enable(viewportElement as HTMLDivElement);
       preview.hidden = true;
@@ -788,11 +991,14 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       onViewportChange();
     } catch (error) {
       if (token === loadToken) {
-        status.textContent = labels.loadFailed;
-        root.dataset["error"] = error instanceof Error ? error.message : String(error);
-        if (preview.hidden) {
-          setQuality("failed");
-        }
+        showFailure(
+          error instanceof RenderFailure
+            ? fill(labels.renderFailed, { reason: error.message })
+            : current === null
+              ? labels.loadFailed
+              : fill(labels.renderFailed, { reason: labels.renderError }),
+          describe(error),
+        );
       }
       throw error;
     }
@@ -823,9 +1029,21 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     try {
       await stack.setStack(current.imageIds, state.imageIndex);
       await applyViewState(state);
-      setQuality("diagnostic");
-    } finally {
+      const problem = await renderProblem(stack, current.imageIds[state.imageIndex] ?? "");
+      if (problem !== null) {
+        throw new RenderFailure(problem);
+      }
       status.hidden = true;
+      setQuality("diagnostic");
+    } catch (error) {
+      showFailure(
+        fill(labels.renderFailed, {
+          reason: error instanceof RenderFailure ? error.message : labels.renderError,
+        }),
+        describe(error),
+      );
+      throw error;
+    } finally {
       losslessButton.disabled = false;
     }
   }
@@ -890,10 +1108,41 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     annotations: savedAnnotations,
     onAnnotationsChange: (listener) => subscribe(annotationListeners, listener),
     setAnnotations,
-    snapshotPng: () => snapshot(viewportElement),
+    quality: () => shown,
+    onQualityChange: (listener) => subscribe(qualityListeners, listener),
+    snapshotPng: () =>
+      shown === "diagnostic"
+        ? snapshot(viewportElement)
+        : Promise.reject(new Error(labels.renderFailed.replace("%(reason)s", shown))),
     displayedSopInstanceUid: () =>
       viewport === null ? "" : sopInstanceUidOf(viewport.getCurrentImageId()),
   };
+}
+
+/** A render that came out wrong; the message says why, in the page's language. */
+class RenderFailure extends Error {}
+
+interface RoiStats {
+  area?: number;
+  mean?: number;
+  max?: number;
+  min?: number;
+  stdDev?: number;
+  isEmptyArea?: boolean;
+  areaUnit?: string;
+  modalityUnit?: string;
+}
+
+function isNumber(value: unknown): value is number {
+  return typeof value === "number" && Number.isFinite(value);
+}
+
+function fill(template: string, values: Record<string, string>): string {
+  return template.replace(/%\((\w+)\)s/g, (_, key: string) => values[key] ?? "");
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** The SOP Instance UID in a `wadors:…/instances/<uid>/frames/<n>` image id. */
