@@ -1,6 +1,7 @@
 """Forms of the consult pages: input checks only; the consult services decide what is allowed."""
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django import forms
@@ -219,6 +220,11 @@ class OpinionForm(forms.Form):
     follow_up_advice = _text(_("Follow-up advice"), rows=3, required=False)
     amendment_reason = _text(_("Reason for the amendment"), rows=2, required=False)
 
+    @classmethod
+    def posted_in(cls, data: Mapping[str, object]) -> bool:
+        """Whether a post carries the editor's text (the text areas are always sent)."""
+        return "impression" in data
+
     def sections(self) -> OpinionSections:
         data = self.cleaned_data
         return OpinionSections(
@@ -234,7 +240,10 @@ class SignForm(forms.Form):
     password = forms.CharField(
         label=_("Your password, to sign"),
         strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        # The editor's form carries it, so the signature goes with the fields on screen.
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "current-password", "form": "opinion-form"}
+        ),
     )
 
 

@@ -6,6 +6,7 @@ services decide what is allowed; their refusals are shown to the user in words.
 
 import json
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from django.contrib import messages
@@ -362,9 +363,15 @@ def consult_act(request: HttpRequest, viewer: Viewer, consult_id: int, action: s
     return _act(request, consult_id, form, call, done)
 
 
-@require_http_methods(["GET", "POST"])
-@practitioner_page
-def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+def _opinion_editor(
+    request: HttpRequest,
+    viewer: Viewer,
+    consult_id: int,
+    *,
+    posted: OpinionForm | None = None,
+    sign_error: str = "",
+) -> HttpResponse:
+    """The opinion editor, with the fields as typed when a save or a signature was refused."""
     consult = consult_detail_for_user(user=viewer.user, consult_id=consult_id)
     actions = consult_actions_for_user(user=viewer.user, consult=consult)
     if not actions & {"write_opinion", "contribute"}:
@@ -383,8 +390,30 @@ def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
         if base
         else {}
     )
-    form = OpinionForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    mine = next(
+        (c for c in state.contributions if c.practitioner_id == viewer.practitioner.pk), None
+    )
+    context = {
+        "consult": consult,
+        "form": posted if posted is not None else OpinionForm(initial=initial),
+        "opinion": state,
+        "sign_form": SignForm(),
+        "sign_error": sign_error,
+        "contribution_form": ContributionForm(initial={"text": mine.text if mine else ""}),
+        "actions": actions,
+        "amending": state.current is not None,
+        "opinion_label": OPINION_LABEL,
+    }
+    return render(request, "consult/opinion_edit.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@practitioner_page
+def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    if request.method != "POST":
+        return _opinion_editor(request, viewer, consult_id)
+    form = OpinionForm(request.POST)
+    if form.is_valid():
         try:
             services.opinion_draft_save(
                 consult_id=consult_id,
@@ -397,38 +426,54 @@ def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
         else:
             messages.success(request, _("The draft opinion is saved. Sign it when it is ready."))
             return redirect("consults:opinion_edit", consult_id=consult_id)
-    mine = next(
-        (c for c in state.contributions if c.practitioner_id == viewer.practitioner.pk), None
-    )
-    context = {
-        "consult": consult,
-        "form": form,
-        "opinion": state,
-        "sign_form": SignForm(),
-        "contribution_form": ContributionForm(initial={"text": mine.text if mine else ""}),
-        "actions": actions,
-        "amending": state.current is not None,
-        "opinion_label": OPINION_LABEL,
-    }
-    return render(request, "consult/opinion_edit.html", context)
+    return _opinion_editor(request, viewer, consult_id, posted=form)
 
 
 @require_POST
 @practitioner_page
 def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
-    form = SignForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Enter your password to sign."))
-        return redirect("consults:opinion_edit", consult_id=consult_id)
-    try:
-        services.opinion_sign(
-            consult_id=consult_id, actor_user=viewer.user, password=form.cleaned_data["password"]
+    """Sign what is on the screen: the editor's fields come with the password.
+
+    A post without the fields (an older page) signs the saved draft as it is.
+    """
+    form = OpinionForm(request.POST) if OpinionForm.posted_in(request.POST) else None
+    if form is not None and not form.is_valid():
+        return _opinion_editor(request, viewer, consult_id, posted=form)
+    sign = SignForm(request.POST)
+    if not sign.is_valid():
+        words = _("Enter your password to sign.")
+    else:
+        try:
+            services.opinion_sign(
+                consult_id=consult_id,
+                actor_user=viewer.user,
+                password=sign.cleaned_data["password"],
+                sections=form.sections() if form is not None else None,
+                amendment_reason=form.cleaned_data["amendment_reason"] if form else "",
+            )
+        except ConsultError as error:
+            words = refusal(error)
+        else:
+            messages.success(request, _("The opinion is signed and frozen."))
+            return redirect("consults:opinion", consult_id=consult_id)
+    if form is not None:
+        _opinion_keep(viewer, consult_id, form)
+    return _opinion_editor(request, viewer, consult_id, posted=form, sign_error=words)
+
+
+def _opinion_keep(viewer: Viewer, consult_id: int, form: OpinionForm) -> None:
+    """After a refused signature, keep the typed text as the draft (as the autosave would).
+
+    A second service call on purpose: the signature rolled back, the draft should not. If the
+    draft cannot be saved either, the page still shows the text and the refusal says why.
+    """
+    with suppress(ConsultError):
+        services.opinion_draft_save(
+            consult_id=consult_id,
+            actor_user=viewer.user,
+            sections=form.sections(),
+            amendment_reason=form.cleaned_data["amendment_reason"],
         )
-    except ConsultError as error:
-        messages.error(request, refusal(error))
-        return redirect("consults:opinion_edit", consult_id=consult_id)
-    messages.success(request, _("The opinion is signed and frozen."))
-    return redirect("consults:opinion", consult_id=consult_id)
 
 
 @require_POST

@@ -4,6 +4,7 @@
 import "./consult.css";
 
 import { onLiveEvent } from "../lib/events";
+import { bindAutosave } from "./autosave";
 import { uploadFiles } from "./upload";
 
 const consultId = Number(document.getElementById("consult")?.dataset["consultId"] ?? "0");
@@ -12,6 +13,10 @@ function bindUpload(): void {
   const form = document.getElementById("upload");
   if (form instanceof HTMLFormElement) {
     uploadFiles(form);
+  }
+  const opinion = document.getElementById("opinion-form");
+  if (opinion instanceof HTMLFormElement) {
+    bindAutosave(opinion);
   }
 }
 
