@@ -14,6 +14,10 @@ class InvalidTransition(ConsultError):
     """The move is not in the transition table, or its guard does not hold."""
 
 
+class SessionNotOpen(InvalidTransition):
+    """The live session is started outside its join window (too early, or its slot is over)."""
+
+
 class NotQualified(ConsultError):
     """The practitioner lacks the specialty, title or years of practice asked for."""
 

@@ -346,6 +346,12 @@ CONSULT_MESSAGE_CHANNEL = env_str(
     "CONSULT_MESSAGE_CHANNEL", default="consult.messaging.LoggingMessageChannel"
 )
 
+# --- Live sessions -----------------------------------------------------------------------------
+# A scheduled session may be started from this many minutes before its start until the end of its
+# slot (the start plus CONSULT_SESSION_MINUTES); later it has to be moved to a new time.
+CONSULT_JOIN_WINDOW_MINUTES = env_int("CONSULT_JOIN_WINDOW_MINUTES", default=15)
+CONSULT_SESSION_MINUTES = env_int("CONSULT_SESSION_MINUTES", default=60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -13,6 +13,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -36,7 +37,14 @@ from consult.forms import (
     consult_request_initial,
 )
 from consult.lifecycle import AWAITING_ROUTING
-from consult.models import OPINION_LABEL, AttachmentKind, ConsultRequest, DeclineCode, Status
+from consult.models import (
+    OPINION_LABEL,
+    AttachmentKind,
+    ConsultRequest,
+    DeclineCode,
+    Mode,
+    Status,
+)
 from consult.selectors import (
     Worklist,
     consult_actions_for_user,
@@ -51,12 +59,26 @@ from consult.selectors import (
     consult_patient_choices,
     consult_specialist_choices,
 )
+from consult.sessions import session_join_window
 from server.directory.errors import NotAllowed
 from server.directory.models import Role
 from server.web.paging import Pager, page_number, page_offset
 from server.web.views import Viewer, practitioner_page
 
 CONSULTS_PER_PAGE = 20
+# Statuses of a live consult whose session is still to come or under way.
+LIVE_SESSION_AHEAD = frozenset(
+    {
+        Status.DRAFT,
+        Status.SUBMITTED,
+        Status.ASSIGNED,
+        Status.ACCEPTED,
+        Status.NEEDS_INFO,
+        Status.DECLINED,
+        Status.SCHEDULED,
+        Status.IN_SESSION,
+    }
+)
 
 WORKLIST_LABELS: dict[str, Any] = {
     "incoming": gettext_lazy("Incoming"),
@@ -235,8 +257,19 @@ def consult_detail(request: HttpRequest, viewer: Viewer, consult_id: int) -> Htt
         "schedule_form": ScheduleForm(),
         "acknowledge_form": AcknowledgeForm(),
         "opinion_label": OPINION_LABEL,
+        # Live video is not in Yunzhen yet: the page says where the session is held.
+        "held_outside": consult.mode == Mode.LIVE and consult.status in LIVE_SESSION_AHEAD,
+        **_join_window(consult),
     }
     return render(request, "consult/detail.html", context)
+
+
+def _join_window(consult: ConsultRequest) -> dict[str, Any]:
+    """When the scheduled session may be started, for the start button and its words."""
+    if consult.scheduled_start is None:
+        return {"join_window": None, "join_state": ""}
+    window = session_join_window(consult.scheduled_start)
+    return {"join_window": window, "join_state": str(window.state(timezone.now()))}
 
 
 def _act(
@@ -328,7 +361,10 @@ def consult_act(request: HttpRequest, viewer: Viewer, consult_id: int, action: s
         "start_session": (
             None,
             lambda d: services.consult_start_session(consult_id=consult_id, actor_user=user),
-            _("The session has started."),
+            _(
+                "The session is marked as started. Hold it by phone or on the consortium's "
+                "video system, then write the opinion here."
+            ),
         ),
         "attach_study": (
             AttachStudyForm(post),

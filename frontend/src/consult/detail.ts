@@ -82,6 +82,20 @@ async function refresh(): Promise<void> {
   }
   main.replaceWith(fresh);
   bindUpload();
+refreshWhenTheSessionOpens();
+  refreshWhenTheSessionOpens();
+}
+
+/** A session not yet startable: bring the page up to date when its join window opens. */
+function refreshWhenTheSessionOpens(): void {
+  const opens = document.querySelector<HTMLElement>("[data-join-opens]")?.dataset["joinOpens"];
+  const delay = opens === undefined ? Number.NaN : Date.parse(opens) - Date.now();
+  // Past or days away: a reload shows it; timers are not held that long.
+  if (Number.isFinite(delay) && delay > 0 && delay < 24 * 3600 * 1000) {
+    window.setTimeout(() => {
+      refresh().catch(showNotice);
+    }, delay + 1000);
+  }
 }
 
 if (consultId > 0) {
@@ -93,3 +107,4 @@ if (consultId > 0) {
   });
 }
 bindUpload();
+refreshWhenTheSessionOpens();
