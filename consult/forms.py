@@ -44,10 +44,46 @@ class PatientChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untype
         return f"{obj.name} · {obj.birth_date:%Y-%m-%d}"
 
 
+class SpecialistSelect(forms.Select):
+    """Each specialist's option carries their specialty and title rank, so the page can offer
+    only those who fit the specialty and title asked for."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        practitioner = getattr(option["value"], "instance", None)
+        if isinstance(practitioner, Practitioner):
+            option["attrs"]["data-specialty"] = practitioner.specialty
+            option["attrs"]["data-title-rank"] = Title(practitioner.title).rank
+        return option
+
+
+class TitleSelect(forms.Select):
+    """Each title's option carries its rank, which the specialists' options are compared to."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        if option["value"] in Title.values:
+            option["attrs"]["data-rank"] = Title(option["value"]).rank
+        return option
+
+
 class SpecialistChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untyped in stubs
+    widget = SpecialistSelect
+
     def label_from_instance(self, obj: Any) -> str:
         assert isinstance(obj, Practitioner)
         return f"{obj.display_name} · {obj.get_title_display()} · {obj.institution.name}"
+
+
+# A consult asks for a clinical specialty and a clinical title: administration is a specialty of
+# the directory (coordinators, administrators) and "no clinical title" a title of it, not asks.
+ASKABLE_SPECIALTIES = [
+    (v, label) for v, label in Specialty.choices if v != Specialty.ADMINISTRATION
+]
+ASKABLE_TITLES = [(v, label) for v, label in Title.choices if v != Title.NONE]
+# Required for submitting (the service checks at submit), not for saving a draft: marked in the
+# HTML and visually, and the page drops the mark while an emergency waiver is ticked.
+CONSENT_REQUIRED = {"required": True, "data-consent": "required"}
 
 
 class DepartmentChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untyped in stubs
@@ -68,16 +104,30 @@ class ConsultRequestForm(forms.Form):
 
     patient = PatientChoice(label=_("Patient"), queryset=Patient.objects.none())
     kind = forms.ChoiceField(label=_("Kind"), choices=Kind.choices, initial=Kind.CONSULT)
-    mode = forms.ChoiceField(label=_("Mode"), choices=Mode.choices, initial=Mode.OFFLINE)
+    mode = forms.ChoiceField(
+        label=_("Mode"),
+        choices=Mode.choices,
+        initial=Mode.OFFLINE,
+        help_text=_(
+            "A live video session is held by phone or on the consortium's video system at the "
+            "scheduled time; Yunzhen schedules it and records the opinion."
+        ),
+    )
     urgency = forms.ChoiceField(
         label=_("Urgency"), choices=Urgency.choices, initial=Urgency.ROUTINE
     )
     reason = _text(_("Reason for the consult"), rows=3)
     purpose = _text(_("Purpose (what you want answered)"), rows=3)
     clinical_summary = _text(_("Clinical summary"), rows=6)
-    wanted_specialty = forms.ChoiceField(label=_("Specialty wanted"), choices=Specialty.choices)
+    # No default: the doctor says which specialty, and the specialists on offer follow it.
+    wanted_specialty = forms.ChoiceField(
+        label=_("Specialty wanted"), choices=_blank(ASKABLE_SPECIALTIES)
+    )
     minimum_title = forms.ChoiceField(
-        label=_("Minimum title"), choices=Title.choices, initial=Title.ATTENDING
+        label=_("Minimum title"),
+        choices=ASKABLE_TITLES,
+        initial=Title.ATTENDING,
+        widget=TitleSelect,
     )
     preferred_start = forms.DateTimeField(
         label=_("Preferred from"), required=False, widget=LocalDateTimeInput()
@@ -94,12 +144,23 @@ class ConsultRequestForm(forms.Form):
     target_department = DepartmentChoice(
         label=_("Department queue"), queryset=Department.objects.none(), required=False
     )
-    consent_signer = forms.CharField(label=_("Consent signed by"), max_length=100, required=False)
+    consent_signer = forms.CharField(
+        label=_("Consent signed by"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs=CONSENT_REQUIRED),
+    )
     consent_relation = forms.ChoiceField(
-        label=_("Relation to patient"), choices=_blank(ConsentRelation.choices), required=False
+        label=_("Relation to patient"),
+        choices=_blank(ConsentRelation.choices),
+        required=False,
+        widget=forms.Select(attrs=CONSENT_REQUIRED),
     )
     consent_method = forms.ChoiceField(
-        label=_("Consent method"), choices=_blank(ConsentMethod.choices), required=False
+        label=_("Consent method"),
+        choices=_blank(ConsentMethod.choices),
+        required=False,
+        widget=forms.Select(attrs=CONSENT_REQUIRED),
     )
     emergency_waiver = forms.BooleanField(
         label=_("Emergency: consent cannot be obtained in time"), required=False

@@ -105,6 +105,13 @@ ERROR_WORDS: dict[str, Any] = {
         "This specialist cannot take the consult: check the specialty, title and years of "
         "independent practice asked for."
     ),
+    "target_practitioner_id:specialty": gettext_lazy(
+        "This specialist does not practise the specialty asked for: choose one who does, or "
+        "send the request to the consult centre."
+    ),
+    "target_practitioner_id:title": gettext_lazy(
+        "This specialist does not hold the minimum title asked for."
+    ),
     "preferred_end": gettext_lazy("The window must end after it starts."),
     "waiver_reason": gettext_lazy("Give the reason consent cannot be obtained."),
     "emergency_waiver": gettext_lazy("Consent can be waived only for critical or urgent consults."),
@@ -117,7 +124,7 @@ ERROR_WORDS: dict[str, Any] = {
 def refusal(error: ConsultError) -> str:
     if isinstance(error, PasswordMismatch):
         return str(ERROR_WORDS["password"])
-    words = ERROR_WORDS.get(error.field)
+    words = ERROR_WORDS.get(f"{error.field}:{error.code}", ERROR_WORDS.get(error.field))
     return str(words) if words is not None else error.message
 
 
