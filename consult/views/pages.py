@@ -66,6 +66,23 @@ from server.web.paging import Pager, page_number, page_offset
 from server.web.views import Viewer, practitioner_page
 
 CONSULTS_PER_PAGE = 20
+# What the consult page's "What you can do" card offers (other actions live in their cards).
+ACTIONS_CARD = frozenset(
+    {
+        "edit",
+        "assign",
+        "submit",
+        "claim",
+        "accept",
+        "start_review",
+        "start_session",
+        "schedule",
+        "request_info",
+        "answer_info",
+        "decline",
+        "cancel",
+    }
+)
 # Statuses of a live consult whose session is still to come or under way.
 LIVE_SESSION_AHEAD = frozenset(
     {
@@ -246,6 +263,8 @@ def consult_detail(request: HttpRequest, viewer: Viewer, consult_id: int) -> Htt
         "timeline": [(e, decline_reasons.get(e.reason_code, e.reason_code)) for e in events],
         "clocks": consult_clocks(consult=consult, events=events),
         "actions": actions,
+        # The actions card holds these; with none of them it is not shown at all.
+        "card_actions": actions & ACTIONS_CARD,
         "opinion": consult_opinion_state(consult=consult),
         "participants": list(consult.participants.all()),
         "attachments": list(consult.attachments.all()),
