@@ -9,6 +9,8 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from consult.models import (
+    ASKABLE_SPECIALTIES,
+    ASKABLE_TITLES,
     ConsentMethod,
     ConsentRelation,
     ConsultRequest,
@@ -20,7 +22,7 @@ from consult.models import (
     Urgency,
 )
 from consult.services import ConsultDraft, ConsultDraftChanges, OpinionSections
-from server.directory.models import Department, Patient, Practitioner, Specialty, Title
+from server.directory.models import Department, Patient, Practitioner, Title
 
 TEXTAREA_ROWS = 4
 
@@ -75,12 +77,6 @@ class SpecialistChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # unt
         return f"{obj.display_name} · {obj.get_title_display()} · {obj.institution.name}"
 
 
-# A consult asks for a clinical specialty and a clinical title: administration is a specialty of
-# the directory (coordinators, administrators) and "no clinical title" a title of it, not asks.
-ASKABLE_SPECIALTIES = [
-    (v, label) for v, label in Specialty.choices if v != Specialty.ADMINISTRATION
-]
-ASKABLE_TITLES = [(v, label) for v, label in Title.choices if v != Title.NONE]
 # Required for submitting (the service checks at submit), not for saving a draft: marked in the
 # HTML and visually, and the page drops the mark while an emergency waiver is ticked.
 CONSENT_REQUIRED = {"required": True, "data-consent": "required"}

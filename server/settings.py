@@ -291,6 +291,11 @@ SPECTACULAR_SETTINGS = {
         "ConsultKindEnum": "consult.models.Kind",
         "ConsultStatusEnum": "consult.models.Status",
         "AttachmentKindEnum": "consult.models.AttachmentKind",
+        # A request asks for fewer than a consult may record (no administration, a title).
+        "AskableSpecialtyEnum": "consult.models.ASKABLE_SPECIALTIES",
+        "AskableTitleEnum": "consult.models.ASKABLE_TITLES",
+        "SpecialtyEnum": "server.directory.models.Specialty",
+        "TitleEnum": "server.directory.models.Title",
     },
 }
 

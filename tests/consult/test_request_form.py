@@ -133,3 +133,24 @@ def test_a_draft_names_the_specialist_it_is_sent_to(client: Client, world: World
     assert send_to is not None
     assert specialist.display_name in send_to.group(1)
     assert specialist.institution.name in send_to.group(1)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("wanted_specialty", "administration"), ("minimum_title", "none")]
+)
+def test_the_api_refuses_administration_and_no_clinical_title_as_asks(
+    client: Client, world: World, field: str, value: str
+) -> None:
+    body: dict[str, object] = {
+        **_request_form(world),
+        "patient_id": world.patient.pk,
+        "target_practitioner_id": practitioner_of(world.specialist).pk,
+        field: value,
+    }
+    del body["patient"], body["target_practitioner"]
+    client.force_login(world.clinic_doctor)
+
+    response = client.post("/api/v1/consults/", body, content_type="application/json")
+
+    assert (response.status_code, list(response.json())) == (400, [field])
+    assert not ConsultRequest.objects.exists()
