@@ -160,3 +160,13 @@ def test_an_offline_consult_does_not_speak_of_video(client: Client, world: World
     page = _page(client, world).get(reverse("consults:detail", kwargs={"consult_id": consult.pk}))
 
     assert 'data-testid="held-outside"' not in page.content.decode()
+
+
+def test_a_session_without_a_time_says_to_schedule_it(client: Client, world: World) -> None:
+    consult = make_consult(world, Status.SCHEDULED, mode=Mode.LIVE, scheduled_start=None)
+
+    with pytest.raises(SessionNotOpen):
+        consult_start_session(consult_id=consult.pk, actor_user=world.specialist)
+    page = _page(client, world).get(reverse("consults:detail", kwargs={"consult_id": consult.pk}))
+
+    assert "Schedule the session before starting it." in page.content.decode()
