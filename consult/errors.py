@@ -4,14 +4,20 @@
 class ConsultError(Exception):
     """A request the rules refuse; `field` names the input at fault, if one is."""
 
-    def __init__(self, message: str, *, field: str = "non_field_errors") -> None:
+    def __init__(self, message: str, *, field: str = "non_field_errors", code: str = "") -> None:
         super().__init__(message)
         self.field = field
         self.message = message
+        # Which rule refused, when a field has several (pages pick their words by it).
+        self.code = code
 
 
 class InvalidTransition(ConsultError):
     """The move is not in the transition table, or its guard does not hold."""
+
+
+class SessionNotOpen(InvalidTransition):
+    """The live session is started outside its join window (too early, or its slot is over)."""
 
 
 class NotQualified(ConsultError):

@@ -1,6 +1,7 @@
 """Forms of the consult pages: input checks only; the consult services decide what is allowed."""
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django import forms
@@ -8,6 +9,8 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from consult.models import (
+    ASKABLE_SPECIALTIES,
+    ASKABLE_TITLES,
     ConsentMethod,
     ConsentRelation,
     ConsultRequest,
@@ -19,7 +22,7 @@ from consult.models import (
     Urgency,
 )
 from consult.services import ConsultDraft, ConsultDraftChanges, OpinionSections
-from server.directory.models import Department, Patient, Practitioner, Specialty, Title
+from server.directory.models import Department, Patient, Practitioner, Title
 
 TEXTAREA_ROWS = 4
 
@@ -45,10 +48,40 @@ class PatientChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untype
         return f"{obj.name} · {card} · {obj.birth_date:%Y-%m-%d}"
 
 
+class SpecialistSelect(forms.Select):
+    """Each specialist's option carries their specialty and title rank, so the page can offer
+    only those who fit the specialty and title asked for."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        practitioner = getattr(option["value"], "instance", None)
+        if isinstance(practitioner, Practitioner):
+            option["attrs"]["data-specialty"] = practitioner.specialty
+            option["attrs"]["data-title-rank"] = Title(practitioner.title).rank
+        return option
+
+
+class TitleSelect(forms.Select):
+    """Each title's option carries its rank, which the specialists' options are compared to."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option: dict[str, Any] = super().create_option(*args, **kwargs)
+        if option["value"] in Title.values:
+            option["attrs"]["data-rank"] = Title(option["value"]).rank
+        return option
+
+
 class SpecialistChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untyped in stubs
+    widget = SpecialistSelect
+
     def label_from_instance(self, obj: Any) -> str:
         assert isinstance(obj, Practitioner)
         return f"{obj.display_name} · {obj.get_title_display()} · {obj.institution.name}"
+
+
+# Required for submitting (the service checks at submit), not for saving a draft: marked in the
+# HTML and visually, and the page drops the mark while an emergency waiver is ticked.
+CONSENT_REQUIRED = {"required": True, "data-consent": "required"}
 
 
 class DepartmentChoice(forms.ModelChoiceField):  # type: ignore[type-arg]  # untyped in stubs
@@ -69,16 +102,30 @@ class ConsultRequestForm(forms.Form):
 
     patient = PatientChoice(label=_("Patient"), queryset=Patient.objects.none())
     kind = forms.ChoiceField(label=_("Kind"), choices=Kind.choices, initial=Kind.CONSULT)
-    mode = forms.ChoiceField(label=_("Mode"), choices=Mode.choices, initial=Mode.OFFLINE)
+    mode = forms.ChoiceField(
+        label=_("Mode"),
+        choices=Mode.choices,
+        initial=Mode.OFFLINE,
+        help_text=_(
+            "A live video session is held by phone or on the consortium's video system at the "
+            "scheduled time; Yunzhen schedules it and records the opinion."
+        ),
+    )
     urgency = forms.ChoiceField(
         label=_("Urgency"), choices=Urgency.choices, initial=Urgency.ROUTINE
     )
     reason = _text(_("Reason for the consult"), rows=3)
     purpose = _text(_("Purpose (what you want answered)"), rows=3)
     clinical_summary = _text(_("Clinical summary"), rows=6)
-    wanted_specialty = forms.ChoiceField(label=_("Specialty wanted"), choices=Specialty.choices)
+    # No default: the doctor says which specialty, and the specialists on offer follow it.
+    wanted_specialty = forms.ChoiceField(
+        label=_("Specialty wanted"), choices=_blank(ASKABLE_SPECIALTIES)
+    )
     minimum_title = forms.ChoiceField(
-        label=_("Minimum title"), choices=Title.choices, initial=Title.ATTENDING
+        label=_("Minimum title"),
+        choices=ASKABLE_TITLES,
+        initial=Title.ATTENDING,
+        widget=TitleSelect,
     )
     preferred_start = forms.DateTimeField(
         label=_("Preferred from"), required=False, widget=LocalDateTimeInput()
@@ -95,12 +142,23 @@ class ConsultRequestForm(forms.Form):
     target_department = DepartmentChoice(
         label=_("Department queue"), queryset=Department.objects.none(), required=False
     )
-    consent_signer = forms.CharField(label=_("Consent signed by"), max_length=100, required=False)
+    consent_signer = forms.CharField(
+        label=_("Consent signed by"),
+        max_length=100,
+        required=False,
+        widget=forms.TextInput(attrs=CONSENT_REQUIRED),
+    )
     consent_relation = forms.ChoiceField(
-        label=_("Relation to patient"), choices=_blank(ConsentRelation.choices), required=False
+        label=_("Relation to patient"),
+        choices=_blank(ConsentRelation.choices),
+        required=False,
+        widget=forms.Select(attrs=CONSENT_REQUIRED),
     )
     consent_method = forms.ChoiceField(
-        label=_("Consent method"), choices=_blank(ConsentMethod.choices), required=False
+        label=_("Consent method"),
+        choices=_blank(ConsentMethod.choices),
+        required=False,
+        widget=forms.Select(attrs=CONSENT_REQUIRED),
     )
     emergency_waiver = forms.BooleanField(
         label=_("Emergency: consent cannot be obtained in time"), required=False
@@ -221,6 +279,11 @@ class OpinionForm(forms.Form):
     follow_up_advice = _text(_("Follow-up advice"), rows=3, required=False)
     amendment_reason = _text(_("Reason for the amendment"), rows=2, required=False)
 
+    @classmethod
+    def posted_in(cls, data: Mapping[str, object]) -> bool:
+        """Whether a post carries the editor's text (the text areas are always sent)."""
+        return "impression" in data
+
     def sections(self) -> OpinionSections:
         data = self.cleaned_data
         return OpinionSections(
@@ -236,7 +299,10 @@ class SignForm(forms.Form):
     password = forms.CharField(
         label=_("Your password, to sign"),
         strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        # The editor's form carries it, so the signature goes with the fields on screen.
+        widget=forms.PasswordInput(
+            attrs={"autocomplete": "current-password", "form": "opinion-form"}
+        ),
     )
 
 

@@ -56,6 +56,8 @@ TRANSITIONS: dict[tuple[Status, Status], frozenset[Party]] = {
     (Status.ACCEPTED, Status.NEEDS_INFO): _P({L}),
     (Status.ACCEPTED, Status.DECLINED): _P({L}),
     (Status.ACCEPTED, Status.CANCELLED): _P({R}),
+    # Moving the session to another time (one missed its slot, or the parties agreed a new one).
+    (Status.SCHEDULED, Status.SCHEDULED): _P({L}),
     (Status.SCHEDULED, Status.IN_SESSION): _P({L}),
     (Status.SCHEDULED, Status.NEEDS_INFO): _P({L}),
     (Status.SCHEDULED, Status.CANCELLED): _P({R}),

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from imaging.models import PreviewState, Series, Study
+from server.lib.dates import day_text
 
 DICOMWEB_ROOT = "/dicomweb"
 
@@ -144,7 +145,7 @@ def viewer_config(*, study: Study, series: list[Series]) -> dict[str, Any]:
             "age": _age(study.patient_birth_date, study.study_date),
         },
         "study": {
-            "date": study.study_date.isoformat() if study.study_date else "",
+            "date": day_text(study.study_date),
             "description": study.study_description,
         },
         "series": [_series_entry(study, s) for s in series],

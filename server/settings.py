@@ -285,6 +285,11 @@ SPECTACULAR_SETTINGS = {
         "ConsultKindEnum": "consult.models.Kind",
         "ConsultStatusEnum": "consult.models.Status",
         "AttachmentKindEnum": "consult.models.AttachmentKind",
+        # A request asks for fewer than a consult may record (no administration, a title).
+        "AskableSpecialtyEnum": "consult.models.ASKABLE_SPECIALTIES",
+        "AskableTitleEnum": "consult.models.ASKABLE_TITLES",
+        "SpecialtyEnum": "server.directory.models.Specialty",
+        "TitleEnum": "server.directory.models.Title",
     },
 }
 
@@ -346,6 +351,12 @@ CONSULT_MESSAGE_CHANNEL = env_str(
 CONSULT_AMENDMENT_DAYS = env_int("CONSULT_AMENDMENT_DAYS", default=30)
 if CONSULT_AMENDMENT_DAYS < 0:
     raise EnvError("CONSULT_AMENDMENT_DAYS must be 0 (no amendment after closing) or more.")
+
+# --- Live sessions -----------------------------------------------------------------------------
+# A scheduled session may be started from this many minutes before its start until the end of its
+# slot (the start plus CONSULT_SESSION_MINUTES); later it has to be moved to a new time.
+CONSULT_JOIN_WINDOW_MINUTES = env_int("CONSULT_JOIN_WINDOW_MINUTES", default=15)
+CONSULT_SESSION_MINUTES = env_int("CONSULT_SESSION_MINUTES", default=60)
 
 LOGGING = {
     "version": 1,

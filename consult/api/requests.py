@@ -16,6 +16,8 @@ from consult.api.attachments import AttachmentOut, ConsultStudyOut
 from consult.api.base import ConsultApiView, _user
 from consult.fhir import consult_bundle
 from consult.models import (
+    ASKABLE_SPECIALTIES,
+    ASKABLE_TITLES,
     ConsentMethod,
     ConsentRelation,
     ConsultEvent,
@@ -35,7 +37,7 @@ from consult.selectors import (
     consult_page_for_user,
 )
 from server.accounts.models import User
-from server.directory.models import Specialty, Title
+from server.directory.models import Title
 
 
 class ConsultIn(serializers.Serializer[Any]):
@@ -46,8 +48,8 @@ class ConsultIn(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=2000)
     purpose = serializers.CharField(max_length=2000)
     clinical_summary = serializers.CharField(max_length=20000)
-    wanted_specialty = serializers.ChoiceField(choices=Specialty.choices)
-    minimum_title = serializers.ChoiceField(choices=Title.choices, default=Title.ATTENDING)
+    wanted_specialty = serializers.ChoiceField(choices=ASKABLE_SPECIALTIES)
+    minimum_title = serializers.ChoiceField(choices=ASKABLE_TITLES, default=Title.ATTENDING)
     target_kind = serializers.ChoiceField(choices=TargetKind.choices)
     target_practitioner_id = serializers.IntegerField(required=False, allow_null=True)
     target_department_id = serializers.IntegerField(required=False, allow_null=True)

@@ -20,6 +20,8 @@ from consult.models.opinions import (
 )
 from consult.models.opinions import _key_image_path as _key_image_path
 from consult.models.requests import (
+    ASKABLE_SPECIALTIES,
+    ASKABLE_TITLES,
     ConsentMethod,
     ConsentRelation,
     ConsultEvent,
@@ -39,6 +41,8 @@ from consult.models.review import ReviewAnnotation, ReviewPresence, ReviewSessio
 # `_attachment_path` and `_key_image_path` are re-exported too (as `X as X`): the migrations
 # name them `consult.models._attachment_path` and `consult.models._key_image_path`.
 __all__ = [
+    "ASKABLE_SPECIALTIES",
+    "ASKABLE_TITLES",
     "OPINION_LABEL",
     "AttachmentKind",
     "CalendarDay",

@@ -30,6 +30,14 @@ class Mode(models.TextChoices):
     OFFLINE = "offline", _("Offline review")
 
 
+# What a request may ask for: a clinical specialty and a clinical title. Administration (the
+# directory's specialty of coordinators and administrators) and "no clinical title" are not asks.
+ASKABLE_SPECIALTIES = [
+    (v, label) for v, label in Specialty.choices if v != Specialty.ADMINISTRATION
+]
+ASKABLE_TITLES = [(v, label) for v, label in Title.choices if v != Title.NONE]
+
+
 class Urgency(models.TextChoices):
     """ServiceRequest.priority: critical maps to `stat`, urgent to `urgent`."""
 

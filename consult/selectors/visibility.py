@@ -193,7 +193,13 @@ def consult_detail_for_user(*, user: User | AnonymousUser, consult_id: int) -> C
     """The consult with everything its detail view shows; the read is audited."""
     consult_get_for_user(user=user, consult_id=consult_id)
     return (
-        ConsultRequest.objects.select_related("patient", "requester", "inviting_institution")
+        ConsultRequest.objects.select_related(
+            "patient",
+            "requester",
+            "inviting_institution",
+            "target_practitioner__institution",
+            "target_department__institution",
+        )
         .prefetch_related(
             "participants__practitioner", "events", "attachments", "escalations", "studies__study"
         )

@@ -7,8 +7,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from consult.errors import InvalidTransition, NotQualified
+from consult.clocks import SHANGHAI
+from consult.errors import InvalidTransition, NotQualified, SessionNotOpen
 from consult.events import ConsultStatusChanged, ConsultWorklistChanged, Worklist, consult_group
 from consult.lifecycle import (
     AWAITING_ROUTING,
@@ -35,6 +37,7 @@ from consult.selectors import consult_facts, consult_queue_user_ids
 from consult.selectors.visibility import GRANT_SOURCE
 from consult.services.eligibility import ineligibility
 from consult.services.notices import consult_notification_subject
+from consult.sessions import WindowState, session_join_window
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
@@ -139,6 +142,8 @@ def _check_guard(
             raise InvalidTransition("Only live consults are scheduled.", field="to")
         if scheduled_start is None:
             raise InvalidTransition("Give the session's start.", field="scheduled_start")
+    if to == Status.IN_SESSION:
+        _check_join_window(consult)
     if to == Status.UNDER_REVIEW and consult.mode != Mode.OFFLINE:
         raise InvalidTransition("Live consults are scheduled, not reviewed.", field="to")
     if (
@@ -152,6 +157,36 @@ def _check_guard(
         raise InvalidTransition(
             "Say whether the opinion was adopted, partly or not.", field="disposition"
         )
+
+
+def _check_join_window(consult: ConsultRequest) -> None:
+    """A session starts only within its join window, never a day early or long after its slot."""
+    if consult.scheduled_start is None:
+        raise SessionNotOpen(_("Schedule the session before starting it."), field="session")
+    window = session_join_window(consult.scheduled_start)
+    state = window.state(timezone.now())
+    if state == WindowState.EARLY:
+        raise SessionNotOpen(
+            _(
+                "The session can be started from %(opens)s, %(minutes)d minutes before its "
+                "scheduled start, not earlier."
+            )
+            % {"opens": _shanghai(window.opens_at), "minutes": window.minutes_before},
+            field="session",
+        )
+    if state == WindowState.PAST:
+        raise SessionNotOpen(
+            _(
+                "The session's slot ended at %(closes)s; it can no longer be started. Move it "
+                "to a new time first."
+            )
+            % {"closes": _shanghai(window.closes_at)},
+            field="session",
+        )
+
+
+def _shanghai(moment: datetime) -> str:
+    return moment.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M")
 
 
 def _check_consent(consult: ConsultRequest) -> None:

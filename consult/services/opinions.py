@@ -187,14 +187,30 @@ def opinion_version_intact(version: OpinionVersion) -> bool:
 
 
 @transaction.atomic
-def opinion_sign(*, consult_id: int, actor_user: User, password: str) -> OpinionVersion:
+def opinion_sign(
+    *,
+    consult_id: int,
+    actor_user: User,
+    password: str,
+    sections: OpinionSections | None = None,
+    amendment_reason: str = "",
+) -> OpinionVersion:
     """Sign and freeze the draft; the first signature completes the consult, later ones amend.
 
-    Raises: PasswordMismatch, NotQualified, InvalidTransition.
+    With `sections`, the draft is first written with them in the same transaction, so what is
+    signed is what the signer had on screen, and a refusal leaves the saved draft unchanged.
+    Raises: PasswordMismatch, NotQualified, InvalidTransition, OpinionFrozen.
     """
     consult_get_for_user(
         user=actor_user, consult_id=consult_id, action=ConsultAction.SIGN, audit=False
     )
+    if sections is not None:
+        opinion_draft_save(
+            consult_id=consult_id,
+            actor_user=actor_user,
+            sections=sections,
+            amendment_reason=amendment_reason,
+        )
     consult = _locked(consult_id)
     amendment = consult.status in AMENDABLE
     if not amendment and not parties_for(consult.status, Status.OPINION_SIGNED):

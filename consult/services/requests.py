@@ -22,7 +22,7 @@ from consult.models import (
     Urgency,
 )
 from consult.selectors import consult_facts, consult_get_for_user
-from consult.services.eligibility import ineligibility
+from consult.services.eligibility import Ineligible, ineligibility
 from server.access import ConsultAction, actor_for, consult_create_permits, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
@@ -164,6 +164,7 @@ def _check_draft(draft: ConsultDraft, consult: ConsultRequest) -> None:
             raise ConsultError(
                 f"Practitioner {draft.target_practitioner_id} {problem}.",
                 field="target_practitioner_id",
+                code=Ineligible(problem).name.lower() if problem in set(Ineligible) else "",
             )
         consult.target_practitioner = named
     if draft.target_kind == TargetKind.DEPARTMENT:

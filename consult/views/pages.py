@@ -6,12 +6,14 @@ services decide what is allowed; their refusals are shown to the user in words.
 
 import json
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -35,7 +37,14 @@ from consult.forms import (
     consult_request_initial,
 )
 from consult.lifecycle import AWAITING_ROUTING
-from consult.models import OPINION_LABEL, AttachmentKind, ConsultRequest, DeclineCode, Status
+from consult.models import (
+    OPINION_LABEL,
+    AttachmentKind,
+    ConsultRequest,
+    DeclineCode,
+    Mode,
+    Status,
+)
 from consult.selectors import (
     Worklist,
     consult_actions_for_user,
@@ -50,12 +59,43 @@ from consult.selectors import (
     consult_patient_choices,
     consult_specialist_choices,
 )
+from consult.sessions import session_join_window
 from server.directory.errors import NotAllowed
 from server.directory.models import Role
 from server.web.paging import Pager, page_number, page_offset
 from server.web.views import Viewer, practitioner_page
 
 CONSULTS_PER_PAGE = 20
+# What the consult page's "What you can do" card offers (other actions live in their cards).
+ACTIONS_CARD = frozenset(
+    {
+        "edit",
+        "assign",
+        "submit",
+        "claim",
+        "accept",
+        "start_review",
+        "start_session",
+        "schedule",
+        "request_info",
+        "answer_info",
+        "decline",
+        "cancel",
+    }
+)
+# Statuses of a live consult whose session is still to come or under way.
+LIVE_SESSION_AHEAD = frozenset(
+    {
+        Status.DRAFT,
+        Status.SUBMITTED,
+        Status.ASSIGNED,
+        Status.ACCEPTED,
+        Status.NEEDS_INFO,
+        Status.DECLINED,
+        Status.SCHEDULED,
+        Status.IN_SESSION,
+    }
+)
 
 WORKLIST_LABELS: dict[str, Any] = {
     "incoming": gettext_lazy("Incoming"),
@@ -82,6 +122,13 @@ ERROR_WORDS: dict[str, Any] = {
         "This specialist cannot take the consult: check the specialty, title and years of "
         "independent practice asked for."
     ),
+    "target_practitioner_id:specialty": gettext_lazy(
+        "This specialist does not practise the specialty asked for: choose one who does, or "
+        "send the request to the consult centre."
+    ),
+    "target_practitioner_id:title": gettext_lazy(
+        "This specialist does not hold the minimum title asked for."
+    ),
     "preferred_end": gettext_lazy("The window must end after it starts."),
     "waiver_reason": gettext_lazy("Give the reason consent cannot be obtained."),
     "emergency_waiver": gettext_lazy("Consent can be waived only for critical or urgent consults."),
@@ -94,7 +141,7 @@ ERROR_WORDS: dict[str, Any] = {
 def refusal(error: ConsultError) -> str:
     if isinstance(error, PasswordMismatch):
         return str(ERROR_WORDS["password"])
-    words = ERROR_WORDS.get(error.field)
+    words = ERROR_WORDS.get(f"{error.field}:{error.code}", ERROR_WORDS.get(error.field))
     return str(words) if words is not None else error.message
 
 
@@ -227,6 +274,8 @@ def consult_detail(request: HttpRequest, viewer: Viewer, consult_id: int) -> Htt
         "timeline": [(e, decline_reasons.get(e.reason_code, e.reason_code)) for e in events],
         "clocks": consult_clocks(consult=consult, events=events),
         "actions": actions,
+        # The actions card holds these; with none of them it is not shown at all.
+        "card_actions": actions & ACTIONS_CARD,
         "opinion": consult_opinion_state(consult=consult),
         "participants": list(consult.participants.all()),
         "attachments": list(consult.attachments.all()),
@@ -245,8 +294,19 @@ def consult_detail(request: HttpRequest, viewer: Viewer, consult_id: int) -> Htt
         "schedule_form": ScheduleForm(),
         "acknowledge_form": AcknowledgeForm(),
         "opinion_label": OPINION_LABEL,
+        # Live video is not in Yunzhen yet: the page says where the session is held.
+        "held_outside": consult.mode == Mode.LIVE and consult.status in LIVE_SESSION_AHEAD,
+        **_join_window(consult),
     }
     return render(request, "consult/detail.html", context)
+
+
+def _join_window(consult: ConsultRequest) -> dict[str, Any]:
+    """When the scheduled session may be started, for the start button and its words."""
+    if consult.scheduled_start is None:
+        return {"join_window": None, "join_state": ""}
+    window = session_join_window(consult.scheduled_start)
+    return {"join_window": window, "join_state": str(window.state(timezone.now()))}
 
 
 def _act(
@@ -338,7 +398,10 @@ def consult_act(request: HttpRequest, viewer: Viewer, consult_id: int, action: s
         "start_session": (
             None,
             lambda d: services.consult_start_session(consult_id=consult_id, actor_user=user),
-            _("The session has started."),
+            _(
+                "The session is marked as started. Hold it by phone or on the consortium's "
+                "video system, then write the opinion here."
+            ),
         ),
         "attach_study": (
             AttachStudyForm(post),
@@ -373,9 +436,15 @@ def consult_act(request: HttpRequest, viewer: Viewer, consult_id: int, action: s
     return _act(request, consult_id, form, call, done)
 
 
-@require_http_methods(["GET", "POST"])
-@practitioner_page
-def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+def _opinion_editor(
+    request: HttpRequest,
+    viewer: Viewer,
+    consult_id: int,
+    *,
+    posted: OpinionForm | None = None,
+    sign_error: str = "",
+) -> HttpResponse:
+    """The opinion editor, with the fields as typed when a save or a signature was refused."""
     consult = consult_detail_for_user(user=viewer.user, consult_id=consult_id)
     actions = consult_actions_for_user(user=viewer.user, consult=consult)
     if not actions & {"write_opinion", "contribute"}:
@@ -394,8 +463,30 @@ def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
         if base
         else {}
     )
-    form = OpinionForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    mine = next(
+        (c for c in state.contributions if c.practitioner_id == viewer.practitioner.pk), None
+    )
+    context = {
+        "consult": consult,
+        "form": posted if posted is not None else OpinionForm(initial=initial),
+        "opinion": state,
+        "sign_form": SignForm(),
+        "sign_error": sign_error,
+        "contribution_form": ContributionForm(initial={"text": mine.text if mine else ""}),
+        "actions": actions,
+        "amending": state.current is not None,
+        "opinion_label": OPINION_LABEL,
+    }
+    return render(request, "consult/opinion_edit.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@practitioner_page
+def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
+    if request.method != "POST":
+        return _opinion_editor(request, viewer, consult_id)
+    form = OpinionForm(request.POST)
+    if form.is_valid():
         try:
             services.opinion_draft_save(
                 consult_id=consult_id,
@@ -408,38 +499,54 @@ def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
         else:
             messages.success(request, _("The draft opinion is saved. Sign it when it is ready."))
             return redirect("consults:opinion_edit", consult_id=consult_id)
-    mine = next(
-        (c for c in state.contributions if c.practitioner_id == viewer.practitioner.pk), None
-    )
-    context = {
-        "consult": consult,
-        "form": form,
-        "opinion": state,
-        "sign_form": SignForm(),
-        "contribution_form": ContributionForm(initial={"text": mine.text if mine else ""}),
-        "actions": actions,
-        "amending": state.current is not None,
-        "opinion_label": OPINION_LABEL,
-    }
-    return render(request, "consult/opinion_edit.html", context)
+    return _opinion_editor(request, viewer, consult_id, posted=form)
 
 
 @require_POST
 @practitioner_page
 def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpResponse:
-    form = SignForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, _("Enter your password to sign."))
-        return redirect("consults:opinion_edit", consult_id=consult_id)
-    try:
-        services.opinion_sign(
-            consult_id=consult_id, actor_user=viewer.user, password=form.cleaned_data["password"]
+    """Sign what is on the screen: the editor's fields come with the password.
+
+    A post without the fields (an older page) signs the saved draft as it is.
+    """
+    form = OpinionForm(request.POST) if OpinionForm.posted_in(request.POST) else None
+    if form is not None and not form.is_valid():
+        return _opinion_editor(request, viewer, consult_id, posted=form)
+    sign = SignForm(request.POST)
+    if not sign.is_valid():
+        words = _("Enter your password to sign.")
+    else:
+        try:
+            services.opinion_sign(
+                consult_id=consult_id,
+                actor_user=viewer.user,
+                password=sign.cleaned_data["password"],
+                sections=form.sections() if form is not None else None,
+                amendment_reason=form.cleaned_data["amendment_reason"] if form else "",
+            )
+        except ConsultError as error:
+            words = refusal(error)
+        else:
+            messages.success(request, _("The opinion is signed and frozen."))
+            return redirect("consults:opinion", consult_id=consult_id)
+    if form is not None:
+        _opinion_keep(viewer, consult_id, form)
+    return _opinion_editor(request, viewer, consult_id, posted=form, sign_error=words)
+
+
+def _opinion_keep(viewer: Viewer, consult_id: int, form: OpinionForm) -> None:
+    """After a refused signature, keep the typed text as the draft (as the autosave would).
+
+    A second service call on purpose: the signature rolled back, the draft should not. If the
+    draft cannot be saved either, the page still shows the text and the refusal says why.
+    """
+    with suppress(ConsultError):
+        services.opinion_draft_save(
+            consult_id=consult_id,
+            actor_user=viewer.user,
+            sections=form.sections(),
+            amendment_reason=form.cleaned_data["amendment_reason"],
         )
-    except ConsultError as error:
-        messages.error(request, refusal(error))
-        return redirect("consults:opinion_edit", consult_id=consult_id)
-    messages.success(request, _("The opinion is signed and frozen."))
-    return redirect("consults:opinion", consult_id=consult_id)
 
 
 @require_POST

@@ -66,6 +66,9 @@ def make_consult(world: World, status: Status = Status.DRAFT, **fields: Any) -> 
         "consent_method": ConsentMethod.ELECTRONIC,
         "consent_recorded_at": timezone.now(),
     }
+    if status == Status.SCHEDULED:
+        # A scheduled session has its time, and the test starts inside its join window.
+        values["scheduled_start"] = timezone.now()
     values.update(fields)
     consult = ConsultRequest.objects.create(**values)
     if status in ASSIGNED_OR_LATER:

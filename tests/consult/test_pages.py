@@ -313,6 +313,44 @@ def test_opinion_sign_with_wrong_password_shows_error(client: Client, world: Wor
     assert not OpinionVersion.objects.filter(signed_at__isnull=False).exists()
 
 
+def test_signing_signs_the_fields_on_screen_without_saving_first(
+    client: Client, world: World
+) -> None:
+    consult = make_consult(world, Status.UNDER_REVIEW)
+    edit = reverse("consults:opinion_edit", kwargs={"consult_id": consult.pk})
+    _signed_in(client, world.specialist).post(edit, _opinion_form(impression="", findings=""))
+
+    response = client.post(
+        reverse("consults:opinion_sign", kwargs={"consult_id": consult.pk}),
+        {**_opinion_form(), "password": PASSWORD},
+    )
+
+    assert response.status_code == 302
+    version = OpinionVersion.objects.get()
+    assert (version.impression, version.findings) == ("右下肺炎", "右下肺斑片影")
+    assert version.signed_at is not None
+    assert opinion_version_intact(version)
+
+
+def test_a_refused_signature_shows_the_typed_fields_and_keeps_them_as_the_draft(
+    client: Client, world: World
+) -> None:
+    consult = make_consult(world, Status.UNDER_REVIEW)
+
+    response = _signed_in(client, world.specialist).post(
+        reverse("consults:opinion_sign", kwargs={"consult_id": consult.pk}),
+        {**_opinion_form(recommendations="抗感染治疗，三天后评估"), "password": "wrong"},  # noqa: RUF001
+    )
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "The password is not correct." in text
+    assert "抗感染治疗，三天后评估" in text  # noqa: RUF001
+    assert "两周后复查胸片" in text
+    draft = OpinionVersion.objects.get()
+    assert (draft.recommendations, draft.signed_at) == ("抗感染治疗，三天后评估", None)  # noqa: RUF001
+
+
 def test_opinion_saved_signed_and_shown_with_label_and_hash(client: Client, world: World) -> None:
     consult = make_consult(world, Status.UNDER_REVIEW)
     edit = reverse("consults:opinion_edit", kwargs={"consult_id": consult.pk})

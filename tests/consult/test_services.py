@@ -1,5 +1,6 @@
 """Routing, deadlines and opinions: the business rules around the transition table."""
 
+import dataclasses
 import threading
 from datetime import datetime, timedelta
 from typing import Any
@@ -242,6 +243,38 @@ def test_signing_re_asks_the_password(world: World) -> None:
         opinion_sign(consult_id=consult.pk, actor_user=world.specialist, password="wrong")
     consult.refresh_from_db()
     assert consult.status == Status.UNDER_REVIEW
+
+
+def test_signing_with_the_sections_on_screen_signs_them_over_an_empty_draft(
+    world: World,
+) -> None:
+    consult = _under_review(world)
+    empty = OpinionSections(
+        findings="", impression="", recommendations="", referral_advised=False, follow_up_advice=""
+    )
+    opinion_draft_save(consult_id=consult.pk, actor_user=world.specialist, sections=empty)
+
+    version = opinion_sign(
+        consult_id=consult.pk, actor_user=world.specialist, password=PASSWORD, sections=SECTIONS
+    )
+
+    assert (version.impression, version.findings) == ("社区获得性肺炎", "右下肺片状影")
+    assert opinion_version_intact(version)
+    assert OpinionVersion.objects.count() == 1
+
+
+def test_a_refused_signature_with_sections_leaves_the_saved_draft_as_it_was(world: World) -> None:
+    consult = _under_review(world)
+    opinion_draft_save(consult_id=consult.pk, actor_user=world.specialist, sections=SECTIONS)
+    changed = dataclasses.replace(SECTIONS, impression="改过的印象")
+
+    with pytest.raises(PasswordMismatch):
+        opinion_sign(
+            consult_id=consult.pk, actor_user=world.specialist, password="wrong", sections=changed
+        )
+
+    draft = OpinionVersion.objects.get()
+    assert (draft.impression, draft.signed_at) == ("社区获得性肺炎", None)
 
 
 def test_amendment_is_a_new_signed_version_and_notifies_the_requester(world: World) -> None:

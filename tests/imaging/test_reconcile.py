@@ -148,3 +148,16 @@ def test_linking_without_a_patient_shows_the_page_again(world: World, unmatched:
     assert "Choose a patient" in response.content.decode()
     unmatched.refresh_from_db()
     assert unmatched.patient_id is None
+
+
+def test_the_reconcile_pages_show_dicom_dates_as_days(world: World, unmatched: Study) -> None:
+    Study.objects.filter(pk=unmatched.pk).update(patient_birth_date="19700315")
+    client = _signed_in(world.coordinator)
+
+    listing = client.get(RECONCILE).content.decode()
+    one = client.get(_link_url(unmatched)).content.decode()
+
+    for html in (listing, one):
+        assert "2004-01-19" in html
+        assert "1970-03-15" in html
+        assert "19700315" not in html

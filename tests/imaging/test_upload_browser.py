@@ -137,3 +137,20 @@ def test_clinic_doctor_checks_sends_and_attaches_a_study_and_sees_the_broken_fil
     stored = _database(lambda: sorted(i.sha256 for i in Instance.objects.all()))
     assert stored == sorted(hashlib.sha256(data).hexdigest() for data in good)
     assert _database(lambda: ConsultStudy.objects.filter(consult_id=consult_id).count()) == 1
+
+
+def test_the_upload_summary_shows_dicom_dates_as_days(tab: Page, consult_id: int) -> None:
+    ds = dicom_dataset("CT_small.dcm")
+    ds.PatientID, ds.PatientName, ds.PatientBirthDate = CARD, "WANG^XIUYING", "19620315"
+
+    tab.goto(f"/consults/{consult_id}/images/upload/")
+    tab.locator("#dicom-files").set_input_files(
+        [FilePayload(name="IM0001", mimeType="", buffer=dataset_bytes(ds))]
+    )
+
+    study = tab.locator("article.dicom-study h3")
+    expect(study).to_contain_text("2004-01-19")
+    expect(study).not_to_contain_text("20040119")
+    expect(tab.locator(".dicom-patient h2")).to_contain_text(
+        "WANG XIUYING · HC-0001 · O · 1962-03-15"
+    )

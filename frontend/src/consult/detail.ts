@@ -4,6 +4,7 @@
 import "./consult.css";
 
 import { onLiveEvent } from "../lib/events";
+import { bindAutosave } from "./autosave";
 import { uploadFiles } from "./upload";
 
 const consultId = Number(document.getElementById("consult")?.dataset["consultId"] ?? "0");
@@ -12,6 +13,10 @@ function bindUpload(): void {
   const form = document.getElementById("upload");
   if (form instanceof HTMLFormElement) {
     uploadFiles(form);
+  }
+  const opinion = document.getElementById("opinion-form");
+  if (opinion instanceof HTMLFormElement) {
+    bindAutosave(opinion);
   }
 }
 
@@ -77,6 +82,20 @@ async function refresh(): Promise<void> {
   }
   main.replaceWith(fresh);
   bindUpload();
+refreshWhenTheSessionOpens();
+  refreshWhenTheSessionOpens();
+}
+
+/** A session not yet startable: bring the page up to date when its join window opens. */
+function refreshWhenTheSessionOpens(): void {
+  const opens = document.querySelector<HTMLElement>("[data-join-opens]")?.dataset["joinOpens"];
+  const delay = opens === undefined ? Number.NaN : Date.parse(opens) - Date.now();
+  // Past or days away: a reload shows it; timers are not held that long.
+  if (Number.isFinite(delay) && delay > 0 && delay < 24 * 3600 * 1000) {
+    window.setTimeout(() => {
+      refresh().catch(showNotice);
+    }, delay + 1000);
+  }
 }
 
 if (consultId > 0) {
@@ -88,3 +107,4 @@ if (consultId > 0) {
   });
 }
 bindUpload();
+refreshWhenTheSessionOpens();

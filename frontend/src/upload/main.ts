@@ -3,6 +3,7 @@
 // with a progress bar per study, and attach each study to the consult once it is in the archive.
 
 import "./upload.css";
+import { dicomDay } from "../lib/dates";
 
 import { readHeader, sha256Hex, type Header, type ImageHeader } from "./header";
 import { sendFile, SendFailed, type UploadResult } from "./send";
@@ -117,7 +118,12 @@ function uploadPage(root: HTMLElement): void {
 
   function patientHeading(header: ImageHeader): HTMLElement {
     const heading = element("div", "dicom-patient-head");
-    const facts = [header.patientName, header.patientId, header.patientSex, header.patientBirthDate];
+    const facts = [
+      header.patientName,
+      header.patientId,
+      header.patientSex,
+      dicomDay(header.patientBirthDate),
+    ];
     heading.append(
       element("h2", "", `${msg("msgPatient")}: ${facts.filter(Boolean).join(" · ")}`),
     );
@@ -153,7 +159,9 @@ function uploadPage(root: HTMLElement): void {
     const block = element("article", "dicom-study");
     block.dataset["studyUid"] = study.uid;
     const { header } = study;
-    const title = [header.studyDate, header.studyDescription].filter(Boolean).join(" · ");
+    const title = [dicomDay(header.studyDate), header.studyDescription]
+      .filter(Boolean)
+      .join(" · ");
     const label = element("label", "dicom-study-include");
     study.include.type = "checkbox";
     // A study whose patient matches neither by ID nor by name is sent only when ticked.
