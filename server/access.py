@@ -262,8 +262,7 @@ def study_scope(actor: Actor | None) -> StudyScope:
             " (SELECT i.id FROM directory_institution i WHERE i.consortium_id = %s)))",
             params=[actor.consortium_id, actor.consortium_id],
         )
-    # As the database stores it (SQLite keeps naive UTC text; a raw parameter is not adapted).
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    now = timezone.now()
     return StudyScope(
         sql="({patient} IN (SELECT p.id FROM directory_patient p WHERE p.consortium_id = %s"
         " AND (p.home_institution_id = %s OR p.id IN (SELECT g.patient_id"
