@@ -66,9 +66,64 @@ function precompress(): Plugin {
   };
 }
 
+// Modules that the page's bundle would carry but never runs, each replaced there by a stand-in
+// that throws if ever used: [importing module, import specifier, exported names].
+const CORNERSTONE_LOADER_INDEX = /dicom-image-loader\/dist\/esm\/index\.js$/;
+const CORNERSTONE_MESH = /@cornerstonejs\/core\/dist\/esm\/cache\/classes\/Mesh\.js$/;
+const NEVER_RUN: [RegExp, string, string[]][] = [
+  // The image loader's index re-exports its decoding worker and every codec's JavaScript for
+  // decoding without workers; the viewer decodes in workers only (cornerstone.ts), which
+  // import the real modules (Vite bundles the worker on its own).
+  [CORNERSTONE_LOADER_INDEX, "./decodeImageFrameWorker.js", ["decodeImageFrame", "postProcessDecodedPixels"]],
+  [CORNERSTONE_LOADER_INDEX, "./shared/decoders/index.js", ["initializers", "decoders"]],
+  // Surface mesh files (PLY, STL, VTP, OBJ) for segmentations: the viewer shows none, and
+  // the VTP reader alone brings an XML library of 670 kB.
+  [CORNERSTONE_MESH, "@kitware/vtk.js/IO/Geometry/PLYReader.js", ["default"]],
+  [CORNERSTONE_MESH, "@kitware/vtk.js/IO/Geometry/STLReader.js", ["default"]],
+  [CORNERSTONE_MESH, "@kitware/vtk.js/IO/XML/XMLPolyDataReader.js", ["default"]],
+  [CORNERSTONE_MESH, "@kitware/vtk.js/IO/Misc/OBJReader.js", ["default"]],
+  // Deflated DICOM files loaded whole (wadouri:); the viewer loads frames over WADO-RS, which
+  // the archive sends inflated.
+  [/imageLoader\/wadouri\/parseDicomWithInflater\.js$/, "pako", ["default"]],
+];
+const NEVER_RUN_PREFIX = "\0yunzhen-never-run:";
+
+function neverRunStandIn(specifier: string, names: string[]): string {
+  const fail = `throw new Error(${JSON.stringify(`${specifier} is left out of this build`)});`;
+  return names
+    .map((name) =>
+      name === "default"
+        ? `export default new Proxy({}, { get() { ${fail} } });`
+        : `export function ${name}() { ${fail} }`,
+    )
+    .join("\n");
+}
+
+/** Replaces the NEVER_RUN imports with stand-ins in the page bundles (not in workers). */
+function neverRun(): Plugin {
+  return {
+    name: "yunzhen-never-run",
+    apply: "build",
+    enforce: "pre",
+    resolveId(source, importer) {
+      const index = NEVER_RUN.findIndex(
+        ([from, specifier]) => specifier === source && importer !== undefined && from.test(importer),
+      );
+      return index === -1 ? null : `${NEVER_RUN_PREFIX}${index}`;
+    },
+    load(id) {
+      if (!id.startsWith(NEVER_RUN_PREFIX)) {
+        return null;
+      }
+      const entry = NEVER_RUN[Number(id.slice(NEVER_RUN_PREFIX.length))];
+      return entry === undefined ? null : neverRunStandIn(entry[1], entry[2]);
+    },
+  };
+}
+
 export default defineConfig({
   base: "/static/",
-  plugins: [precompress()],
+  plugins: [neverRun(), precompress()],
   resolve: {
     alias: {
       // Cornerstone's vtk.js imports xmlbuilder2, whose Node build extends Node's EventEmitter
