@@ -67,9 +67,33 @@ function precompress(): Plugin {
 }
 
 // Modules that the page's bundle would carry but never runs, each replaced there by a stand-in
-// that throws if ever used: [importing module, import specifier, exported names].
+// that throws if ever used: [importing module, import specifier, exported names], where
+// "default" is a default export that throws on any use and "class" a default-exported class
+// that throws when constructed.
 const CORNERSTONE_LOADER_INDEX = /dicom-image-loader\/dist\/esm\/index\.js$/;
 const CORNERSTONE_MESH = /@cornerstonejs\/core\/dist\/esm\/cache\/classes\/Mesh\.js$/;
+const CORNERSTONE_VIEWPORT_TYPES =
+  /@cornerstonejs\/core\/dist\/esm\/RenderingEngine\/helpers\/viewportTypeToViewportClass\.js$/;
+// The viewport classes the rendering engine can make besides the stack viewport the viewer
+// asks for (generic "next" viewports are off: core's useGenericViewport setting): volume, 3D,
+// video, whole-slide and ECG viewports, with most of vtk.js behind them.
+const OTHER_VIEWPORTS = [
+  "../VolumeViewport.js",
+  "../VolumeViewport3D.js",
+  "../VideoViewport.js",
+  "../WSIViewport.js",
+  "../ECGViewport.js",
+  "../GenericViewport/ECG/ECGViewport.js",
+  "../GenericViewport/ECG/ECGViewportLegacyAdapter.js",
+  "../GenericViewport/Planar/PlanarViewport.js",
+  "../GenericViewport/Planar/PlanarViewportLegacyAdapter.js",
+  "../GenericViewport/Video/VideoViewport.js",
+  "../GenericViewport/Video/VideoViewportLegacyAdapter.js",
+  "../GenericViewport/Volume3D/viewport3D.js",
+  "../GenericViewport/Volume3D/VolumeViewport3DLegacyAdapter.js",
+  "../GenericViewport/WSI/WSIViewport.js",
+  "../GenericViewport/WSI/WSIViewportLegacyAdapter.js",
+];
 const NEVER_RUN: [RegExp, string, string[]][] = [
   // The image loader's index re-exports its decoding worker and every codec's JavaScript for
   // decoding without workers; the viewer decodes in workers only (cornerstone.ts), which
@@ -85,17 +109,34 @@ const NEVER_RUN: [RegExp, string, string[]][] = [
   // Deflated DICOM files loaded whole (wadouri:); the viewer loads frames over WADO-RS, which
   // the archive sends inflated.
   [/imageLoader\/wadouri\/parseDicomWithInflater\.js$/, "pako", ["default"]],
+  // Viewports the viewer never creates: a class whose constructor throws, so that core's
+  // `instanceof VolumeViewport` tests (scrolling, a viewport's image ids) answer false, as
+  // they do for a stack viewport. The tools chunk keeps the real classes for its own tests.
+  ...OTHER_VIEWPORTS.map((path): [RegExp, string, string[]] => [
+    CORNERSTONE_VIEWPORT_TYPES,
+    path,
+    ["class"],
+  ]),
+  [/core\/dist\/esm\/utilities\/scroll\.js$/, "../RenderingEngine/VolumeViewport.js", ["class"]],
+  [
+    /core\/dist\/esm\/utilities\/getViewportImageIds\.js$/,
+    "../RenderingEngine/VolumeViewport.js",
+    ["class"],
+  ],
 ];
 const NEVER_RUN_PREFIX = "\0yunzhen-never-run:";
 
 function neverRunStandIn(specifier: string, names: string[]): string {
   const fail = `throw new Error(${JSON.stringify(`${specifier} is left out of this build`)});`;
   return names
-    .map((name) =>
-      name === "default"
+    .map((name) => {
+      if (name === "class") {
+        return `export default class NeverRun { constructor() { ${fail} } }`;
+      }
+      return name === "default"
         ? `export default new Proxy({}, { get() { ${fail} } });`
-        : `export function ${name}() { ${fail} }`,
-    )
+        : `export function ${name}() { ${fail} }`;
+    })
     .join("\n");
 }
 
