@@ -27,8 +27,8 @@ Each load starts on new connections. The page's own timeline gives the time from
 the preview drawn (the preview image's load, then the next frame) and to the first diagnostic
 image drawn (the viewer's `data-quality="diagnostic"`, then the next frame); Chrome DevTools
 Protocol network events give the bytes received. Medians are printed with the targets
-(preview <= 3 s, diagnostic <= 25 s, judged on warm loads) and the last line of output is one
-JSON object.
+(preview <= 3 s and diagnostic <= 25 s, judged on warm loads; diagnostic <= 25 s judged on cold
+loads too) and the last line of output is one JSON object.
 """
 
 # A command-line bench: it prints its figures and runs fixed local tools (ip, tc, curl).
@@ -599,7 +599,10 @@ def _viewer_bundle() -> dict[str, int]:
     static = Path(settings.STATIC_ROOT)
     raw = sum((static / f).stat().st_size for f in files)
     gzipped = sum((static / f"{f}.gz").stat().st_size for f in files)
-    return {"files": len(files), "raw": raw, "gzip": gzipped}
+    # The tools come after the first image (src/viewer/tools.ts), when the build splits them.
+    tools = manifest.get("src/viewer/tools.ts", {}).get("file")
+    after = (static / f"{tools}.gz").stat().st_size if tools else 0
+    return {"files": len(files), "raw": raw, "gzip": gzipped, "tools_gzip": after}
 
 
 def _median(values: list[float]) -> float:
@@ -652,7 +655,8 @@ def main() -> int:
             f"{seeded['preview_bytes'] / 1000:.0f} kB; lossy copy "
             f"{seeded['lossy_bytes'] / 1000:.0f} kB ({seeded['lossy_ratio']}:1); "
             f"viewer JavaScript {bundle['files']} files, "
-            f"{bundle['raw'] / 1e6:.2f} MB raw, {bundle['gzip'] / 1e6:.2f} MB gzip (Chromium "
+            f"{bundle['raw'] / 1e6:.2f} MB raw, {bundle['gzip'] / 1e6:.2f} MB gzip before the "
+            f"first image, {bundle['tools_gzip'] / 1e6:.2f} MB gzip of tools after it (Chromium "
             "asks for brotli only over HTTPS)",
             flush=True,
         )
@@ -708,8 +712,8 @@ def main() -> int:
         )
     for mode in ("cold", "warm"):
         f = figures[mode]
-        judged = " (judged)" if mode == "warm" else ""
         for name, target in (("preview", TARGET_PREVIEW_S), ("diagnostic", TARGET_DIAGNOSTIC_S)):
+            judged = " (judged)" if mode == "warm" or name == "diagnostic" else ""
             value = f[f"{name}_s"]
             verdict = "PASS" if value <= target else "FAIL"
             print(
@@ -731,11 +735,16 @@ def main() -> int:
         "target_diagnostic_s": TARGET_DIAGNOSTIC_S,
         "ratio_preview_warm": round(figures["warm"]["preview_s"] / TARGET_PREVIEW_S, 2),
         "ratio_diagnostic_warm": round(figures["warm"]["diagnostic_s"] / TARGET_DIAGNOSTIC_S, 2),
+        "ratio_diagnostic_cold": round(figures["cold"]["diagnostic_s"] / TARGET_DIAGNOSTIC_S, 2),
         "seconds": round(time.perf_counter() - began),
     }
     print(json.dumps(summary, ensure_ascii=False))
     warm = figures["warm"]
-    passed = warm["preview_s"] <= TARGET_PREVIEW_S and warm["diagnostic_s"] <= TARGET_DIAGNOSTIC_S
+    passed = (
+        warm["preview_s"] <= TARGET_PREVIEW_S
+        and warm["diagnostic_s"] <= TARGET_DIAGNOSTIC_S
+        and figures["cold"]["diagnostic_s"] <= TARGET_DIAGNOSTIC_S
+    )
     return 0 if passed else 1
 
 

@@ -7,6 +7,7 @@ from server.web import views
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("patients/", views.patient_list, name="patients"),
     path("patients/new/", views.patient_new, name="patient_new"),
     path("patients/<int:patient_id>/", views.patient_detail, name="patient_detail"),

@@ -8,8 +8,15 @@ from typing import Any, Concatenate, ParamSpec
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponsePermanentRedirect,
+)
 from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -121,6 +128,13 @@ def _patients_context(request: HttpRequest, viewer: Viewer, search: str) -> dict
         "pager": Pager(number=number, per_page=PATIENTS_PER_PAGE, total=page.total),
         "search": search,
     }
+
+
+@require_safe
+def favicon(request: HttpRequest) -> HttpResponse:
+    """/favicon.ico, which browsers and bookmark tools ask for without reading the page's
+    <link rel="icon">: the site's SVG icon (a frontend static file)."""
+    return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
 @require_safe

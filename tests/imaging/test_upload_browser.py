@@ -154,3 +154,48 @@ def test_the_upload_summary_shows_dicom_dates_as_days(tab: Page, consult_id: int
     expect(tab.locator(".dicom-patient h2")).to_contain_text(
         "WANG XIUYING · HC-0001 · O · 1962-03-15"
     )
+
+
+def test_send_button_says_why_it_cannot_send_until_a_study_is_ticked(
+    tab: Page, consult_id: int
+) -> None:
+    page = tab
+    other = dicom_dataset("CT_small.dcm")
+    other.PatientID, other.PatientName = "HC-9999", "LI^SI"  # neither the ID nor the name
+    other.StudyInstanceUID, other.SeriesInstanceUID = generate_uid(), generate_uid()
+    other.SOPInstanceUID = other.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    send, hint = page.locator("#dicom-send"), page.locator("#dicom-send-hint")
+
+    page.goto(f"/consults/{consult_id}/images/upload/")
+
+    expect(send).to_be_disabled()
+    expect(hint).to_have_text("请先选择文件夹或文件。")
+    expect(send).to_have_attribute("aria-describedby", "dicom-send-hint")
+
+    page.locator("#dicom-files").set_input_files(
+        [FilePayload(name="IM0001", mimeType="", buffer=dataset_bytes(other))]
+    )
+
+    # Another patient's study is left unticked: nothing to send, and the page says so.
+    include = page.locator("article.dicom-study input[type=checkbox]")
+    expect(page.locator(".dicom-mismatch")).to_be_visible()
+    expect(include).not_to_be_checked()
+    expect(send).to_be_disabled()
+    expect(hint).to_have_text("未勾选任何检查：请在要发送的检查上勾选“发送此检查”。")  # noqa: RUF001
+
+    include.check()
+
+    expect(send).to_be_enabled()
+    expect(hint).to_be_hidden()
+
+    include.uncheck()
+
+    expect(send).to_be_disabled()
+    expect(hint).to_be_visible()
+
+    include.check()
+    send.click()
+
+    expect(page.locator("article.dicom-study .dicom-study-note")).to_have_text("已附加到会诊")
+    expect(send).to_be_disabled()
+    assert _database(lambda: ConsultStudy.objects.filter(consult_id=consult_id).count()) == 1

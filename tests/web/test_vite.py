@@ -74,3 +74,18 @@ def test_hashed_build_assets_are_cached_for_good_and_other_files_are_not(
     assert all(static_files.immutable_file_test("", url) for url in built), built
     assert not static_files.immutable_file_test("", "/static/.vite/manifest.json")
     assert not static_files.immutable_file_test("", "/static/admin/css/base.css")
+
+
+def test_viewer_page_preloads_no_cornerstone_tools(built_assets: None) -> None:
+    """The viewer's tools are loaded after the first image, so the page must not preload them
+    (nor the viewer itself, which is fetched once the preview is shown)."""
+    manifest = json.loads((Path(settings.FRONTEND_DIST) / ".vite" / "manifest.json").read_text())
+    tools = manifest["src/viewer/tools.ts"]["file"]
+    viewer = manifest["src/viewer/viewer.ts"]["file"]
+
+    html = _render("src/viewer/main.ts")
+
+    assert "modulepreload" not in html
+    assert tools not in html
+    assert viewer not in html
+    assert "src/viewer/tools.ts" in manifest["src/viewer/viewer.ts"]["dynamicImports"]

@@ -47,10 +47,33 @@ function uploadPage(root: HTMLElement): void {
   const skippedList = byId("dicom-skipped");
   const skippedCount = byId("dicom-skipped-count");
   const sendButton = byId("dicom-send") as HTMLButtonElement;
+  const sendHint = byId("dicom-send-hint");
   let studies: Study[] = [];
+  let phase: "nothing-chosen" | "reading" | "chosen" | "sending" = "nothing-chosen";
+
+  /** The send button is usable exactly when a study is ticked; otherwise the hint beside it
+   * says why not (nothing chosen yet, still reading, no DICOM image, or nothing ticked). */
+  function showSendState(): void {
+    const ticked = studies.some((study) => study.include.checked);
+    sendButton.disabled = phase !== "chosen" || !ticked;
+    let hint = "";
+    if (phase === "nothing-chosen") {
+      hint = msg("msgChooseFirst");
+    } else if (phase === "reading") {
+      hint = msg("msgReading");
+    } else if (phase === "chosen" && studies.length === 0) {
+      hint = msg("msgNoImages");
+    } else if (phase === "chosen" && !ticked) {
+      hint = msg("msgNothingTicked");
+    }
+    sendHint.textContent = hint;
+    sendHint.hidden = hint === "";
+  }
 
   async function choose(files: File[]): Promise<void> {
-    sendButton.disabled = true;
+    phase = "reading";
+    studies = [];
+    showSendState();
     studiesBox.replaceChildren();
     skippedList.replaceChildren();
     skippedBox.hidden = true;
@@ -70,7 +93,8 @@ function uploadPage(root: HTMLElement): void {
       }
     });
     studies = render(images);
-    sendButton.disabled = studies.length === 0;
+    phase = "chosen";
+    showSendState();
   }
 
   function skip(file: File, kind: "dicomdir" | "not-dicom" | "unreadable"): void {
@@ -169,6 +193,7 @@ function uploadPage(root: HTMLElement): void {
       header.patientId !== msg("patientId") &&
       normalName(header.patientName) !== normalName(msg("patientName"))
     );
+    study.include.addEventListener("change", showSendState);
     label.append(study.include, ` ${msg("msgInclude")}`);
     block.append(
       element("h3", "", `${msg("msgStudy")}: ${title || study.uid}`),
@@ -267,8 +292,13 @@ function uploadPage(root: HTMLElement): void {
       skippedList.replaceChildren(element("li", "", msg("msgNoSecureContext")));
       return;
     }
-    sendButton.disabled = true;
     const chosen = studies.filter((study) => study.include.checked);
+    if (chosen.length === 0) {
+      showSendState();
+      return;
+    }
+    phase = "sending";
+    showSendState();
     for (const study of studies) {
       study.include.disabled = true;
     }
@@ -279,6 +309,7 @@ function uploadPage(root: HTMLElement): void {
     );
   });
 
+  showSendState();
   for (const id of ["dicom-folder", "dicom-files"]) {
     const input = byId(id) as HTMLInputElement;
     input.addEventListener("change", () => void choose(Array.from(input.files ?? [])));

@@ -10,25 +10,11 @@ import {
   utilities,
   type Types,
 } from "@cornerstonejs/core";
-import {
-  AngleTool,
-  ArrowAnnotateTool,
-  EllipticalROITool,
-  Enums as ToolEnums,
-  LengthTool,
-  PanTool,
-  StackScrollTool,
-  ToolGroupManager,
-  WindowLevelTool,
-  ZoomTool,
-  annotation,
-  utilities as toolUtilities,
-  type Types as ToolTypes,
-} from "@cornerstonejs/tools";
+import type { ToolGroupManager, Types as ToolTypes } from "@cornerstonejs/tools";
 
 import { askText } from "./ask";
 import type { SeriesEntry, ViewerConfig, ViewerLabels } from "./config";
-import { cornerstoneStart, TOOL_CLASSES } from "./cornerstone";
+import { cornerstoneStart, TOOL_NAMES, toolsLoad, type ToolsModule } from "./cornerstone";
 import type {
   DisplayQuality,
   PointerPosition,
@@ -69,22 +55,20 @@ interface ToolChoice {
 }
 
 const TOOLS: ToolChoice[] = [
-  { name: WindowLevelTool.toolName, label: "windowLevel", key: "w" },
-  { name: PanTool.toolName, label: "pan", key: "p" },
-  { name: ZoomTool.toolName, label: "zoom", key: "z" },
-  { name: LengthTool.toolName, label: "length", key: "l" },
-  { name: AngleTool.toolName, label: "angle", key: "a" },
-  { name: EllipticalROITool.toolName, label: "ellipse", key: "e" },
-  { name: ArrowAnnotateTool.toolName, label: "arrow", key: "t" },
+  { name: TOOL_NAMES.windowLevel, label: "windowLevel", key: "w" },
+  { name: TOOL_NAMES.pan, label: "pan", key: "p" },
+  { name: TOOL_NAMES.zoom, label: "zoom", key: "z" },
+  { name: TOOL_NAMES.length, label: "length", key: "l" },
+  { name: TOOL_NAMES.angle, label: "angle", key: "a" },
+  { name: TOOL_NAMES.ellipticalRoi, label: "ellipse", key: "e" },
+  { name: TOOL_NAMES.arrowAnnotate, label: "arrow", key: "t" },
 ];
-const ANNOTATION_TOOLS = new Set([
-  LengthTool.toolName,
-  AngleTool.toolName,
-  EllipticalROITool.toolName,
-  ArrowAnnotateTool.toolName,
+const ANNOTATION_TOOLS = new Set<string>([
+  TOOL_NAMES.length,
+  TOOL_NAMES.angle,
+  TOOL_NAMES.ellipticalRoi,
+  TOOL_NAMES.arrowAnnotate,
 ]);
-
-const { MouseBindings, KeyboardBindings } = ToolEnums;
 
 let viewerCount = 0;
 
@@ -181,7 +165,10 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   let toolGroup: ReturnType<typeof ToolGroupManager.createToolGroup> | undefined;
   let current: LoadedSeries | null = null;
   let currentEntry: SeriesEntry | null = null;
-  let selectedTool = WindowLevelTool.toolName;
+  let selectedTool: string = TOOL_NAMES.windowLevel;
+  // Cornerstone's tools, once loaded after the first image (attachTools).
+  let tools: ToolsModule | null = null;
+  let pendingAnnotations: SavedAnnotation[] | null = null;
   let interactive = true;
   let playing = false;
   let applying = 0;
@@ -375,15 +362,38 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       element: viewportElement as HTMLDivElement,
     });
     viewport = engine.getViewport(viewportId) as Types.IStackViewport;
-    toolGroup = ToolGroupManager.createToolGroup(toolGroupId);
+    for (const event of [
+      Enums.Events.STACK_NEW_IMAGE,
+      Enums.Events.VOI_MODIFIED,
+      Enums.Events.CAMERA_MODIFIED,
+      Enums.Events.IMAGE_RENDERED,
+    ]) {
+      viewportElement.addEventListener(event, onViewportChange);
+    }
+    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_ERROR, onImageLoadError);
+    viewportElement.addEventListener("mousemove", onMouseMove);
+    new ResizeObserver(() => engine?.resize(true, true)).observe(viewportElement);
+    return viewport;
+  }
+
+  /** Loads Cornerstone's tools (after the first image) and gives them the viewport. */
+  async function attachTools(): Promise<void> {
+    await ensureViewport();
+    if (tools !== null) {
+      return;
+    }
+    const loaded = await toolsLoad();
+    const { MouseBindings, KeyboardBindings } = loaded;
+    loaded.toolsTakeElement(viewportElement as HTMLDivElement, viewportId, engineId);
+    toolGroup = loaded.createToolGroup(toolGroupId);
     if (toolGroup === undefined) {
       throw new Error("Cornerstone tool group could not be created.");
     }
-    for (const tool of TOOL_CLASSES) {
-      toolGroup.addTool(tool.toolName);
+    for (const name of Object.values(TOOL_NAMES)) {
+      toolGroup.addTool(name);
     }
     const askLabels = { ok: labels.ok, cancel: labels.cancel };
-    toolGroup.setToolConfiguration(ArrowAnnotateTool.toolName, {
+    toolGroup.setToolConfiguration(TOOL_NAMES.arrowAnnotate, {
       getTextCallback: (done: (text: string) => void) => {
         void askText(labels.arrowPrompt, "", askLabels).then(done);
       },
@@ -395,18 +405,18 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
         void askText(labels.arrowPrompt, data.data?.label ?? "", askLabels).then(done);
       },
     });
-    toolGroup.setToolConfiguration(EllipticalROITool.toolName, { getTextLines: roiTextLines });
+    toolGroup.setToolConfiguration(TOOL_NAMES.ellipticalRoi, { getTextLines: roiTextLines });
     toolGroup.addViewport(viewportId, engineId);
-    toolGroup.setToolActive(StackScrollTool.toolName, {
+    toolGroup.setToolActive(TOOL_NAMES.stackScroll, {
       bindings: [{ mouseButton: MouseBindings.Wheel }],
     });
-    toolGroup.setToolActive(PanTool.toolName, {
+    toolGroup.setToolActive(TOOL_NAMES.pan, {
       bindings: [
         { mouseButton: MouseBindings.Auxiliary },
         { mouseButton: MouseBindings.Primary, modifierKey: KeyboardBindings.Ctrl },
       ],
     });
-    toolGroup.setToolActive(ZoomTool.toolName, {
+    toolGroup.setToolActive(TOOL_NAMES.zoom, {
       bindings: [{ mouseButton: MouseBindings.Secondary }],
     });
     for (const name of ANNOTATION_TOOLS) {
@@ -414,25 +424,18 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     }
     toolGroup.setToolActive(selectedTool, { bindings: [{ mouseButton: MouseBindings.Primary }] });
     markSelectedTool();
-    for (const event of [
-      Enums.Events.STACK_NEW_IMAGE,
-      Enums.Events.VOI_MODIFIED,
-      Enums.Events.CAMERA_MODIFIED,
-      Enums.Events.IMAGE_RENDERED,
-    ]) {
-      viewportElement.addEventListener(event, onViewportChange);
-    }
-    for (const event of [
-      ToolEnums.Events.ANNOTATION_COMPLETED,
-      ToolEnums.Events.ANNOTATION_MODIFIED,
-      ToolEnums.Events.ANNOTATION_REMOVED,
-    ]) {
+    for (const event of loaded.ANNOTATION_EVENTS) {
       eventTarget.addEventListener(event, onAnnotationChange);
     }
-    eventTarget.addEventListener(Enums.Events.IMAGE_LOAD_ERROR, onImageLoadError);
-    viewportElement.addEventListener("mousemove", onMouseMove);
-    new ResizeObserver(() => engine?.resize(true, true)).observe(viewportElement);
-    return viewport;
+    tools = loaded;
+    if (current !== null) {
+      loaded.stackPrefetch.enable(viewportElement as HTMLDivElement);
+      playButton.disabled = !interactive || current.imageIds.length < 2;
+    }
+    if (pendingAnnotations !== null) {
+      setAnnotations(pendingAnnotations);
+      pendingAnnotations = null;
+    }
   }
 
   /** The elliptical ROI's statistics in the page's language (Cornerstone's own are English). */
@@ -480,9 +483,11 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     if (!interactive) {
       return;
     }
-    if (toolGroup !== undefined && name !== selectedTool) {
+    if (tools !== null && toolGroup !== undefined && name !== selectedTool) {
       toolGroup.setToolPassive(selectedTool);
-      toolGroup.setToolActive(name, { bindings: [{ mouseButton: MouseBindings.Primary }] });
+      toolGroup.setToolActive(name, {
+        bindings: [{ mouseButton: tools.MouseBindings.Primary }],
+      });
     }
     selectedTool = name;
     markSelectedTool();
@@ -769,11 +774,11 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   }
 
   function startPlay(): void {
-    if (viewport === null || current === null || current.imageIds.length < 2) {
+    if (viewport === null || current === null || current.imageIds.length < 2 || tools === null) {
       return;
     }
     // Frames not loaded yet are fetched as the clip reaches them; the prefetch runs ahead.
-    toolUtilities.cine.playClip(viewportElement as HTMLDivElement, {
+    tools.cine.playClip(viewportElement as HTMLDivElement, {
       framesPerSecond: current.framesPerSecond,
       loop: true,
       waitForRendered: 30,
@@ -783,7 +788,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
 
   function stopPlay(): void {
     if (playing) {
-      toolUtilities.cine.stopClip(viewportElement as HTMLDivElement);
+      tools?.cine.stopClip(viewportElement as HTMLDivElement);
     }
     setPlaying(false);
   }
@@ -892,7 +897,10 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
 
   // --- Annotations ----------------------------------------------------------------------------
   function savedAnnotations(): SavedAnnotation[] {
-    const all = annotation.state.getAllAnnotations() as ToolTypes.Annotation[];
+    if (tools === null) {
+      return pendingAnnotations ?? [];
+    }
+    const all = tools.annotationState.getAllAnnotations() as ToolTypes.Annotation[];
     return all
       .filter((item) => ANNOTATION_TOOLS.has(item.metadata?.toolName ?? ""))
       .map((item) => {
@@ -917,11 +925,16 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   }
 
   function setAnnotations(list: SavedAnnotation[]): void {
+    if (tools === null) {
+      pendingAnnotations = list; // applied once the tools are loaded
+      return;
+    }
+    const annotationState = tools.annotationState;
     applying += 1;
     try {
-      annotation.state.removeAllAnnotations();
+      annotationState.removeAllAnnotations();
       for (const item of list) {
-        annotation.state.addAnnotation(
+        annotationState.addAnnotation(
           structuredClone(item.data) as ToolTypes.Annotation,
           viewportElement as HTMLDivElement,
         );
@@ -969,7 +982,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       root.dataset["frames"] = String(loaded.imageIds.length);
       // The preview shows the middle instance; start there so the upgrade keeps the picture.
       const index = startIndex ?? previewIndex(loaded);
-      toolUtilities.stackPrefetch.disable(viewportElement as HTMLDivElement);
+      tools?.stackPrefetch.disable(viewportElement as HTMLDivElement);
       await stack.setStack(loaded.imageIds, index);
       if (token !== loadToken) {
         return;
@@ -982,12 +995,12 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
         throw new RenderFailure(problem);
       }
       // Neighbours of the displayed image first, then outwards (Cornerstone's stack prefetch).
-      toolUtilities.stackPrefetch.enable(viewportElement as HTMLDivElement);
+      tools?.stackPrefetch.enable(viewportElement as HTMLDivElement);
       preview.hidden = true;
       stage.classList.remove("viewer-stage--preview");
       status.hidden = true;
       setQuality("diagnostic");
-      playButton.disabled = loaded.imageIds.length < 2;
+      playButton.disabled = loaded.imageIds.length < 2 || tools === null;
       onViewportChange();
     } catch (error) {
       if (token === loadToken) {
@@ -1005,10 +1018,15 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   }
 
   const firstSeries = config.series[0];
-  const ready =
+  const firstImage =
     firstSeries === undefined
       ? Promise.reject(new Error("The study has no images."))
       : showSeries(firstSeries.seriesInstanceUid);
+  // The tools come after the first image (or its failure): the page is ready with both.
+  const ready = firstImage.then(attachTools, async (error: unknown) => {
+    await attachTools();
+    throw error;
+  });
   ready.catch(() => {
     // Shown on the page (status, data-error); callers awaiting `ready` see the rejection.
   });
