@@ -2,15 +2,13 @@
 going on duty from the home page, then receiving a consult the centre routes."""
 
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import World
-from tests.factories import PASSWORD
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
-from tests.lib.daphne import daphne_server
+from tests.consult import test_browser
+from tests.consult.test_browser import HOME_URL, _tab
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -20,39 +18,10 @@ pytestmark = [
     pytest.mark.usefixtures("built_assets"),
 ]
 
-EXPECT_TIMEOUT_MS = 10_000
-HOME_URL = re.compile(r"^http://127\.0\.0\.1:\d+/$")
 DETAIL_URL = re.compile(r"/consults/(\d+)/$")
 
-
-@pytest.fixture(scope="module")
-def server(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    with daphne_server(tmp_path_factory.mktemp("daphne") / "daphne.log") as url:
-        yield url
-
-
-@pytest.fixture
-def browser(server: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-        with screenshots_if_failed(
-            request, lambda: [tab for context in chromium.contexts for tab in context.pages]
-        ):
-            yield chromium
-        chromium.close()
-
-
-def _tab(browser: Browser, server: str, username: str) -> Page:
-    context = browser.new_context(locale="zh-CN", base_url=server)
-    tab = context.new_page()
-    tab.set_default_timeout(EXPECT_TIMEOUT_MS)
-    tab.goto("/")
-    tab.locator("#id_username").fill(username)
-    tab.locator("#id_password").fill(PASSWORD)
-    tab.locator("form.form button[type=submit]").click()
-    expect(tab).to_have_url(HOME_URL)
-    return tab
+server = test_browser.server
+browser = test_browser.browser
 
 
 def _request_from_consult_centre(doctor: Page, world: World) -> int:

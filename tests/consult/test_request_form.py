@@ -3,45 +3,17 @@
 import re
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.urls import reverse
 
 from consult.models import ConsultRequest
-from server.accounts.models import User
 from server.directory.models import Specialty
 from tests.conftest import World
 from tests.consult.conftest import add_specialist, make_consult, practitioner_of
+from tests.consult.test_pages import _request_form, _signed_in
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name below
 
 pytestmark = pytest.mark.usefixtures("built_assets")
-
-
-def _signed_in(client: Client, user: User) -> Client:
-    client.force_login(user)
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    return client
-
-
-def _request_form(world: World, **overrides: str) -> dict[str, str]:
-    form = {
-        "patient": str(world.patient.pk),
-        "kind": "consult",
-        "mode": "offline",
-        "urgency": "urgent",
-        "reason": "反复胸痛两周",
-        "purpose": "明确诊断",
-        "clinical_summary": "胸片示右下肺阴影",
-        "wanted_specialty": "radiology",
-        "minimum_title": "attending",
-        "target_kind": "specialist",
-        "target_practitioner": str(practitioner_of(world.specialist).pk),
-        "consent_signer": "王秀英",
-        "consent_relation": "self",
-        "consent_method": "electronic",
-    }
-    form.update(overrides)
-    return form
 
 
 def _select(html: str, name: str) -> str:

@@ -118,8 +118,13 @@ export function onLiveEvent(handler: (event: LiveEvent) => void): void {
   });
 }
 
-/** Calls `handler` each time the socket (re)connects: events may have been missed meanwhile. */
+/** Calls `handler` each time the socket (re)connects: events may have been missed meanwhile.
+ * A page script that loads after the socket came up is called once at once, for the same
+ * reason: the socket's first connection happened without it. */
 export function onLiveConnected(handler: () => void): void {
+  if (document.documentElement.dataset["live"] === "connected") {
+    queueMicrotask(handler);
+  }
   window.addEventListener(LIVE_STATUS, (dispatched) => {
     if (dispatched instanceof CustomEvent && dispatched.detail === "connected") {
       handler();
