@@ -1,12 +1,15 @@
 // Entry of the image viewer page: read the page's configuration and start the viewer.
 //
 // The page's HTML already shows the first preview. On a clinic's slow link that image should
-// have the link to itself, so the viewer's scripts (Cornerstone: a megabyte) are fetched only
-// once it is on screen; from the browser cache they load at once.
+// have the link to itself, so nothing else is fetched until it is on screen. Then, on a slow
+// link, a small module draws the first diagnostic image without Cornerstone (first.ts), and
+// only after it the viewer's scripts (Cornerstone: over 600 kB gzipped) are fetched; the
+// viewer takes the image over once they have arrived. From the browser cache they load at once.
 
 import "./viewer.css";
 
 import { readViewerConfig } from "./config";
+import { firstImageDraw } from "./first";
 
 const PREVIEW_WAIT_MS = 5_000;
 
@@ -26,9 +29,10 @@ const root = document.getElementById("viewer");
 if (root !== null) {
   const config = readViewerConfig();
   void previewShown(root)
-    .then(() => import("./viewer"))
-    .then(({ createViewer }) => {
-      const handle = createViewer(root, config);
+    .then(() => firstImageDraw(root, config))
+    .then(async (firstImage) => {
+      const { createViewer } = await import("./viewer");
+      const handle = createViewer(root, config, firstImage);
       // Browser tests and the consult's shared review reach the viewer through its handle.
       (window as unknown as { yunzhenViewer: typeof handle }).yunzhenViewer = handle;
       if (config.consultId !== null) {
