@@ -11,7 +11,7 @@
 // a blank result), leaves the first image to Cornerstone, as before.
 
 import type { ViewerConfig } from "./config";
-import type { DecodeJob, DecodeResult } from "./firstTypes";
+import type { DecodeJob, DecodeResult, WarmUp } from "./firstTypes";
 import { FRAMES_ACCEPT, framesAccept, isSlowLink, JPEG2000_LOSSY, linkJudged } from "./link";
 import {
   first,
@@ -152,24 +152,51 @@ function singlePart(body: Uint8Array, contentType: string): { bytes: Uint8Array;
   return { bytes: body.slice(start, close), syntax };
 }
 
-function decodeInWorker(job: DecodeJob): Promise<DecodeResult> {
+// Frames larger than this get the archive's lossy copy (JPEG 2000) on a slow link
+// (imaging/lossy.py lossy_worthwhile).
+const LOSSY_COPY_ABOVE_BYTES = 1_000_000;
+const J2K_SYNTAXES = new Set(["1.2.840.10008.1.2.4.90", JPEG2000_LOSSY]);
+
+// A decode still running this long after the frame arrived (a decoder that never loaded, a
+// stalled WASM download) is given up: Cornerstone draws the image instead.
+const DECODE_WAIT_MS = 20_000;
+
+interface Decoder {
+  worker: Worker;
+  /** Why the worker failed, if it did before it was given the frame. */
+  broken: string | null;
+}
+
+function decoderStart(): Decoder {
+  const worker = new Worker(new URL("./firstDecode.worker.ts", import.meta.url), {
+    type: "module",
+  });
+  const decoder: Decoder = { worker, broken: null };
+  worker.addEventListener("error", (event) => {
+    decoder.broken = event.message || "worker error";
+  });
+  return decoder;
+}
+
+function decodeInWorker(decoder: Decoder, job: DecodeJob): Promise<DecodeResult> {
   return new Promise((resolve) => {
-    const worker = new Worker(new URL("./firstDecode.worker.ts", import.meta.url), {
-      type: "module",
-    });
+    const fail = (reason: string): void => finish({ ok: false, reason, undecodable: false });
     const finish = (result: DecodeResult): void => {
-      worker.terminate();
+      window.clearTimeout(timer);
       resolve(result);
     };
-    worker.addEventListener("message", (event: MessageEvent<DecodeResult>) => finish(event.data));
-    worker.addEventListener("error", (event) =>
-      finish({
-        ok: false,
-        reason: `the decoder did not start: ${event.message}`,
-        undecodable: false,
-      }),
+    const timer = window.setTimeout(() => fail("the decoder took too long"), DECODE_WAIT_MS);
+    if (decoder.broken !== null) {
+      fail(`the decoder did not start: ${decoder.broken}`);
+      return;
+    }
+    decoder.worker.addEventListener("message", (event: MessageEvent<DecodeResult>) =>
+      finish(event.data),
     );
-    worker.postMessage(job, [job.bytes]);
+    decoder.worker.addEventListener("error", (event) =>
+      fail(`the decoder did not start: ${event.message}`),
+    );
+    decoder.worker.postMessage(job, [job.bytes]);
   });
 }
 
@@ -249,6 +276,7 @@ export async function firstImageDraw(
     lossy: false,
     losslessWanted: false,
   };
+  let decoder: Decoder | undefined;
   try {
     const base = seriesBase(config.dicomwebRoot, config.studyInstanceUid, entry.seriesInstanceUid);
     const instance = previewInstance(await seriesMetadataAhead(base));
@@ -259,6 +287,13 @@ export async function firstImageDraw(
     const job = jobFor(instance);
     if (typeof job === "string") {
       throw new Error(job);
+    }
+    const stored = String(first(instance, TAG.transferSyntax) ?? "");
+    // A JPEG 2000 frame is coming: the worker loads its decoder meanwhile, not after it.
+    const frameBytes = (job.rows * job.columns * job.bitsAllocated) / 8;
+    if (J2K_SYNTAXES.has(stored) || frameBytes > LOSSY_COPY_ABOVE_BYTES) {
+      decoder = decoderStart();
+      decoder.worker.postMessage({ warm: true } satisfies WarmUp);
     }
     const imageId = frameImageId(base, sop, 1);
     const response = await fetch(imageId.slice("wadors:".length), {
@@ -273,9 +308,9 @@ export async function firstImageDraw(
       response.headers.get("Content-Type") ?? "",
     );
     state.frame = { imageId, bytes: part.bytes, transferSyntax: part.syntax };
-    const stored = String(first(instance, TAG.transferSyntax) ?? "");
     const lossy = part.syntax === JPEG2000_LOSSY && stored !== JPEG2000_LOSSY;
-    const result = await decodeInWorker({
+    decoder ??= decoderStart();
+    const result = await decodeInWorker(decoder, {
       ...job,
       bytes: part.bytes.slice().buffer,
       transferSyntax: part.syntax,
@@ -306,6 +341,8 @@ export async function firstImageDraw(
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
     root.dataset["first"] = `left to Cornerstone: ${reason}`;
+  } finally {
+    decoder?.worker.terminate();
   }
   return state;
 }

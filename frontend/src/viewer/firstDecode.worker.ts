@@ -7,7 +7,7 @@
 import openJpegFactory, { type OpenJpegModule } from "@cornerstonejs/codec-openjpeg/decodewasmjs";
 import openJpegWasm from "@cornerstonejs/codec-openjpeg/decodewasm?url";
 
-import type { DecodeJob, DecodeResult } from "./firstTypes";
+import type { DecodeJob, DecodeResult, WarmUp } from "./firstTypes";
 
 const J2K = new Set(["1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91"]);
 const NATIVE_LITTLE_ENDIAN = new Set(["1.2.840.10008.1.2", "1.2.840.10008.1.2.1"]);
@@ -31,6 +31,13 @@ function typed(bytes: Uint8Array, bits: number, signed: boolean, count: number):
   return signed ? new Int16Array(copy) : new Uint16Array(copy);
 }
 
+function codecLoad(): Promise<OpenJpegModule> {
+  codec ??= openJpegFactory({
+    locateFile: (file) => (file.endsWith(".wasm") ? openJpegWasm : file),
+  });
+  return codec;
+}
+
 async function samples(job: DecodeJob): Promise<Samples> {
   const count = job.rows * job.columns;
   if (NATIVE_LITTLE_ENDIAN.has(job.transferSyntax)) {
@@ -46,10 +53,7 @@ async function samples(job: DecodeJob): Promise<Samples> {
   if (!J2K.has(job.transferSyntax)) {
     throw new NotHandled(`transfer syntax ${job.transferSyntax} is not handled`);
   }
-  codec ??= openJpegFactory({
-    locateFile: (file) => (file.endsWith(".wasm") ? openJpegWasm : file),
-  });
-  const decoder = new (await codec).J2KDecoder();
+  const decoder = new (await codecLoad()).J2KDecoder();
   try {
     const encoded = new Uint8Array(job.bytes);
     decoder.getEncodedBuffer(encoded.length).set(encoded);
@@ -139,8 +143,14 @@ async function decode(job: DecodeJob): Promise<DecodeResult> {
   };
 }
 
-self.addEventListener("message", (event: MessageEvent<DecodeJob>) => {
-  decode(event.data).then(
+self.addEventListener("message", (event: MessageEvent<DecodeJob | WarmUp>) => {
+  const job = event.data;
+  if ("warm" in job) {
+    // A failure to load shows when the frame is decoded.
+    codecLoad().catch(() => undefined);
+    return;
+  }
+  decode(job).then(
     (result) => {
       const transfer = result.ok ? [result.rgba] : [];
       self.postMessage(result, { transfer });

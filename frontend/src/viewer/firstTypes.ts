@@ -1,5 +1,11 @@
 // Messages between the first image module (first.ts) and its decoding worker.
 
+/** Sent first when the frame will likely be JPEG 2000: the worker loads its WASM decoder
+ * while the frame is still on its way. */
+export interface WarmUp {
+  warm: true;
+}
+
 export interface DecodeJob {
   bytes: ArrayBuffer;
   transferSyntax: string;
