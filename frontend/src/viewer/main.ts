@@ -10,6 +10,7 @@ import "./viewer.css";
 
 import { readViewerConfig } from "./config";
 import { firstImageDraw } from "./first";
+import { seriesBase, seriesMetadataAhead } from "./metadata";
 
 const PREVIEW_WAIT_MS = 5_000;
 
@@ -28,6 +29,14 @@ function previewShown(root: HTMLElement): Promise<void> {
 const root = document.getElementById("viewer");
 if (root !== null) {
   const config = readViewerConfig();
+  const firstSeries = config.series[0];
+  if (firstSeries !== undefined) {
+    // A few kilobytes beside the preview, so that the frame can be asked for the moment the
+    // preview is in; the viewer takes this answer rather than asking again.
+    const { dicomwebRoot, studyInstanceUid } = config;
+    const base = seriesBase(dicomwebRoot, studyInstanceUid, firstSeries.seriesInstanceUid);
+    seriesMetadataAhead(base).catch(() => undefined);
+  }
   void previewShown(root)
     .then(() => firstImageDraw(root, config))
     .then(async (firstImage) => {

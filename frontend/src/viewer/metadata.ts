@@ -54,12 +54,13 @@ export function seriesMetadataAhead(base: string): Promise<DicomJsonInstance[]> 
   return answer;
 }
 
-/** The series' instances in viewing order: the answer fetched ahead if there is one (once),
- * else asked now. */
+/** The series' instances in viewing order: the answer fetched ahead if there is one (once,
+ * and only if it succeeded), else asked now. */
 export function seriesMetadata(base: string): Promise<DicomJsonInstance[]> {
   const ahead = fetched.get(base);
   fetched.delete(base);
-  return ahead ?? metadataFetch(base);
+  // A failed answer fetched ahead is asked for again.
+  return ahead === undefined ? metadataFetch(base) : ahead.catch(() => metadataFetch(base));
 }
 
 /** The instance whose first frame the preview shows: the middle one (series.ts previewIndex). */

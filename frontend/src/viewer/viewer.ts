@@ -1206,9 +1206,13 @@ export function createViewer(
     quality: () => shown,
     onQualityChange: (listener) => subscribe(qualityListeners, listener),
     snapshotPng: () =>
-      shown === "diagnostic"
-        ? snapshot(viewportElement)
-        : Promise.reject(new Error(labels.renderFailed.replace("%(reason)s", shown))),
+      // Not before the handover: until Cornerstone's render has passed its checks, its canvas
+      // is not what the clinician sees (key images come only from a verified render).
+      firstCanvas !== null
+        ? Promise.reject(new Error(labels.toolsLoading))
+        : shown === "diagnostic"
+          ? snapshot(viewportElement)
+          : Promise.reject(new Error(labels.renderFailed.replace("%(reason)s", shown))),
     displayedSopInstanceUid: () =>
       viewport === null ? "" : sopInstanceUidOf(viewport.getCurrentImageId()),
   };
