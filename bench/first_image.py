@@ -582,8 +582,9 @@ def _seed() -> dict[str, Any]:
 
 
 def _viewer_bundle() -> dict[str, int]:
-    """Sizes of the JavaScript the viewer needs for its first image: raw, and gzipped as
-    WhiteNoise serves it."""
+    """Sizes of the viewer's JavaScript (Cornerstone), raw and gzipped as WhiteNoise serves
+    it, and of what the first image needs on a slow link without it (`first_gzip`: the page's
+    small entry, its decoding worker and the JPEG 2000 WASM, frontend/src/viewer/first.ts)."""
     from django.conf import settings
 
     manifest = json.loads((Path(settings.FRONTEND_DIST) / ".vite" / "manifest.json").read_text())
@@ -602,7 +603,20 @@ def _viewer_bundle() -> dict[str, int]:
     # The tools come after the first image (src/viewer/tools.ts), when the build splits them.
     tools = manifest.get("src/viewer/tools.ts", {}).get("file")
     after = (static / f"{tools}.gz").stat().st_size if tools else 0
-    return {"files": len(files), "raw": raw, "gzip": gzipped, "tools_gzip": after}
+    entry = static / manifest["src/viewer/main.ts"]["file"]
+    first = [
+        entry,
+        *(static / "assets").glob("firstDecode.worker-*.js"),
+        *(static / "assets").glob("openjpegwasm_decode-*.wasm"),
+    ]
+    first_gzip = sum((p.parent / f"{p.name}.gz").stat().st_size for p in first)
+    return {
+        "files": len(files),
+        "raw": raw,
+        "gzip": gzipped,
+        "tools_gzip": after,
+        "first_gzip": first_gzip,
+    }
 
 
 def _median(values: list[float]) -> float:
@@ -655,8 +669,9 @@ def main() -> int:
             f"{seeded['preview_bytes'] / 1000:.0f} kB; lossy copy "
             f"{seeded['lossy_bytes'] / 1000:.0f} kB ({seeded['lossy_ratio']}:1); "
             f"viewer JavaScript {bundle['files']} files, "
-            f"{bundle['raw'] / 1e6:.2f} MB raw, {bundle['gzip'] / 1e6:.2f} MB gzip before the "
-            f"first image, {bundle['tools_gzip'] / 1e6:.2f} MB gzip of tools after it (Chromium "
+            f"{bundle['raw'] / 1e6:.2f} MB raw, {bundle['gzip'] / 1e6:.2f} MB gzip, "
+            f"{bundle['tools_gzip'] / 1e6:.2f} MB gzip of tools after it; on a slow link the "
+            f"first image needs {bundle['first_gzip'] / 1e3:.0f} kB gzip of it (Chromium "
             "asks for brotli only over HTTPS)",
             flush=True,
         )

@@ -80,6 +80,7 @@ def _labels() -> dict[str, str]:
         "loadLossless": _("Load lossless"),
         "loadingLossless": _("Loading the lossless image…"),
         "loading": _("Loading images…"),
+        "toolsLoading": _("Loading tools…"),
         "loadFailed": _("The images could not be loaded."),
         "renderFailed": _("The diagnostic image could not be displayed: %(reason)s"),
         "renderError": _("the image could not be loaded or decoded."),

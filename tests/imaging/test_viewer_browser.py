@@ -5,15 +5,25 @@ what it drew from the viewport's canvas.
 """
 
 import itertools
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+import numpy as np
 import pytest
+from django.conf import settings
+from django.core.files.storage import default_storage
+from openjpeg.utils import decode as j2k_decode
 from playwright.sync_api import Page, Route, expect, sync_playwright
 
 from imaging.models import IngestSource, Series
-from imaging.services import IngestStatus, instance_ingest, series_previews_render
+from imaging.services import (
+    IngestStatus,
+    instance_ingest,
+    instance_lossy_frame_render,
+    series_previews_render,
+)
 from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.factories import PASSWORD
@@ -190,6 +200,9 @@ def _open_viewer(page: Page, series: Series) -> None:
     viewer = page.locator("#viewer")
     expect(viewer).to_have_attribute("data-quality", "diagnostic")
     expect(viewer.locator(".viewer-quality")).to_have_text("诊断")
+    # On a link judged slow the first image may be drawn before Cornerstone arrives
+    # (first.ts): these tests read Cornerstone's viewport, once it has taken the image over.
+    expect(viewer.locator("canvas.viewer-first")).to_have_count(0)
     page.evaluate(NEXT_FRAME)
 
 
@@ -564,3 +577,216 @@ def test_the_ellipse_statistics_are_in_the_pages_language(consult_ct: Series, ta
     expect(text.filter(has_text="面积")).to_have_count(1)
     for english in ("Mean", "Std Dev", "Area", "Max", "Min"):
         expect(text.filter(has_text=english)).to_have_count(0)
+
+
+# --- The first image without Cornerstone on a slow link (frontend/src/viewer/first.ts) --------
+
+CHEST_CR = "RG1_UNCR.dcm"  # 1955 x 1841, 15 bits, MONOCHROME1, window 15000/30000
+# A link the viewer judges slow (below 1 MB/s) that still keeps these tests short.
+SLOW_LINK = {
+    "offline": False,
+    "latency": 0,
+    "downloadThroughput": 400_000,
+    "uploadThroughput": 400_000,
+}
+FIRST_CANVAS_PIXELS = """(points) => {
+  const canvas = document.querySelector("#viewer canvas.viewer-first");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  return points.map(([x, y]) => context.getImageData(x, y, 1, 1).data[0]);
+}"""
+
+
+def _slow_link(page: Page) -> None:
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions", SLOW_LINK)
+
+
+def _first_image_files() -> set[str]:
+    """The scripts the page loads itself (the entries its HTML names, with what they import:
+    the site's and the viewer's small entry, which draws the first image); the first image's
+    decoding worker is added by name. Every other script is Cornerstone's or comes after it."""
+    manifest = json.loads((Path(settings.FRONTEND_DIST) / ".vite" / "manifest.json").read_text())
+
+    def files(key: str) -> list[str]:
+        chunk = manifest[key]
+        return [chunk["file"], *(f for i in chunk.get("imports", []) for f in files(i))]
+
+    entries = [key for key, chunk in manifest.items() if chunk.get("isEntry")]
+    assert "src/viewer/main.ts" in entries
+    return {name.rsplit("/", 1)[-1] for key in entries for name in files(key)}
+
+
+def _hold_cornerstone(page: Page) -> Callable[[], None]:
+    """Holds every script under /static/assets/ except the first image's; returns the release."""
+    allowed = _first_image_files()
+    held: list[Route] = []
+    released = False
+
+    def hold(route: Route) -> None:
+        name = route.request.url.rsplit("/", 1)[-1].split("?", 1)[0]
+        if released or name in allowed or name.startswith("firstDecode.worker-"):
+            route.continue_()
+        else:
+            held.append(route)
+
+    def release() -> None:
+        nonlocal released
+        released = True
+        for route in held:
+            route.continue_()
+
+    page.route("**/static/assets/*.js", hold)
+    return release
+
+
+class ChestFilm(NamedTuple):
+    series: Series
+    #: The lossy copy's pixels, decoded here.
+    lossy: np.ndarray[Any, Any]
+
+
+@pytest.fixture
+def chest_cr(carded: World) -> ChestFilm:
+    """A chest radiograph stored uncompressed (7 MB), with its lossy copy made."""
+    series = _store(carded, CHEST_CR)
+    instance = series.instances.get()
+    instance_lossy_frame_render(instance_id=instance.pk)
+    instance.refresh_from_db()
+    with default_storage.open(instance.lossy_frame_name) as lossy:
+        pixels = j2k_decode(lossy.read())
+    return ChestFilm(series, pixels)
+
+
+def _expected_greys(film: ChestFilm, points: list[tuple[int, int]]) -> list[int]:
+    """The lossy copy through the stored window 15000/30000, inverted (MONOCHROME1)."""
+    lower, upper = 15000 - 30000 / 2, 15000 + 30000 / 2
+    values = film.lossy.astype(np.float64)
+    greys = np.clip(np.round((values - lower) * 255 / (upper - lower)), 0, 255)
+    return [int(255 - greys[y, x]) for x, y in points]
+
+
+def test_on_a_slow_link_the_chest_film_is_drawn_before_cornerstone_arrives_then_handed_over(
+    chest_cr: ChestFilm, tab: Page
+) -> None:
+    series = chest_cr.series
+    _sign_in(tab, "clinic")
+    frames: list[str] = []
+    tab.on("request", lambda r: frames.append(r.url) if "/frames/" in r.url else None)
+    _slow_link(tab)
+    release = _hold_cornerstone(tab)
+
+    tab.goto(f"/imaging/studies/{series.study.study_instance_uid}/view/")
+
+    # Drawn and labelled by the first image module while Cornerstone's scripts are held.
+    viewer = tab.locator("#viewer")
+    expect(viewer).to_have_attribute("data-quality", "diagnostic")
+    expect(viewer.locator(".viewer-quality")).to_have_text("诊断 · 有损压缩 10:1")
+    first = viewer.locator("canvas.viewer-first")
+    expect(first).to_be_visible()
+    expect(viewer.locator(".viewer-status")).to_have_text("工具加载中…")
+    expect(viewer.locator("[data-action=lossless]")).to_have_text("加载无损原图")
+    assert viewer.get_attribute("data-first") == "drawn"
+    assert tab.evaluate("() => window.yunzhenViewer === undefined")
+    assert (first.get_attribute("width"), first.get_attribute("height")) == ("1841", "1955")
+    points = [(x, y) for x in (200, 920, 1640) for y in (300, 977, 1700)]
+    drawn = tab.evaluate(FIRST_CANVAS_PIXELS, points)
+    expected = _expected_greys(chest_cr, points)
+    assert max(abs(a - b) for a, b in zip(drawn, expected, strict=True)) <= 2, (drawn, expected)
+    assert len(set(drawn)) > 3, drawn
+    assert len(frames) == 1
+
+    # Cornerstone arrives and takes the image over without fetching the frame again.
+    release()
+    tab.wait_for_function("() => window.yunzhenViewer !== undefined")
+    tab.evaluate("() => window.yunzhenViewer.ready")
+    expect(first).to_have_count(0)
+    expect(viewer).to_have_attribute("data-quality", "diagnostic")
+    expect(viewer.locator(".viewer-quality")).to_have_text("诊断 · 有损压缩 10:1")
+    expect(viewer.locator("[data-action=lossless]")).to_be_visible()
+    expect(viewer.locator(".viewer-status")).to_be_hidden()
+    expect(viewer.locator(".viewer-wl")).to_have_text("W 30000 L 15000")
+    tab.evaluate(NEXT_FRAME)
+    assert _canvas(tab)["spread"] > 10
+    assert len(frames) == 1, frames
+
+    # Then everything works as without the first image module: window/level and measuring.
+    box = tab.locator("#viewer .viewer-viewport").bounding_box()
+    assert box is not None
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    tab.mouse.move(x, y)
+    tab.mouse.down()
+    tab.mouse.move(x + 60, y + 40, steps=6)
+    tab.mouse.up()
+    expect(viewer.locator(".viewer-wl")).not_to_have_text("W 30000 L 15000")
+    tab.keyboard.press("l")
+    tab.mouse.move(x - 80, y)
+    tab.mouse.down()
+    tab.mouse.move(x + 80, y, steps=8)
+    tab.mouse.up()
+    tab.wait_for_function("() => window.yunzhenViewer.annotations().length === 1")
+    assert tab.evaluate("() => window.yunzhenViewer.annotations()[0].tool") == "Length"
+
+
+@pytest.mark.parametrize("stored", ["MR_small_jpeg_ls_lossless.dcm"], indirect=True)
+def test_a_frame_the_first_image_module_cannot_decode_is_drawn_by_cornerstone(
+    stored: Series, tab: Page
+) -> None:
+    """JPEG-LS is left to Cornerstone, which decodes the bytes already received."""
+    _sign_in(tab, "clinic")
+    frames: list[str] = []
+    tab.on("request", lambda r: frames.append(r.url) if "/frames/" in r.url else None)
+    _slow_link(tab)
+
+    _open_viewer(tab, stored)
+
+    viewer = tab.locator("#viewer")
+    assert "transfer syntax 1.2.840.10008.1.2.4.80" in (viewer.get_attribute("data-first") or "")
+    expect(viewer.locator("canvas.viewer-first")).to_have_count(0)
+    drawn = _canvas(tab)
+    assert drawn["spread"] > 10, drawn
+    assert len(frames) == 1, frames
+
+
+def test_a_corrupt_frame_falls_back_to_cornerstone_fetching_it_again(
+    consult_ct: Series, tab: Page
+) -> None:
+    """A frame that does not decode is never shown by the first image module, nor handed to
+    Cornerstone, which fetches the frame itself and draws it."""
+    _sign_in(tab, "clinic")
+    answered: list[str] = []
+
+    def corrupt_first(route: Route) -> None:
+        if answered:
+            route.continue_()
+            return
+        answered.append(route.request.url)
+        boundary = "yz-test-boundary"
+        body = (
+            f"--{boundary}\r\nContent-Type: application/octet-stream; "
+            f"transfer-syntax=1.2.840.10008.1.2.4.91\r\n\r\n".encode()
+            + b"\xff\x4f\xff\x51"
+            + b"\x00garbage" * 64
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        route.fulfill(
+            status=200,
+            body=body,
+            headers={
+                "Content-Type": f'multipart/related; type="application/octet-stream"; '
+                f"boundary={boundary}"
+            },
+        )
+
+    tab.route("**/frames/*", corrupt_first)
+    _slow_link(tab)
+
+    _open_viewer(tab, consult_ct)
+
+    viewer = tab.locator("#viewer")
+    assert (viewer.get_attribute("data-first") or "").startswith("left to Cornerstone"), (
+        viewer.get_attribute("data-first")
+    )
+    expect(viewer.locator("canvas.viewer-first")).to_have_count(0)
+    assert _canvas(tab)["spread"] > 10
+    assert len(answered) == 1

@@ -89,3 +89,30 @@ def test_viewer_page_preloads_no_cornerstone_tools(built_assets: None) -> None:
     assert tools not in html
     assert viewer not in html
     assert "src/viewer/tools.ts" in manifest["src/viewer/viewer.ts"]["dynamicImports"]
+
+
+def test_viewer_first_image_needs_only_a_small_entry_and_worker(built_assets: None) -> None:
+    """On a first visit over a clinic's link the first image needs the page's viewer entry (it
+    draws the image itself: frontend/src/viewer/first.ts), its decoding worker and the
+    JPEG 2000 WASM, not Cornerstone: together about 100 kB gzipped, 3 s of 300 kbit/s."""
+    dist = Path(settings.FRONTEND_DIST)
+    manifest = json.loads((dist / ".vite" / "manifest.json").read_text())
+    entry = manifest["src/viewer/main.ts"]
+    viewer = manifest["src/viewer/viewer.ts"]["file"]
+    workers = sorted((dist / "assets").glob("firstDecode.worker-*.js"))
+    wasm = sorted((dist / "assets").glob("openjpegwasm_decode-*.wasm"))
+
+    assert entry.get("imports", []) == []
+    assert len(workers) == 1
+    assert len(wasm) == 1
+    entry_text = (dist / entry["file"]).read_text()
+    assert workers[0].name in entry_text
+    assert viewer.rsplit("/", 1)[-1] in entry_text  # imported later, not statically
+    assert wasm[0].name in workers[0].read_text()
+    assert "RenderingEngine" not in workers[0].read_text()
+    gzipped = {
+        path.name: (path.parent / f"{path.name}.gz").stat().st_size
+        for path in (dist / entry["file"], workers[0], wasm[0])
+    }
+    assert sum(gzipped.values()) < 110_000, gzipped
+    assert (dist / entry["file"]).with_suffix(".js.gz").stat().st_size < 10_000, gzipped

@@ -20,6 +20,8 @@ export interface ViewerLabels {
   loadLossless: string;
   loadingLossless: string;
   loading: string;
+  /** Over the first image drawn before Cornerstone's tools have arrived. */
+  toolsLoading: string;
   loadFailed: string;
   /** "The diagnostic image could not be displayed: %(reason)s" */
   renderFailed: string;

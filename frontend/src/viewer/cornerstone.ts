@@ -6,13 +6,8 @@
 import { init as coreInit } from "@cornerstonejs/core";
 import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
 
-import { framesAccept } from "./quality";
+import { FRAMES_ACCEPT, framesAccept } from "./link";
 
-// Frames as the archive stores them (compressed frames are decoded here, in the workers);
-// the second range lets the archive decode what it cannot send as stored (big endian).
-const FRAMES_ACCEPT =
-  'multipart/related; type="*/*"; transfer-syntax=*, ' +
-  'multipart/related; type="application/octet-stream"; transfer-syntax=*';
 // Decoding workers: enough to keep up with cine without starving the page on small machines.
 const MAX_DECODE_WORKERS = 2;
 

@@ -2,72 +2,41 @@
 // radiograph's lossless frame (4–7 MB). There the viewer asks first for the archive's lossy
 // copy (JPEG 2000 irreversible at the ratio the consortium approved, full resolution and bit
 // depth): the archive sends it only for large single-frame images and everything else as
-// stored. What was drawn is read back from the image, so the badge can say it is lossy.
+// stored (link.ts judges the link and writes the Accept header). What was drawn is read back
+// from the image, so the badge can say it is lossy.
 
 import { cache, metaData } from "@cornerstonejs/core";
 
-export const JPEG2000_LOSSY = "1.2.840.10008.1.2.4.91";
-const LOSSY_RANGE =
-  'multipart/related; type="application/octet-stream"; ' + `transfer-syntax=${JPEG2000_LOSSY}`;
-// Below this throughput a 4 MB lossless radiograph takes longer than about 4 s.
-const SLOW_BYTES_PER_SECOND = 1_000_000;
-// Resource Timing needs this much body to say anything: smaller answers arrive in one burst.
-const MIN_SAMPLE_BYTES = 16_000;
-// A preview (25–60 kB) still on its way after this long came over a slow link.
-const PREVIEW_WAIT_MS = 8_000;
+import { JPEG2000_LOSSY, losslessAsked } from "./link";
 
-let slowLink = false;
-// Images the user asked to see lossless: their frames are asked for as stored from then on.
-const losslessAsked = new Set<string>();
+export { framesAccept, JPEG2000_LOSSY, linkJudged } from "./link";
 
-/** Whether the link is slow, from the preview image's download, else the browser's estimate. */
-function measure(previewUrl: string): boolean {
-  const url = new URL(previewUrl, window.location.href).href;
-  const entries = performance.getEntriesByName(url, "resource") as PerformanceResourceTiming[];
-  const entry = entries[entries.length - 1];
-  if (entry !== undefined && entry.encodedBodySize >= MIN_SAMPLE_BYTES) {
-    const seconds = (entry.responseEnd - entry.responseStart) / 1000;
-    return seconds > 0 && entry.encodedBodySize / seconds < SLOW_BYTES_PER_SECOND;
-  }
-  const connection = (navigator as { connection?: { downlink?: number } }).connection;
-  // downlink is in Mbit/s; Chromium reports 10 and above for anything fast.
-  const downlink = connection?.downlink;
-  return downlink !== undefined && (downlink * 1e6) / 8 < SLOW_BYTES_PER_SECOND;
-}
-
-/** Resolves once the preview has loaded or failed, having judged the link from it, or once
- * it has kept the viewer waiting too long (then the link is slow). */
-export function linkJudged(preview: HTMLImageElement, previewUrl: string): Promise<void> {
-  return new Promise((resolve) => {
-    let waited = 0;
-    const done = (): void => {
-      window.clearTimeout(waited);
-      slowLink = measure(previewUrl);
-      resolve();
-    };
-    if (preview.complete) {
-      done();
-      return;
-    }
-    preview.addEventListener("load", done, { once: true });
-    preview.addEventListener("error", done, { once: true });
-    waited = window.setTimeout(() => {
-      slowLink = true;
-      resolve();
-    }, PREVIEW_WAIT_MS);
-  });
-}
-
-/** The frames Accept header for an image: the lossy copy named first on a slow link (unless
- * the user asked for this image lossless), then `asStored`. */
-export function framesAccept(asStored: string, imageId: string): string {
-  return slowLink && !losslessAsked.has(imageId) ? `${LOSSY_RANGE}, ${asStored}` : asStored;
-}
+// The image loader reads a frame's bytes from this metadata module before it asks the network.
+const COMPRESSED_FRAME_DATA = "compressedFrameData";
+// Above the image loader's own metadata providers.
+const OFFER_PRIORITY = 10_000;
 
 /** Drop the lossy copy loaded under this id, so that loading it again fetches it as stored. */
 export function losslessRequest(imageId: string): void {
   losslessAsked.add(imageId);
   cache.removeImageLoadObject(imageId, { force: true });
+}
+
+/** Hands the image loader a frame's bytes that the page already received (the first image,
+ * fetched before Cornerstone arrived), so it decodes them rather than downloading them again.
+ * Offered until withdrawn, and never for an image the user asked to see lossless. If they do
+ * not decode, the loader fetches the frame itself. Returns the withdrawal. */
+export function frameBytesOffer(
+  imageId: string,
+  pixelData: Uint8Array,
+  transferSyntaxUid: string,
+): () => void {
+  const provider = (type: string, query: unknown): unknown =>
+    type === COMPRESSED_FRAME_DATA && query === imageId && !losslessAsked.has(imageId)
+      ? { pixelData, transferSyntaxUid }
+      : undefined;
+  metaData.addProvider(provider as never, OFFER_PRIORITY);
+  return () => metaData.removeProvider(provider as never);
 }
 
 /** Whether the image loaded under this id is the archive's lossy copy (an image stored as

@@ -3,12 +3,19 @@
 
 import dicomImageLoader from "@cornerstonejs/dicom-image-loader";
 
-type DicomJsonElement = { vr?: string; Value?: unknown[] };
-export type DicomJsonInstance = Record<string, DicomJsonElement>;
+import {
+  first,
+  frameImageId,
+  NUMBER_OF_FRAMES,
+  numberOf,
+  seriesBase,
+  seriesMetadata,
+  SOP_INSTANCE_UID,
+  type DicomJsonInstance,
+} from "./metadata";
 
-const SOP_INSTANCE_UID = "00080018";
-const INSTANCE_NUMBER = "00200013";
-const NUMBER_OF_FRAMES = "00280008";
+export type { DicomJsonInstance };
+
 const CINE_RATE = "00180040";
 const FRAME_TIME = "00181063";
 const RECOMMENDED_DISPLAY_FRAME_RATE = "00082144";
@@ -24,15 +31,6 @@ export interface LoadedSeries {
   /** Frames per second for cine, when the series is one or more multi-frame objects. */
   framesPerSecond: number;
   multiFrame: boolean;
-}
-
-function first(instance: DicomJsonInstance, tag: string): unknown {
-  return instance[tag]?.Value?.[0];
-}
-
-function numberOf(instance: DicomJsonInstance, tag: string): number | null {
-  const value = Number(first(instance, tag));
-  return Number.isFinite(value) && value > 0 ? value : null;
 }
 
 function framesPerSecondOf(instance: DicomJsonInstance): number {
@@ -77,17 +75,8 @@ export async function seriesLoad(
   studyInstanceUid: string,
   seriesInstanceUid: string,
 ): Promise<LoadedSeries> {
-  const base = `${window.location.origin}${dicomwebRoot}/studies/${studyInstanceUid}/series/${seriesInstanceUid}`;
-  const response = await fetch(`${base}/metadata`, {
-    credentials: "same-origin",
-    headers: { Accept: "application/dicom+json" },
-  });
-  if (!response.ok) {
-    throw new Error(`Series metadata: HTTP ${response.status}`);
-  }
-  const instances = ((await response.json()) as DicomJsonInstance[]).sort(
-    (a, b) => (numberOf(a, INSTANCE_NUMBER) ?? 0) - (numberOf(b, INSTANCE_NUMBER) ?? 0),
-  );
+  const base = seriesBase(dicomwebRoot, studyInstanceUid, seriesInstanceUid);
+  const instances = await seriesMetadata(base);
   const imageIds: string[] = [];
   const instanceStarts: number[] = [];
   let framesPerSecond = DEFAULT_FRAMES_PER_SECOND;
@@ -105,7 +94,7 @@ export async function seriesLoad(
     }
     instanceStarts.push(imageIds.length);
     for (let frame = 1; frame <= frames; frame += 1) {
-      const imageId = `wadors:${base}/instances/${sop}/frames/${frame}`;
+      const imageId = frameImageId(base, sop, frame);
       dicomImageLoader.wadors.metaDataManager.add(imageId, instance as never);
       imageIds.push(imageId);
     }

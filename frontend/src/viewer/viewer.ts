@@ -15,6 +15,7 @@ import type { ToolGroupManager, Types as ToolTypes } from "@cornerstonejs/tools"
 import { askText } from "./ask";
 import type { SeriesEntry, ViewerConfig, ViewerLabels } from "./config";
 import { cornerstoneStart, TOOL_NAMES, toolsLoad, type ToolsModule } from "./cornerstone";
+import type { FirstImage } from "./first";
 import type {
   DisplayQuality,
   PointerPosition,
@@ -22,7 +23,7 @@ import type {
   ViewerHandle,
   ViewState,
 } from "./handle";
-import { isLossyCopy, linkJudged, losslessRequest } from "./quality";
+import { frameBytesOffer, isLossyCopy, linkJudged, losslessRequest } from "./quality";
 import { previewIndex, seriesLoad, type LoadedSeries } from "./series";
 
 type Quality = DisplayQuality;
@@ -97,7 +98,15 @@ function round(value: number, digits = 0): number {
   return Math.round(value * factor) / factor;
 }
 
-export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHandle {
+/** `firstImage` is what the first image module (first.ts) drew and fetched before the viewer's
+ * scripts arrived: the viewer keeps that image on screen, with a note that the tools are on
+ * their way, until Cornerstone has drawn the same frame from the same bytes and its render has
+ * passed the viewer's checks; only then is the canvas removed ("handover"). */
+export function createViewer(
+  root: HTMLElement,
+  config: ViewerConfig,
+  firstImage: FirstImage | null = null,
+): ViewerHandle {
   viewerCount += 1;
   const labels = config.labels;
   const engineId = `yz-engine-${viewerCount}`;
@@ -120,6 +129,8 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   const viewportElement = element("div", "viewer-viewport");
   viewportElement.addEventListener("contextmenu", (event) => event.preventDefault());
   preview.alt = "";
+  // The first image drawn without Cornerstone, until the handover.
+  let firstCanvas = firstImage?.canvas ?? null;
   // No preview (the archive could not render one): the badge still says what is shown.
   preview.addEventListener("error", () => {
     preview.hidden = true;
@@ -143,6 +154,7 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   stage.append(
     viewportElement,
     preview,
+    ...(firstCanvas === null ? [] : [firstCanvas]),
     overlay.topLeft,
     overlay.topRight,
     overlay.bottomLeft,
@@ -190,7 +202,10 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     quality.dataset["quality"] = value;
     // The lossy copy a slow link gets is diagnostic quality, and says it is lossy.
     const lossy =
-      value === "diagnostic" && viewport !== null && isLossyCopy(viewport.getCurrentImageId());
+      value === "diagnostic" &&
+      (firstCanvas !== null
+        ? (firstImage?.lossy ?? false)
+        : viewport !== null && isLossyCopy(viewport.getCurrentImageId()));
     root.dataset["lossy"] = String(lossy);
     losslessButton.hidden = !lossy;
     quality.textContent =
@@ -279,6 +294,13 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
   losslessButton.dataset["action"] = "lossless";
   losslessButton.hidden = true;
   losslessButton.addEventListener("click", () => {
+    if (firstCanvas !== null && firstImage !== null) {
+      // Asked for before the handover: loaded as soon as Cornerstone has the image.
+      firstImage.losslessWanted = true;
+      losslessButton.disabled = true;
+      status.textContent = labels.loadingLossless;
+      return;
+    }
     void loadLossless().catch(() => undefined);
   });
   const actionsGroup = element("div", "viewer-toolbar-group");
@@ -958,16 +980,37 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       node.setAttribute("aria-current", String(uid === seriesUid));
     }
     root.dataset["series"] = seriesUid;
+    // The first image module drew this very image: it stays until Cornerstone has it.
+    const handingOver =
+      firstCanvas !== null &&
+      firstImage?.seriesInstanceUid === seriesUid &&
+      startIndex === undefined;
+    if (!handingOver) {
+      handoverEnd();
+    }
+    if (firstImage !== null && firstImage.seriesInstanceUid !== seriesUid) {
+      firstImage.frame = null;
+    }
     if (preview.getAttribute("src") !== entry.previewUrl) {
       preview.src = entry.previewUrl;
     }
-    preview.hidden = false;
-    stage.classList.add("viewer-stage--preview");
-    setQuality("preview");
     clearFailure();
-    status.textContent = labels.loading;
+    if (handingOver) {
+      preview.hidden = true;
+      stage.classList.remove("viewer-stage--preview");
+      setQuality("diagnostic");
+      status.textContent = firstImage?.losslessWanted ? labels.loadingLossless : labels.toolsLoading;
+      losslessButton.disabled = firstImage?.losslessWanted ?? false;
+    } else {
+      preview.hidden = false;
+      stage.classList.add("viewer-stage--preview");
+      setQuality("preview");
+      status.textContent = labels.loading;
+    }
     status.hidden = false;
     updateOverlay();
+    // The first frame's bytes, already received, for Cornerstone to decode (not fetch again).
+    let withdrawOffer = (): void => undefined;
     try {
       const [stack, loaded] = await Promise.all([
         ensureViewport(),
@@ -983,6 +1026,17 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       // The preview shows the middle instance; start there so the upgrade keeps the picture.
       const index = startIndex ?? previewIndex(loaded);
       tools?.stackPrefetch.disable(viewportElement as HTMLDivElement);
+      const frame = firstImage?.frame;
+      if (frame !== undefined && frame !== null && loaded.imageIds.includes(frame.imageId)) {
+        const withdraw = frameBytesOffer(frame.imageId, frame.bytes, frame.transferSyntax);
+        withdrawOffer = () => {
+          // Offered once: Cornerstone has the image now (or fetches it itself from here on).
+          withdraw();
+          if (firstImage !== null) {
+            firstImage.frame = null;
+          }
+        };
+      }
       await stack.setStack(loaded.imageIds, index);
       if (token !== loadToken) {
         return;
@@ -996,13 +1050,24 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
       }
       // Neighbours of the displayed image first, then outwards (Cornerstone's stack prefetch).
       tools?.stackPrefetch.enable(viewportElement as HTMLDivElement);
+      const losslessWanted = handingOver && (firstImage?.losslessWanted ?? false);
+      handoverEnd();
       preview.hidden = true;
       stage.classList.remove("viewer-stage--preview");
       status.hidden = true;
       setQuality("diagnostic");
       playButton.disabled = loaded.imageIds.length < 2 || tools === null;
       onViewportChange();
+      if (losslessWanted) {
+        void loadLossless().catch(() => undefined);
+      }
     } catch (error) {
+      if (token === loadToken && handingOver) {
+        // Cornerstone could not take the image over: say so over the preview, as without the
+        // first image module; the page offers nothing it has not verified with its tools.
+        handoverEnd();
+        preview.hidden = false;
+      }
       if (token === loadToken) {
         showFailure(
           error instanceof RenderFailure
@@ -1014,16 +1079,28 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
         );
       }
       throw error;
+    } finally {
+      withdrawOffer();
+    }
+  }
+
+  /** Removes the first image module's canvas (Cornerstone has drawn the image, or failed to,
+   * or another image is shown). */
+  function handoverEnd(): void {
+    if (firstCanvas !== null) {
+      firstCanvas.remove();
+      firstCanvas = null;
+      losslessButton.disabled = false;
     }
   }
 
   const firstSeries = config.series[0];
-  const firstImage =
+  const firstShown =
     firstSeries === undefined
       ? Promise.reject(new Error("The study has no images."))
       : showSeries(firstSeries.seriesInstanceUid);
   // The tools come after the first image (or its failure): the page is ready with both.
-  const ready = firstImage.then(attachTools, async (error: unknown) => {
+  const ready = firstShown.then(attachTools, async (error: unknown) => {
     await attachTools();
     throw error;
   });
@@ -1129,9 +1206,13 @@ export function createViewer(root: HTMLElement, config: ViewerConfig): ViewerHan
     quality: () => shown,
     onQualityChange: (listener) => subscribe(qualityListeners, listener),
     snapshotPng: () =>
-      shown === "diagnostic"
-        ? snapshot(viewportElement)
-        : Promise.reject(new Error(labels.renderFailed.replace("%(reason)s", shown))),
+      // Not before the handover: until Cornerstone's render has passed its checks, its canvas
+      // is not what the clinician sees (key images come only from a verified render).
+      firstCanvas !== null
+        ? Promise.reject(new Error(labels.toolsLoading))
+        : shown === "diagnostic"
+          ? snapshot(viewportElement)
+          : Promise.reject(new Error(labels.renderFailed.replace("%(reason)s", shown))),
     displayedSopInstanceUid: () =>
       viewport === null ? "" : sopInstanceUidOf(viewport.getCurrentImageId()),
   };
