@@ -41,7 +41,8 @@ class DomainError(Exception):
         self, message: str | Promise | None = None, *, field: str | None = None, code: str = ""
     ) -> None:
         self._message = self.default_message if message is None else message
-        super().__init__(self._message)
+        # args hold plain text (for logs, pickling, Celery's JSON); `message` stays lazy.
+        super().__init__(str(self._message))
         self.field = self.default_field if field is None else field
         self.code = code
 
