@@ -74,14 +74,14 @@ def _metadata(header: str) -> dict[str, str]:
         try:
             pairs[key] = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
-            raise UploadRefused(str(_("Upload-Metadata is not valid base64."))) from None
+            raise UploadRefused(_("Upload-Metadata is not valid base64.")) from None
     return pairs
 
 
 def _number(request: Request, header: str) -> int:
     raw = request.headers.get(header, "")
     if not raw.isdigit():
-        raise UploadRefused(str(_("The %(header)s header must be a number.") % {"header": header}))
+        raise UploadRefused(_("The %(header)s header must be a number.") % {"header": header})
     return int(raw)
 
 
@@ -92,11 +92,11 @@ def _checksum(request: Request) -> bytes | None:
         return None
     algorithm, _space, encoded = raw.partition(" ")
     if algorithm != "sha256":
-        raise UploadRefused(str(_("Only sha256 checksums are supported.")))
+        raise UploadRefused(_("Only sha256 checksums are supported."))
     try:
         return base64.b64decode(encoded, validate=True)
     except binascii.Error:
-        raise UploadRefused(str(_("Upload-Checksum is not valid base64."))) from None
+        raise UploadRefused(_("Upload-Checksum is not valid base64.")) from None
 
 
 def _progress_headers(upload: Upload) -> dict[str, str]:
@@ -108,7 +108,10 @@ def _progress_headers(upload: Upload) -> dict[str, str]:
 
 
 class TusView(APIView):
-    """Every tus answer names the protocol version; domain refusals become tus's statuses."""
+    """Every tus answer names the protocol version; upload refusals become tus's statuses.
+
+    Other domain errors (NotFound, NotAllowed) go to the one API handler, `server/lib/api.py`.
+    """
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -133,13 +136,13 @@ class TusView(APIView):
             )
         if isinstance(exc, UploadOffsetMismatch):
             return Response(
-                {"detail": str(_("The upload is at another offset; ask for it and resume."))},
+                {"detail": exc.message},
                 status=status.HTTP_409_CONFLICT,
                 headers={"Upload-Offset": str(exc.offset)},
             )
         if isinstance(exc, UploadChecksumMismatch):
             return Response(
-                {"detail": str(_("The piece arrived damaged; send it again."))},
+                {"detail": exc.message},
                 status=CHECKSUM_MISMATCH,
             )
         if isinstance(exc, UploadRefused):

@@ -15,13 +15,18 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from server.accounts.models import User
 from server.directory.models import AccessGrant, Institution, Patient, Role
+from server.lib.errors import DomainError, ErrorKind
 
 
-class NotFound(Exception):
+class NotFound(DomainError):
     """The object does not exist, or the caller may not know that it does."""
+
+    kind = ErrorKind.NOT_FOUND
+    default_message = gettext_lazy("Not found.")
 
 
 class Action(StrEnum):

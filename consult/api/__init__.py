@@ -1,7 +1,7 @@
 """Consult JSON endpoints, one module per subdomain; the views are re-exported here for urls.py."""
 
 from consult.api.attachments import AttachmentApi, StudiesApi
-from consult.api.base import ConsultApiView, PdfRenderer
+from consult.api.base import PdfRenderer
 from consult.api.duty import DutyApi
 from consult.api.opinions import (
     OpinionApi,
@@ -19,7 +19,6 @@ __all__ = [
     "AnnotationApi",
     "AnnotationsApi",
     "AttachmentApi",
-    "ConsultApiView",
     "ConsultDetailApi",
     "ConsultListApi",
     "ConsultTransitionApi",

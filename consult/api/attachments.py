@@ -7,9 +7,10 @@ from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import ConsultApiView, _user
+from consult.api.base import _user
 from consult.models import AttachmentKind, ConsultAttachment, ConsultStudy
 from consult.selectors import consult_detail_for_user
 
@@ -51,7 +52,7 @@ class AttachmentIn(serializers.Serializer[Any]):
     file = serializers.FileField()
 
 
-class AttachmentApi(ConsultApiView):
+class AttachmentApi(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -71,7 +72,7 @@ class AttachmentApi(ConsultApiView):
         return Response(AttachmentOut(attachment).data, status=status.HTTP_201_CREATED)
 
 
-class StudiesApi(ConsultApiView):
+class StudiesApi(APIView):
     @extend_schema(operation_id="consults_studies_list", responses=ConsultStudyOut(many=True))
     def get(self, request: Request, consult_id: int) -> Response:
         consult = consult_detail_for_user(user=_user(request), consult_id=consult_id)

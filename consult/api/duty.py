@@ -6,9 +6,10 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import ConsultApiView, _user
+from consult.api.base import _user
 
 
 class DutyIn(serializers.Serializer[Any]):
@@ -19,7 +20,7 @@ class DutyOut(serializers.Serializer[Any]):
     on_duty = serializers.BooleanField()
 
 
-class DutyApi(ConsultApiView):
+class DutyApi(APIView):
     @extend_schema(operation_id="consults_duty_set", request=DutyIn, responses=DutyOut)
     def put(self, request: Request) -> Response:
         incoming = DutyIn(data=request.data)

@@ -10,9 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import ConsultApiView, PdfRenderer, _user
+from consult.api.base import PdfRenderer, _user
 from consult.models import OPINION_LABEL, OpinionVersion
 from consult.pdf import opinion_pdf_export
 from consult.selectors import consult_get_for_user
@@ -59,7 +60,7 @@ class ContributionIn(serializers.Serializer[Any]):
     text = serializers.CharField(max_length=20000)
 
 
-class OpinionApi(ConsultApiView):
+class OpinionApi(APIView):
     @extend_schema(operation_id="consults_opinion_versions", responses=OpinionVersionOut(many=True))
     def get(self, request: Request, consult_id: int) -> Response:
         consult = consult_get_for_user(user=_user(request), consult_id=consult_id)
@@ -69,7 +70,7 @@ class OpinionApi(ConsultApiView):
         return Response(OpinionVersionOut(signed, many=True).data)
 
 
-class OpinionDraftApi(ConsultApiView):
+class OpinionDraftApi(APIView):
     @extend_schema(
         operation_id="consults_opinion_draft_save",
         request=OpinionSectionsIn,
@@ -89,7 +90,7 @@ class OpinionDraftApi(ConsultApiView):
         return Response(OpinionVersionOut(version).data)
 
 
-class OpinionContributionApi(ConsultApiView):
+class OpinionContributionApi(APIView):
     @extend_schema(
         operation_id="consults_opinion_contribute", request=ContributionIn, responses={204: None}
     )
@@ -102,7 +103,7 @@ class OpinionContributionApi(ConsultApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class OpinionSignApi(ConsultApiView):
+class OpinionSignApi(APIView):
     @extend_schema(
         operation_id="consults_opinion_sign", request=SignIn, responses=OpinionVersionOut
     )
@@ -117,7 +118,7 @@ class OpinionSignApi(ConsultApiView):
         return Response(OpinionVersionOut(version).data)
 
 
-class OpinionPdfApi(ConsultApiView):
+class OpinionPdfApi(APIView):
     """A signed opinion version as an A4 PDF; 404 for drafts and for consults not yours."""
 
     renderer_classes = [JSONRenderer, PdfRenderer]

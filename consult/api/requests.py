@@ -10,10 +10,11 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from consult import services
 from consult.api.attachments import AttachmentOut, ConsultStudyOut
-from consult.api.base import ConsultApiView, _user
+from consult.api.base import _user
 from consult.fhir import consult_bundle
 from consult.models import (
     ASKABLE_SPECIALTIES,
@@ -174,7 +175,7 @@ class ConsultDetailWithClocksOut(serializers.Serializer[Any]):
 WORKLISTS = ["all", "incoming", "queue", "my_requests", "overdue"]
 
 
-class ConsultListApi(GenericAPIView[ConsultRequest], ConsultApiView):
+class ConsultListApi(GenericAPIView[ConsultRequest]):
     pagination_class = LimitOffsetPagination
     serializer_class = ConsultOut
 
@@ -227,7 +228,7 @@ def _clock(clock: Any) -> dict[str, Any] | None:
     }
 
 
-class ConsultDetailApi(ConsultApiView):
+class ConsultDetailApi(APIView):
     @extend_schema(operation_id="consults_retrieve", responses=ConsultDetailWithClocksOut)
     def get(self, request: Request, consult_id: int) -> Response:
         return Response(_detail_body(_user(request), consult_id))
@@ -261,7 +262,7 @@ def _detail_body(user: User, consult_id: int) -> dict[str, Any]:
     return data
 
 
-class FhirApi(ConsultApiView):
+class FhirApi(APIView):
     @extend_schema(
         operation_id="consults_fhir",
         responses={200: {"type": "object", "description": "FHIR R4 Bundle"}},

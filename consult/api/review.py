@@ -12,9 +12,10 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import ConsultApiView, PdfRenderer, _user
+from consult.api.base import PdfRenderer, _user
 from consult.events import ANNOTATION_DATA_MAX_BYTES, UID_PATTERN, SavedAnnotation
 from consult.models import OpinionKeyImage, ReviewAnnotation
 from consult.selectors import opinion_key_image_for_user
@@ -92,7 +93,7 @@ class KeyImageOut(serializers.ModelSerializer[OpinionKeyImage]):
         ]
 
 
-class AnnotationsApi(ConsultApiView):
+class AnnotationsApi(APIView):
     @extend_schema(
         operation_id="consults_annotations_list",
         parameters=[OpenApiParameter("study", str, required=True, description="Study UID")],
@@ -106,7 +107,7 @@ class AnnotationsApi(ConsultApiView):
         return Response(AnnotationOut(annotations, many=True).data)
 
 
-class AnnotationApi(ConsultApiView):
+class AnnotationApi(APIView):
     @extend_schema(
         operation_id="consults_annotation_save", request=AnnotationIn, responses=AnnotationOut
     )
@@ -140,7 +141,7 @@ class AnnotationApi(ConsultApiView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class KeyImagesApi(ConsultApiView):
+class KeyImagesApi(APIView):
     parser_classes = [MultiPartParser]
 
     @extend_schema(
@@ -172,7 +173,7 @@ class PngRenderer(PdfRenderer):
     format = "png"
 
 
-class KeyImageApi(ConsultApiView):
+class KeyImageApi(APIView):
     renderer_classes = [JSONRenderer, PngRenderer]
 
     @extend_schema(

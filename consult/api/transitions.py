@@ -2,13 +2,15 @@
 
 from typing import Any
 
+from django.utils.translation import gettext
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import ConsultApiView, _user
+from consult.api.base import _user
 from consult.api.requests import ConsultOut
 from consult.errors import ConsultError
 from consult.models import ConsultRequest, DeclineCode, Disposition
@@ -95,7 +97,7 @@ def _run_action(user: User, consult_id: int, data: dict[str, Any]) -> ConsultReq
     return result
 
 
-class ConsultTransitionApi(ConsultApiView):
+class ConsultTransitionApi(APIView):
     @extend_schema(operation_id="consults_transition", request=TransitionIn, responses=ConsultOut)
     def post(self, request: Request, consult_id: int) -> Response:
         incoming = TransitionIn(data=request.data)
@@ -103,13 +105,13 @@ class ConsultTransitionApi(ConsultApiView):
         if incoming.validated_data["action"] == "schedule" and not incoming.validated_data.get(
             "scheduled_start"
         ):
-            raise ConsultError("Give the session's start.", field="scheduled_start")
+            raise ConsultError(gettext("Give the session's start."), field="scheduled_start")
         consult = _run_action(_user(request), consult_id, incoming.validated_data)
         consult.refresh_from_db()
         return Response(ConsultOut(consult).data)
 
 
-class AcknowledgeApi(ConsultApiView):
+class AcknowledgeApi(APIView):
     @extend_schema(operation_id="consults_acknowledge", request=AcknowledgeIn, responses=ConsultOut)
     def post(self, request: Request, consult_id: int) -> Response:
         incoming = AcknowledgeIn(data=request.data)

@@ -118,7 +118,7 @@ def _check_guard(
     """What must hold for the move, beyond it being in the table."""
     from_status = Status(consult.status)
     if to in (Status.CANCELLED, Status.ENTERED_IN_ERROR, Status.NEEDS_INFO) and not reason:
-        raise InvalidTransition("Give a reason.", field="reason")
+        raise InvalidTransition(_("Give a reason."), field="reason")
     if to == Status.SUBMITTED:
         _check_consent(consult)
     elif to == Status.ASSIGNED and from_status == Status.NEEDS_INFO:
@@ -131,17 +131,17 @@ def _check_guard(
                 f"The answer returns the consult to {consult.paused_from}.", field="to"
             )
         if not reason:
-            raise InvalidTransition("Give the information asked for.", field="reason")
+            raise InvalidTransition(_("Give the information asked for."), field="reason")
     if to == Status.DECLINED:
         if reason_code not in DeclineCode.values:
-            raise InvalidTransition("Choose a reason for declining.", field="reason_code")
+            raise InvalidTransition(_("Choose a reason for declining."), field="reason_code")
         if not reason:
-            raise InvalidTransition("Explain why you decline.", field="reason")
+            raise InvalidTransition(_("Explain why you decline."), field="reason")
     if to == Status.SCHEDULED:
         if consult.mode != Mode.LIVE:
             raise InvalidTransition("Only live consults are scheduled.", field="to")
         if scheduled_start is None:
-            raise InvalidTransition("Give the session's start.", field="scheduled_start")
+            raise InvalidTransition(_("Give the session's start."), field="scheduled_start")
     if to == Status.IN_SESSION:
         _check_join_window(consult)
     if to == Status.UNDER_REVIEW and consult.mode != Mode.OFFLINE:
@@ -155,7 +155,7 @@ def _check_guard(
         raise InvalidTransition("Sign the opinion to complete the consult.", field="to")
     if to == Status.CLOSED and disposition not in Disposition.values:
         raise InvalidTransition(
-            "Say whether the opinion was adopted, partly or not.", field="disposition"
+            _("Say whether the opinion was adopted, partly or not."), field="disposition"
         )
 
 
@@ -194,13 +194,15 @@ def _check_consent(consult: ConsultRequest) -> None:
         return
     if not (consult.consent_signer and consult.consent_relation and consult.consent_method):
         raise InvalidTransition(
-            "Record the patient's consent or an emergency waiver.", field="consent_signer"
+            _("Record the patient's consent or an emergency waiver."), field="consent_signer"
         )
     if (
         consult.consent_method == "written"
         and not consult.attachments.filter(kind="consent_form").exists()
     ):
-        raise InvalidTransition("Attach the scanned consent form.", field="attachments")
+        raise InvalidTransition(
+            _("Attach the scanned consent form before submitting."), field="attachments"
+        )
 
 
 def _check_assignment(
@@ -211,12 +213,13 @@ def _check_assignment(
     assignment: Assignment | None,
 ) -> None:
     if assignment is None or not assignment.practitioner_ids:
-        raise InvalidTransition("Choose the invited doctor.", field="practitioner_ids")
+        raise InvalidTransition(_("Choose a doctor."), field="practitioner_ids")
     if assignment.lead_id not in assignment.practitioner_ids:
-        raise InvalidTransition("The lead must be one of the invited.", field="lead_id")
+        raise InvalidTransition(_("Choose the lead among the invited doctors."), field="lead_id")
     if consult.kind != Kind.MDT and len(assignment.practitioner_ids) != 1:
         raise InvalidTransition(
-            "Only MDT consults invite several doctors.", field="practitioner_ids"
+            _("Only an MDT case discussion invites several doctors; choose one."),
+            field="practitioner_ids",
         )
     if party == Party.CLAIMANT:
         actor = actor_for(actor_user) if actor_user else None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from consult.errors import InvalidTransition, NotQualified, OpinionFrozen, PasswordMismatch
 from consult.lifecycle import parties_for
@@ -66,7 +67,7 @@ def opinion_draft_for(consult: ConsultRequest, *, amendment_reason: str) -> Opin
     latest = opinion.versions.order_by("-number").first()
     if latest is not None and not amendment_reason.strip():
         raise OpinionFrozen(
-            "The opinion is signed; say why you amend it.", field="amendment_reason"
+            gettext("The opinion is signed; say why you amend it."), field="amendment_reason"
         )
     number = (opinion.versions.aggregate(n=Max("number"))["n"] or 0) + 1
     base = latest or OpinionVersion(
@@ -218,20 +219,21 @@ def opinion_sign(
             f"An opinion cannot be signed while the consult is {consult.status}.", field="status"
         )
     if not actor_user.check_password(password):
-        raise PasswordMismatch("The password is not correct.", field="password")
+        raise PasswordMismatch(gettext("The password is not correct."), field="password")
     actor = actor_for(actor_user)
     assert actor is not None
     signer = Practitioner.objects.get(pk=actor.practitioner_id)
     if signer.years_of_independent_practice < MIN_YEARS_OF_INDEPENDENT_PRACTICE:
         raise NotQualified(
-            f"Signing needs {MIN_YEARS_OF_INDEPENDENT_PRACTICE} years of independent practice.",
+            gettext("Signing needs %(years)d years of independent practice.")
+            % {"years": MIN_YEARS_OF_INDEPENDENT_PRACTICE},
             field="password",
         )
     draft = OpinionVersion.objects.filter(opinion__consult=consult, signed_at__isnull=True).first()
     if draft is None:
-        raise InvalidTransition("There is no draft to sign.", field="impression")
+        raise InvalidTransition(gettext("There is no draft to sign."), field="impression")
     if not draft.impression:
-        raise InvalidTransition("Write the impression before signing.", field="impression")
+        raise InvalidTransition(gettext("Write the impression before signing."), field="impression")
     contributions = _contributions_for_signing(consult)
     draft.contributions = contributions
     draft.signed_by = signer
@@ -278,7 +280,7 @@ def _contributions_for_signing(consult: ConsultRequest) -> list[dict[str, object
     ]
     if missing:
         raise InvalidTransition(
-            f"Members {missing} have not contributed yet; the lead signs last.",
+            gettext("Every MDT member must contribute before the lead signs."),
             field="contributions",
         )
     return [

@@ -9,6 +9,9 @@ from typing import TypedDict, Unpack
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from consult import files
 from consult.errors import ConsultError, InvalidAttachment, NotEditable
@@ -29,6 +32,19 @@ from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
 from server.directory.models import Department, Patient, Practitioner
+
+# Why a named specialist cannot take the consult, in words; the other reasons share the last.
+TARGET_REFUSALS: dict[str, Promise] = {
+    Ineligible.SPECIALTY: gettext_lazy(
+        "This specialist does not practise the specialty asked for: choose one who does, or "
+        "send the request to the consult centre."
+    ),
+    Ineligible.TITLE: gettext_lazy("This specialist does not hold the minimum title asked for."),
+}
+TARGET_REFUSAL = gettext_lazy(
+    "This specialist cannot take the consult: check the specialty, title and years of "
+    "independent practice asked for."
+)
 
 
 @dataclass(frozen=True)
@@ -136,18 +152,20 @@ def _check_draft(draft: ConsultDraft, consult: ConsultRequest) -> None:
         and draft.preferred_end
         and draft.preferred_end <= draft.preferred_start
     ):
-        raise ConsultError("The window must end after it starts.", field="preferred_end")
+        raise ConsultError(_("The window must end after it starts."), field="preferred_end")
     if draft.emergency_waiver:
         if draft.urgency == Urgency.ROUTINE:
             raise ConsultError(
-                "Consent can be waived only for critical or urgent consults.",
+                _("Consent can be waived only for critical or urgent consults."),
                 field="emergency_waiver",
             )
         if not draft.waiver_reason.strip():
-            raise ConsultError("Give the reason consent cannot be obtained.", field="waiver_reason")
+            raise ConsultError(
+                _("Give the reason consent cannot be obtained."), field="waiver_reason"
+            )
     if draft.kind == Kind.MDT and draft.target_kind == TargetKind.SPECIALIST:
         raise ConsultError(
-            "An MDT team is chosen by the consult centre or a department head.",
+            _("An MDT team is chosen by the consult centre or a department head."),
             field="target_kind",
         )
     if draft.target_kind == TargetKind.SPECIALIST:
@@ -162,7 +180,7 @@ def _check_draft(draft: ConsultDraft, consult: ConsultRequest) -> None:
         )
         if problem or named is None:
             raise ConsultError(
-                f"Practitioner {draft.target_practitioner_id} {problem}.",
+                TARGET_REFUSALS.get(problem, TARGET_REFUSAL),
                 field="target_practitioner_id",
                 code=Ineligible(problem).name.lower() if problem in set(Ineligible) else "",
             )
@@ -189,7 +207,7 @@ def consult_request_create(*, actor_user: User, draft: ConsultDraft) -> ConsultR
     patient = Patient.objects.filter(pk=draft.patient_id, merged_into__isnull=True).first()
     if patient is None or not consult_create_permits(actor, patient):
         # The same answer for missing and hidden patients, so neither leaks.
-        raise ConsultError("No such patient.", field="patient_id")
+        raise ConsultError(_("No such patient."), field="patient_id")
     consult = ConsultRequest(
         consortium_id=patient.consortium_id,
         patient=patient,
@@ -233,13 +251,13 @@ def consult_draft_update(
         raise NotAllowed("Only the requesting doctor may edit the draft.")
     assert actor is not None  # consult_permits allowed the actor
     if consult.status != Status.DRAFT:
-        raise NotEditable("Only a draft can be edited; this request has been sent.")
+        raise NotEditable
     before = _draft_of(consult)
     draft = dataclasses.replace(before, **changes)
     if draft.patient_id != before.patient_id:
         # Consent and attachments belong to the patient; a new patient is a new request.
         raise ConsultError(
-            "The patient cannot be changed; cancel the draft and request again.",
+            _("The patient cannot be changed; cancel the draft and request again."),
             field="patient_id",
         )
     signer_before = consult.consent_signer

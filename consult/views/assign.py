@@ -17,8 +17,8 @@ from consult.lifecycle import AWAITING_ROUTING
 from consult.models import Kind
 from consult.selectors import consult_actions_for_user, consult_get_for_user
 from consult.services.eligibility import MIN_YEARS_OF_INDEPENDENT_PRACTICE, Ineligible
-from consult.views.pages import refusal
 from server.directory.errors import NotAllowed
+from server.lib.http import page_error
 from server.web.views import Viewer, practitioner_page
 
 # Why a specialist cannot be chosen, as the assignment page says it.
@@ -29,17 +29,6 @@ INELIGIBLE_WORDS: dict[str, Any] = {
     Ineligible.TITLE: gettext_lazy("a lower title than the one asked for"),
     Ineligible.YEARS: gettext_lazy("under %(years)d years of independent practice"),
     Ineligible.REQUESTER: gettext_lazy("the requesting doctor"),
-}
-
-# The assignment's refusals, by their message; NotQualified and others have their own words.
-ASSIGN_WORDS: dict[str, Any] = {
-    "Choose the invited doctor.": gettext_lazy("Choose a doctor."),
-    "The lead must be one of the invited.": gettext_lazy(
-        "Choose the lead among the invited doctors."
-    ),
-    "Only MDT consults invite several doctors.": gettext_lazy(
-        "Only an MDT case discussion invites several doctors; choose one."
-    ),
 }
 
 
@@ -86,8 +75,7 @@ def consult_assign(request: HttpRequest, viewer: Viewer, consult_id: int) -> Htt
                 _("A chosen doctor cannot take this consult; see the reasons in the list."),
             )
         except ConsultError as error:
-            words = ASSIGN_WORDS.get(error.message)
-            form.add_error(None, str(words) if words is not None else refusal(error))
+            page_error(request, error, form=form)
         else:
             messages.success(request, _("The specialists are invited."))
             return redirect("consults:detail", consult_id=consult_id)

@@ -19,7 +19,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from consult import services
-from consult.errors import ConsultError, NotEditable, PasswordMismatch
+from consult.errors import ConsultError, NotEditable
 from consult.files import LIMITS
 from consult.forms import (
     DRAFT_FIELD_NAMES,
@@ -62,6 +62,7 @@ from consult.selectors import (
 from consult.sessions import session_join_window
 from server.directory.errors import NotAllowed
 from server.directory.models import Role
+from server.lib.http import page_error
 from server.web.paging import Pager, page_number, page_offset
 from server.web.views import Viewer, practitioner_page
 
@@ -104,45 +105,6 @@ WORKLIST_LABELS: dict[str, Any] = {
     "overdue": gettext_lazy("Overdue"),
     "all": gettext_lazy("All consults"),
 }
-
-# Words for the services' refusals, by the field they name; other refusals show as given.
-ERROR_WORDS: dict[str, Any] = {
-    "password": gettext_lazy("The password is not correct."),
-    "reason": gettext_lazy("Give a reason."),
-    "reason_code": gettext_lazy("Choose a reason for declining."),
-    "scheduled_start": gettext_lazy("Give the session's start."),
-    "disposition": gettext_lazy("Say whether the opinion was adopted, partly or not."),
-    "impression": gettext_lazy("Write the impression before signing."),
-    "consent_signer": gettext_lazy("Record the patient's consent or an emergency waiver."),
-    "attachments": gettext_lazy("Attach the scanned consent form before submitting."),
-    "amendment_reason": gettext_lazy("The opinion is signed; say why you amend it."),
-    "contributions": gettext_lazy("Every MDT member must contribute before the lead signs."),
-    "patient_id": gettext_lazy("No such patient."),
-    "target_practitioner_id": gettext_lazy(
-        "This specialist cannot take the consult: check the specialty, title and years of "
-        "independent practice asked for."
-    ),
-    "target_practitioner_id:specialty": gettext_lazy(
-        "This specialist does not practise the specialty asked for: choose one who does, or "
-        "send the request to the consult centre."
-    ),
-    "target_practitioner_id:title": gettext_lazy(
-        "This specialist does not hold the minimum title asked for."
-    ),
-    "preferred_end": gettext_lazy("The window must end after it starts."),
-    "waiver_reason": gettext_lazy("Give the reason consent cannot be obtained."),
-    "emergency_waiver": gettext_lazy("Consent can be waived only for critical or urgent consults."),
-    "target_kind": gettext_lazy(
-        "An MDT team is chosen by the consult centre or a department head."
-    ),
-}
-
-
-def refusal(error: ConsultError) -> str:
-    if isinstance(error, PasswordMismatch):
-        return str(ERROR_WORDS["password"])
-    words = ERROR_WORDS.get(f"{error.field}:{error.code}", ERROR_WORDS.get(error.field))
-    return str(words) if words is not None else error.message
 
 
 def _worklists_for(viewer: Viewer) -> list[Worklist]:
@@ -220,8 +182,7 @@ def consult_new(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     except NotAllowed:
         raise Http404 from None
     except ConsultError as error:
-        field = DRAFT_FIELD_NAMES.get(error.field, error.field)
-        form.add_error(field if field in form.fields else None, refusal(error))
+        page_error(request, error, form=form, fields=DRAFT_FIELD_NAMES)
         return render(request, "consult/new.html", {"form": form})
     messages.success(
         request,
@@ -250,12 +211,11 @@ def consult_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
         )
     except NotAllowed as error:
         raise PermissionDenied(str(error)) from None
-    except NotEditable:
-        messages.error(request, _("Only a draft can be edited; this request has been sent."))
+    except NotEditable as error:
+        page_error(request, error)
         return redirect("consults:detail", consult_id=consult_id)
     except ConsultError as error:
-        field = DRAFT_FIELD_NAMES.get(error.field, error.field)
-        form.add_error(field if field in form.fields else None, refusal(error))
+        page_error(request, error, form=form, fields=DRAFT_FIELD_NAMES)
         return render(request, "consult/new.html", context)
     messages.success(request, _("The draft is saved."))
     return redirect("consults:detail", consult_id=consult_id)
@@ -331,7 +291,7 @@ def _act(
         messages.error(request, _("You may not make this change to the consult."))
         return redirect("consults:detail", consult_id=consult_id)
     except ConsultError as error:
-        messages.error(request, refusal(error))
+        page_error(request, error)
         return redirect("consults:detail", consult_id=consult_id)
     messages.success(request, done)
     return redirect(then, consult_id=consult_id)
@@ -495,7 +455,7 @@ def opinion_edit(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
                 amendment_reason=form.cleaned_data["amendment_reason"],
             )
         except ConsultError as error:
-            form.add_error(None, refusal(error))
+            page_error(request, error, form=form)
         else:
             messages.success(request, _("The draft opinion is saved. Sign it when it is ready."))
             return redirect("consults:opinion_edit", consult_id=consult_id)
@@ -525,7 +485,7 @@ def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
                 amendment_reason=form.cleaned_data["amendment_reason"] if form else "",
             )
         except ConsultError as error:
-            words = refusal(error)
+            words = error.message
         else:
             messages.success(request, _("The opinion is signed and frozen."))
             return redirect("consults:opinion", consult_id=consult_id)

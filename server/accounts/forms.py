@@ -4,8 +4,6 @@ from typing import Any
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.utils import formats, timezone
-from django.utils.translation import gettext_lazy as _
 
 from server.accounts.errors import AccountLocked
 from server.accounts.models import User
@@ -18,15 +16,7 @@ from server.accounts.services import (
 
 
 def _locked_error(locked: AccountLocked) -> forms.ValidationError:
-    until = formats.time_format(timezone.localtime(locked.until), "H:i")
-    return forms.ValidationError(
-        _(
-            "Too many failed sign-in attempts. This account is locked until %(until)s; "
-            "try again then or ask your institution administrator."
-        ),
-        code="locked",
-        params={"until": until},
-    )
+    return forms.ValidationError(locked.message, code="locked")
 
 
 class ThrottledAuthenticationForm(AuthenticationForm):

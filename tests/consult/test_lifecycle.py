@@ -4,7 +4,7 @@ from datetime import timedelta
 from itertools import product
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from consult.errors import InvalidTransition
 from consult.lifecycle import PAUSABLE, TRANSITIONS, Party
@@ -174,3 +174,44 @@ def test_invited_institution_holds_a_grant_only_while_the_consult_is_active(
     )
     grant.refresh_from_db()
     assert grant.ends_at is not None
+
+
+@pytest.mark.parametrize(
+    ("from_status", "to", "who", "reason_code", "words"),
+    [
+        (Status.DRAFT, Status.CANCELLED, "clinic_doctor", "", "Give a reason."),
+        (
+            Status.NEEDS_INFO,
+            Status.UNDER_REVIEW,
+            "clinic_doctor",
+            "",
+            "Give the information asked for.",
+        ),
+        (
+            Status.ASSIGNED,
+            Status.DECLINED,
+            "specialist",
+            DeclineCode.UNAVAILABLE,
+            "Explain why you decline.",
+        ),
+    ],
+)
+def test_each_missing_reason_is_refused_in_its_own_words(
+    world: World,
+    from_status: Status,
+    to: Status,
+    who: str,
+    reason_code: str,
+    words: str,
+) -> None:
+    paused = {"paused_from": to} if from_status == Status.NEEDS_INFO else {}
+    consult = make_consult(world, from_status, mode=Mode.OFFLINE, **paused)
+    with translation.override("en"), pytest.raises(InvalidTransition) as refused:
+        consult_transition(
+            consult_id=consult.pk,
+            actor_user=getattr(world, who),
+            to=to,
+            reason="",
+            reason_code=reason_code,
+        )
+    assert (refused.value.field, refused.value.message) == ("reason", words)

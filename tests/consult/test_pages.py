@@ -313,6 +313,25 @@ def test_opinion_sign_with_wrong_password_shows_error(client: Client, world: Wor
     assert not OpinionVersion.objects.filter(signed_at__isnull=False).exists()
 
 
+def test_opinion_sign_by_a_junior_doctor_says_why_not_the_password(
+    client: Client, world: World
+) -> None:
+    consult = make_consult(world, Status.UNDER_REVIEW)
+    specialist = practitioner_of(world.specialist)
+    specialist.independent_practice_since = None  # no years of independent practice
+    specialist.save()
+
+    response = _signed_in(client, world.specialist).post(
+        reverse("consults:opinion_sign", kwargs={"consult_id": consult.pk}),
+        {**_opinion_form(), "password": PASSWORD},
+    )
+
+    text = response.content.decode()
+    assert "years of independent practice." in text
+    assert "The password is not correct." not in text
+    assert not OpinionVersion.objects.filter(signed_at__isnull=False).exists()
+
+
 def test_signing_signs_the_fields_on_screen_without_saving_first(
     client: Client, world: World
 ) -> None:
