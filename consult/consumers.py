@@ -4,7 +4,6 @@ import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from django.contrib.auth.models import AnonymousUser
 from pydantic import ValidationError
 
 from consult.errors import ReviewRefused
@@ -26,17 +25,14 @@ from consult.events import (
     review_message,
     review_relayed,
 )
-from consult.models import ConsultRequest
-from consult.selectors import consult_facts, consult_get_for_user
+from consult.selectors import consult_room_may_join, consult_room_may_stay, review_may_stay
 from consult.services.review import (
     review_handover,
     review_join,
     review_leave,
-    review_may_stay,
     review_presence_touch,
 )
-from server.access import ConsultAction, NotFound, actor_for, consult_permits
-from server.accounts.models import User
+from server.access import NotFound
 from server.audit.context import client_address
 from server.lib.events import session_group
 from server.lib.sockets import LiveSocketConsumer
@@ -46,25 +42,6 @@ REVIEW_RELAY = "review.relay"
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
-
-
-def consult_room_may_stay(*, user_id: int, consult_id: int) -> bool:
-    """Whether the user may still view the consult (not audited: the join was)."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    consult = ConsultRequest.objects.filter(pk=consult_id).first()
-    if user is None or consult is None:
-        return False
-    return consult_permits(actor_for(user), ConsultAction.VIEW, consult_facts(consult=consult))
-
-
-def consult_room_may_join(*, user_id: int, consult_id: int) -> bool:
-    """Whether the user may view the consult; the attempt is audited as a read either way."""
-    user = User.objects.filter(pk=user_id).first()
-    try:
-        consult_get_for_user(user=user or AnonymousUser(), consult_id=consult_id)
-    except NotFound:
-        return False
-    return True
 
 
 class ConsultConsumer(LiveSocketConsumer):

@@ -6,8 +6,13 @@ for the patient (opened and closed by consults and referrals), or the one person
 (a closed consult's signer, inside the amendment window); coordinators across their
 consortium; nobody else. Callers that may not see an object get `NotFound`, never a
 "forbidden", so its existence does not leak.
+
+Roles are read here only: every other module asks for a named action (`Action`,
+`ConsultAction`), never for a role; tests/server/test_access_boundary.py keeps it so, and
+tests/server/test_access.py pins each action row by row.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -18,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from server.accounts.models import User
-from server.directory.models import AccessGrant, Institution, Patient, Role
+from server.directory.models import AccessGrant, Institution, Patient, PractitionerRole, Role
 from server.lib.errors import DomainError, ErrorKind
 
 
@@ -40,6 +45,14 @@ class Action(StrEnum):
     MANAGE_STUDIES = "manage_studies"
     TAKE_CONSULT_DUTY = "take_consult_duty"  # go on or off duty for automatically routed consults
     VIEW_ACCESS_LOG = "view_access_log"  # who accessed the patient's data (PIPL report)
+    REQUEST_CONSULT = "request_consult"  # invite a consult about a patient one may view
+    # Be invited to consults (named, routed, put on an MDT team) and claim them from one's
+    # department queue.
+    ANSWER_CONSULTS = "answer_consults"
+    # The consult centre: see and route every consult of the consortium, correct them, and hear
+    # of the unrouted and overdue ones.
+    COORDINATE_CONSULTS = "coordinate_consults"
+    RECONCILE_STUDIES = "reconcile_studies"  # link unmatched studies to their patients
 
 
 @dataclass(frozen=True)
@@ -53,7 +66,13 @@ class Actor:
     roles: frozenset[str]
 
     def has(self, role: Role) -> bool:
+        """Only this module decides on roles; everyone else asks a `*_permits` function."""
         return role.value in self.roles
+
+    def role_list(self) -> list[Role]:
+        """The actor's roles in `Role` order, to show who they are (badges, the home page of the
+        first); never to decide access, which is this module's."""
+        return [role for role in Role if self.has(role)]
 
 
 _ACTOR_CACHE_ATTR = "_yunzhen_actor"
@@ -132,20 +151,73 @@ def personal_grant_sources(actor: Actor, *, source_type: str) -> list[str]:
     )
 
 
+# --- Powers that come with a role -------------------------------------------------------------
+# The roles each role-bound action needs, wherever it applies; the rules below add where (which
+# patient, institution, study or consult). Pages ask `actor_permits` what to offer before a
+# resource is chosen, and queries for the people holding a power (those to notify, invite or
+# route to) filter with `practitioners_permitted`.
+_CLINICIANS = frozenset({Role.CLINIC_DOCTOR, Role.SPECIALIST})
+_POWERS: dict[Action, frozenset[Role]] = {
+    Action.MERGE: frozenset({Role.COORDINATOR}),
+    Action.REGISTER_PATIENT: _CLINICIANS,
+    Action.VIEW_AUDIT: frozenset({Role.INSTITUTION_ADMIN}),
+    Action.REVIEW_DUPLICATES: frozenset({Role.COORDINATOR}),
+    Action.STORE_IMAGES: _CLINICIANS,
+    Action.MANAGE_STUDIES: frozenset({Role.INSTITUTION_ADMIN}),
+    Action.TAKE_CONSULT_DUTY: frozenset({Role.SPECIALIST}),
+    Action.VIEW_ACCESS_LOG: frozenset({Role.INSTITUTION_ADMIN}),
+    Action.REQUEST_CONSULT: _CLINICIANS,
+    Action.ANSWER_CONSULTS: frozenset({Role.SPECIALIST}),
+    Action.COORDINATE_CONSULTS: frozenset({Role.COORDINATOR}),
+    Action.RECONCILE_STUDIES: frozenset({Role.COORDINATOR, Role.INSTITUTION_ADMIN}),
+}
+
+
+def _roles_for(action: Action) -> frozenset[Role]:
+    needed = _POWERS.get(action)
+    if needed is None:
+        raise ValueError(f"{action} is not bound to a role; ask its resource's rule")
+    return needed
+
+
+def roles_permit(roles: Iterable[str], action: Action) -> bool:
+    """Whether holding these roles gives the power to do the action somewhere: for a
+    practitioner other than the actor (one to invite, one whose socket joins a queue).
+
+    Raises: ValueError for an action that is not bound to a role (VIEW, UPDATE).
+    """
+    needed = _roles_for(action)
+    return any(role in needed for role in roles)
+
+
+def actor_permits(actor: Actor | None, action: Action) -> bool:
+    """Whether the actor's roles allow the action somewhere: what a page offers before a
+    resource is chosen. The resource's own rule still decides each case."""
+    return actor is not None and roles_permit(actor.roles, action)
+
+
+def practitioners_permitted(action: Action) -> Q:
+    """`actor_permits` as a filter on practitioners: the active ones whose roles allow the
+    action. The caller narrows it (the consortium, a department, a specialty)."""
+    return Q(
+        is_active=True,
+        pk__in=PractitionerRole.objects.filter(role__in=_roles_for(action)).values(
+            "practitioner_id"
+        ),
+    )
+
+
 def patient_permits(actor: Actor | None, action: Action, patient: Patient) -> bool:
     """Decide one action on one patient."""
     if actor is None or patient.consortium_id != actor.consortium_id:
         return False
     coordinator = actor.has(Role.COORDINATOR)
     if action is Action.MERGE:
-        return coordinator
+        return actor_permits(actor, action)
     if action is Action.VIEW_ACCESS_LOG:
         # The home institution's administrators answer the patient's request, as they keep
         # its audit trail.
-        return (
-            actor.has(Role.INSTITUTION_ADMIN)
-            and patient.home_institution_id == actor.institution_id
-        )
+        return actor_permits(actor, action) and patient.home_institution_id == actor.institution_id
     if action is Action.UPDATE:
         return coordinator or patient.home_institution_id == actor.institution_id
     if action is Action.VIEW:
@@ -154,6 +226,9 @@ def patient_permits(actor: Actor | None, action: Action, patient: Patient) -> bo
             or patient.home_institution_id == actor.institution_id
             or _grants_of(actor).filter(patient=patient).exists()
         )
+    if action is Action.REQUEST_CONSULT:
+        # Clinicians who may see the patient may invite a consult about them.
+        return actor_permits(actor, action) and patient_permits(actor, Action.VIEW, patient)
     return False
 
 
@@ -170,26 +245,30 @@ def patients_visible_to(actor: Actor | None) -> QuerySet[Patient]:
 
 
 def institution_permits(actor: Actor | None, action: Action, institution: Institution) -> bool:
-    """Decide an institution-wide action (registering patients, audit, duplicate review, taking
-    consult duty for the institution)."""
+    """Decide an institution-wide action (registering patients, storing images, the audit,
+    duplicate review, taking consult duty for the institution)."""
     if actor is None or institution.consortium_id != actor.consortium_id:
         return False
-    if action is Action.REGISTER_PATIENT:
-        return institution.pk == actor.institution_id and (
-            actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST)
-        )
-    if action is Action.VIEW_AUDIT:
-        return institution.pk == actor.institution_id and actor.has(Role.INSTITUTION_ADMIN)
     if action is Action.REVIEW_DUPLICATES:
-        return actor.has(Role.COORDINATOR)
-    if action is Action.STORE_IMAGES:
-        return institution.pk == actor.institution_id and (
-            actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST)
-        )
-    if action is Action.MANAGE_STUDIES:
-        return institution.pk == actor.institution_id and actor.has(Role.INSTITUTION_ADMIN)
-    if action is Action.TAKE_CONSULT_DUTY:
-        return institution.pk == actor.institution_id and actor.has(Role.SPECIALIST)
+        return consortium_permits(actor, action, institution.consortium_id)
+    if action in (
+        Action.REGISTER_PATIENT,
+        Action.VIEW_AUDIT,
+        Action.STORE_IMAGES,
+        Action.MANAGE_STUDIES,
+        Action.TAKE_CONSULT_DUTY,
+    ):
+        return institution.pk == actor.institution_id and actor_permits(actor, action)
+    return False
+
+
+def consortium_permits(actor: Actor | None, action: Action, consortium_id: int) -> bool:
+    """Decide a consortium-wide action: reviewing its suspected duplicates, coordinating its
+    consults."""
+    if actor is None or consortium_id != actor.consortium_id:
+        return False
+    if action in (Action.REVIEW_DUPLICATES, Action.COORDINATE_CONSULTS):
+        return actor_permits(actor, action)
     return False
 
 
@@ -218,16 +297,16 @@ def study_permits(actor: Actor | None, action: Action, study: StudySubject) -> b
     """Decide one action on one study (VIEW covers search, retrieval and adding instances)."""
     if actor is None:
         return False
-    owner_admin = study.owner_institution_id == actor.institution_id and actor.has(
-        Role.INSTITUTION_ADMIN
-    )
+    own = study.owner_institution_id == actor.institution_id
     if action is Action.MANAGE_STUDIES:
-        return owner_admin
+        return own and actor_permits(actor, action)
     if action is Action.UPDATE:
+        # Reconciling: a coordinator across the consortium, an admin in its own institution.
         return (
             study.patient_id is None
             and study.owner_consortium_id == actor.consortium_id
-            and (owner_admin or actor.has(Role.COORDINATOR))
+            and actor_permits(actor, Action.RECONCILE_STUDIES)
+            and (own or actor.has(Role.COORDINATOR))
         )
     if action is not Action.VIEW:
         return False
@@ -236,7 +315,7 @@ def study_permits(actor: Actor | None, action: Action, study: StudySubject) -> b
         return patient is not None and patient_permits(actor, Action.VIEW, patient)
     if study.owner_consortium_id != actor.consortium_id:
         return False
-    return actor.has(Role.COORDINATOR) or study.owner_institution_id == actor.institution_id
+    return actor.has(Role.COORDINATOR) or own
 
 
 @dataclass(frozen=True)
@@ -287,6 +366,17 @@ def study_scope(actor: Actor | None) -> StudyScope:
     )
 
 
+def studies_reconcilable_by(actor: Actor | None, *, owner: str) -> Q:
+    """Which of the unmatched studies the actor may view it may also link to a patient; mirrors
+    the UPDATE rule of `study_permits` as a condition on the study's owning-institution column
+    `owner`: a coordinator all of them, an institution admin its own institution's."""
+    if actor is None or not actor_permits(actor, Action.RECONCILE_STUDIES):
+        return Q(pk__in=[])
+    if actor.has(Role.COORDINATOR):
+        return Q()
+    return Q(**{owner: actor.institution_id})
+
+
 def institution_actor(institution: Institution) -> Actor:
     """The institution itself, for a device acting for it (a modality's registered AE title).
 
@@ -314,6 +404,7 @@ class ConsultAction(StrEnum):
     CLAIM = "claim"  # take a consult from one's department queue
     RESPOND = "respond"  # the lead invited doctor: accept, decline, ask for information
     CONTRIBUTE = "contribute"  # any invited doctor: write into the opinion draft
+    ATTACH_STUDY = "attach_study"  # the requester and any invited doctor: add an archive study
     SIGN = "sign"  # sign the opinion, or amend it (once closed: inside the amendment window)
     CORRECT = "correct"  # mark entered-in-error
     REVIEW = "review"  # open the consult's studies together, annotate them
@@ -342,7 +433,7 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
     """Decide one action on one consult."""
     if actor is None or facts.consortium_id != actor.consortium_id:
         return False
-    coordinator = actor.has(Role.COORDINATOR)
+    coordinator = actor_permits(actor, Action.COORDINATE_CONSULTS)
     user_id = actor.user_id
     # Once the consult is closed, the invited side (the invited doctors and their department
     # heads) lose it, but for its signer inside the amendment window: reading it (with its
@@ -364,11 +455,13 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
     if action is ConsultAction.ROUTE:
         return coordinator or user_id in facts.department_head_user_ids
     if action is ConsultAction.CLAIM:
-        return user_id in facts.queue_user_ids and actor.has(Role.SPECIALIST)
+        return user_id in facts.queue_user_ids and actor_permits(actor, Action.ANSWER_CONSULTS)
     if action in (ConsultAction.RESPOND, ConsultAction.SIGN):
         return lead
     if action is ConsultAction.CONTRIBUTE:
         return invited
+    if action is ConsultAction.ATTACH_STUDY:
+        return user_id == facts.requester_user_id or invited
     if action is ConsultAction.CORRECT:
         return coordinator or user_id == facts.requester_user_id
     if action is ConsultAction.REVIEW:
@@ -378,12 +471,3 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
             user_id == facts.requester_user_id or user_id in facts.invited_user_ids
         )
     return False
-
-
-def consult_create_permits(actor: Actor | None, patient: Patient) -> bool:
-    """Clinicians who may see the patient may invite a consult about them."""
-    return (
-        actor is not None
-        and (actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST))
-        and patient_permits(actor, Action.VIEW, patient)
-    )

@@ -34,8 +34,11 @@ from consult.selectors.visibility import (
     consult_list_audit,
     consult_page_for_user,
     consult_queue_user_ids,
+    consult_room_may_join,
+    consult_room_may_stay,
     consults_in_worklist,
     consults_visible_to,
+    review_may_stay,
 )
 
 __all__ = [
@@ -57,12 +60,15 @@ __all__ = [
     "consult_page_for_user",
     "consult_patient_choices",
     "consult_queue_user_ids",
+    "consult_room_may_join",
+    "consult_room_may_stay",
     "consult_specialist_choices",
     "consults_in_worklist",
     "consults_pending_for",
     "consults_visible_to",
     "deadline_limits",
     "opinion_key_image_for_user",
+    "review_may_stay",
     "specialist_duty_for",
     "working_calendar",
 ]

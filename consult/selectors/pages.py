@@ -10,13 +10,16 @@ from consult.selectors.visibility import consult_facts
 from imaging.models import Study
 from imaging.selectors import studies_visible_to
 from server.access import (
+    Action,
     ConsultAction,
     actor_for,
+    actor_permits,
     consult_permits,
     patients_visible_to,
+    practitioners_permitted,
 )
 from server.accounts.models import User
-from server.directory.models import Department, Patient, Practitioner, Role
+from server.directory.models import Department, Patient, Practitioner
 
 # What a viewer may do from the consult page: each action is one move of the transition table
 # (made by one party), except the opinion actions, which follow the SIGN/CONTRIBUTE rules.
@@ -62,10 +65,7 @@ def consult_actions_for_user(*, user: User | AnonymousUser, consult: ConsultRequ
         allowed.add("contribute")
     if status in ATTACHABLE and consult_permits(actor, ConsultAction.REQUEST, facts):
         allowed.add("attach")
-    if status in ATTACHABLE and (
-        consult_permits(actor, ConsultAction.REQUEST, facts)
-        or consult_permits(actor, ConsultAction.CONTRIBUTE, facts)
-    ):
+    if status in ATTACHABLE and consult_permits(actor, ConsultAction.ATTACH_STUDY, facts):
         allowed.add("attach_study")
     if status == Status.DRAFT and consult_permits(actor, ConsultAction.REQUEST, facts):
         allowed.add("edit")
@@ -79,7 +79,7 @@ def consult_actions_for_user(*, user: User | AnonymousUser, consult: ConsultRequ
 def consult_patient_choices(*, user: User | AnonymousUser) -> QuerySet[Patient]:
     """Patients the user may invite a consult about."""
     actor = actor_for(user)
-    if actor is None or not (actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST)):
+    if not actor_permits(actor, Action.REQUEST_CONSULT):
         return Patient.objects.none()
     return patients_visible_to(actor).filter(merged_into__isnull=True).order_by("name", "pk")
 
@@ -91,9 +91,8 @@ def consult_specialist_choices(*, user: User | AnonymousUser) -> QuerySet[Practi
         return Practitioner.objects.none()
     return (
         Practitioner.objects.filter(
+            practitioners_permitted(Action.ANSWER_CONSULTS),
             institution__consortium_id=actor.consortium_id,
-            is_active=True,
-            roles__role=Role.SPECIALIST,
         )
         .exclude(pk=actor.practitioner_id)
         .select_related("institution")

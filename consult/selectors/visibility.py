@@ -10,19 +10,22 @@ from django.db.models import Case, Q, QuerySet, Value, When
 from consult.lifecycle import AWAITING_ROUTING, GRANT_ENDING, TERMINAL
 from consult.models import ConsultRequest, Status, TargetKind, Urgency
 from server.access import (
+    Action,
     Actor,
     ConsultAction,
     ConsultFacts,
     NotFound,
     actor_for,
+    actor_permits,
     consult_permits,
     personal_grant_holders,
     personal_grant_sources,
+    practitioners_permitted,
 )
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.models import Department, Practitioner, Role
+from server.directory.models import Department, Practitioner
 
 # The source type of the access grants a consult opens (its id is the source id).
 GRANT_SOURCE = "consult"
@@ -41,7 +44,7 @@ def consult_queue_user_ids(*, consult: ConsultRequest) -> frozenset[int]:
         return frozenset()
     return frozenset(
         Practitioner.objects.filter(
-            department_id=department_id, is_active=True, roles__role=Role.SPECIALIST
+            practitioners_permitted(Action.ANSWER_CONSULTS), department_id=department_id
         ).values_list("user_id", flat=True)
     )
 
@@ -109,12 +112,42 @@ def consult_get_for_user(
     return consult
 
 
+def _may_still(*, user_id: int, consult_id: int, action: ConsultAction) -> bool:
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    consult = ConsultRequest.objects.filter(pk=consult_id).first()
+    if user is None or consult is None:
+        return False
+    return consult_permits(actor_for(user), action, consult_facts(consult=consult))
+
+
+def consult_room_may_join(*, user_id: int, consult_id: int) -> bool:
+    """Whether the user may open the consult's room (view the consult); the attempt is audited
+    as a read either way."""
+    user = User.objects.filter(pk=user_id).first()
+    try:
+        consult_get_for_user(user=user or AnonymousUser(), consult_id=consult_id)
+    except NotFound:
+        return False
+    return True
+
+
+def consult_room_may_stay(*, user_id: int, consult_id: int) -> bool:
+    """Whether the user may still view the consult (not audited: the join was)."""
+    return _may_still(user_id=user_id, consult_id=consult_id, action=ConsultAction.VIEW)
+
+
+def review_may_stay(*, user_id: int, consult_id: int) -> bool:
+    """Whether the user may still take part in the consult's reviews (not audited: the join
+    was)."""
+    return _may_still(user_id=user_id, consult_id=consult_id, action=ConsultAction.REVIEW)
+
+
 def consults_visible_to(actor: Actor | None) -> QuerySet[ConsultRequest]:
     """Every consult the actor may view; mirrors the VIEW rule of `consult_permits`."""
     if actor is None:
         return ConsultRequest.objects.none()
     consults = ConsultRequest.objects.filter(consortium_id=actor.consortium_id)
-    if actor.has(Role.COORDINATOR):
+    if actor_permits(actor, Action.COORDINATE_CONSULTS):
         return consults
     practitioner = Practitioner.objects.filter(pk=actor.practitioner_id).values_list(
         "department_id", flat=True
@@ -142,7 +175,7 @@ def consults_visible_to(actor: Actor | None) -> QuerySet[ConsultRequest]:
             & ~Q(status=Status.CLOSED)
         )
     )
-    if department_id is not None and actor.has(Role.SPECIALIST):
+    if department_id is not None and actor_permits(actor, Action.ANSWER_CONSULTS):
         rule |= Q(
             target_kind=TargetKind.DEPARTMENT,
             target_department_id=department_id,

@@ -16,7 +16,8 @@ from consult.services.lifecycle import (
     consult_transition,
 )
 from consult.services.notices import consult_notification_subject
-from server.directory.models import Practitioner, Role
+from server.access import Action, practitioners_permitted
+from server.directory.models import Practitioner
 from server.lib.events import coordinators_group, publish_on_commit, user_group
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
@@ -52,9 +53,8 @@ def _escalation_recipients(consult: ConsultRequest) -> list[int]:
         return sorted(heads)
     return sorted(
         Practitioner.objects.filter(
+            practitioners_permitted(Action.COORDINATE_CONSULTS),
             institution__consortium_id=consult.consortium_id,
-            is_active=True,
-            roles__role=Role.COORDINATOR,
         ).values_list("user_id", flat=True)
     )
 

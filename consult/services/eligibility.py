@@ -3,7 +3,8 @@
 from enum import StrEnum
 
 from consult.models import ConsultRequest, Kind
-from server.directory.models import Practitioner, Role, Title
+from server.access import Action, roles_permit
+from server.directory.models import Practitioner, Title
 
 MIN_YEARS_OF_INDEPENDENT_PRACTICE = 3
 
@@ -24,9 +25,9 @@ def ineligibility(*, practitioner: Practitioner, consult: ConsultRequest) -> str
 
     MDT members come from several specialties, so only single-doctor consults check it.
     """
-    if not practitioner.is_active or Role.SPECIALIST not in {
-        r.role for r in practitioner.roles.all()
-    }:
+    if not practitioner.is_active or not roles_permit(
+        (r.role for r in practitioner.roles.all()), Action.ANSWER_CONSULTS
+    ):
         return Ineligible.NOT_SPECIALIST
     if practitioner.institution.consortium_id != consult.consortium_id:
         return Ineligible.OTHER_CONSORTIUM

@@ -26,7 +26,7 @@ from consult.models import (
 )
 from consult.selectors import consult_facts, consult_get_for_user
 from consult.services.eligibility import Ineligible, ineligibility
-from server.access import ConsultAction, actor_for, consult_create_permits, consult_permits
+from server.access import Action, ConsultAction, actor_for, consult_permits, patient_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
@@ -205,7 +205,7 @@ def consult_request_create(*, actor_user: User, draft: ConsultDraft) -> ConsultR
     if actor is None:
         raise NotAllowed("Only practitioners can request consults.")
     patient = Patient.objects.filter(pk=draft.patient_id, merged_into__isnull=True).first()
-    if patient is None or not consult_create_permits(actor, patient):
+    if patient is None or not patient_permits(actor, Action.REQUEST_CONSULT, patient):
         # The same answer for missing and hidden patients, so neither leaks.
         raise ConsultError(_("No such patient."), field="patient_id")
     consult = ConsultRequest(

@@ -51,16 +51,6 @@ class ReviewEntry:
     annotations: list[SavedAnnotation]
 
 
-def review_may_stay(*, user_id: int, consult_id: int) -> bool:
-    """Whether the user may still take part in the consult's reviews (not audited: the join
-    was)."""
-    user = User.objects.filter(pk=user_id, is_active=True).first()
-    consult = ConsultRequest.objects.filter(pk=consult_id).first()
-    if user is None or consult is None:
-        return False
-    return consult_permits(actor_for(user), ConsultAction.REVIEW, consult_facts(consult=consult))
-
-
 def _consult_study(
     *, user: User | AnonymousUser, consult_id: int, study_instance_uid: str
 ) -> ConsultStudy | None:

@@ -17,10 +17,10 @@ from consult.selectors import consult_active_load
 from consult.services.eligibility import ineligibility
 from consult.services.lifecycle import Assignment, consult_transition
 from consult.services.notices import consult_notification_subject
-from server.access import Action, actor_for, institution_permits
+from server.access import Action, actor_for, institution_permits, practitioners_permitted
 from server.accounts.models import User
 from server.directory.errors import NotAllowed
-from server.directory.models import Institution, Practitioner, Role
+from server.directory.models import Institution, Practitioner
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 
@@ -39,9 +39,8 @@ def consult_least_loaded_specialist(*, consult: ConsultRequest) -> Practitioner 
     candidates = [
         p
         for p in Practitioner.objects.filter(
+            practitioners_permitted(Action.ANSWER_CONSULTS),
             institution__consortium_id=consult.consortium_id,
-            is_active=True,
-            roles__role=Role.SPECIALIST,
             specialty=consult.wanted_specialty,
             consult_duty__on_duty=True,
         )
@@ -80,9 +79,8 @@ def consult_assignment_candidates(*, consult: ConsultRequest) -> list[Candidate]
     """The consortium's specialists for a consult: eligible ones first, least loaded first."""
     specialists = list(
         Practitioner.objects.filter(
+            practitioners_permitted(Action.ANSWER_CONSULTS),
             institution__consortium_id=consult.consortium_id,
-            is_active=True,
-            roles__role=Role.SPECIALIST,
         )
         .select_related("institution", "department", "consult_duty")
         .prefetch_related("roles")
@@ -136,9 +134,8 @@ def consult_route(*, consult_id: int) -> ConsultRequest:
             chosen = consult_least_loaded_specialist(consult=consult)
     if chosen is None:
         coordinators = Practitioner.objects.filter(
+            practitioners_permitted(Action.COORDINATE_CONSULTS),
             institution__consortium_id=consult.consortium_id,
-            is_active=True,
-            roles__role=Role.COORDINATOR,
         ).values_list("user_id", flat=True)
         notification_send(
             recipient_ids=list(coordinators),

@@ -45,10 +45,7 @@ def consult_study_attach(
     if consult is None:
         raise NotFound
     facts = consult_facts(consult=consult)
-    if not (
-        consult_permits(actor, ConsultAction.REQUEST, facts)
-        or consult_permits(actor, ConsultAction.CONTRIBUTE, facts)
-    ):
+    if not consult_permits(actor, ConsultAction.ATTACH_STUDY, facts):
         raise NotFound
     assert actor is not None  # consult_permits refuses anonymous users
     study = (

@@ -60,8 +60,8 @@ from consult.selectors import (
     consult_specialist_choices,
 )
 from consult.sessions import session_join_window
+from server.access import Action, actor_permits
 from server.directory.errors import NotAllowed
-from server.directory.models import Role
 from server.lib.http import page_error
 from server.web.paging import Pager, page_number, page_offset
 from server.web.views import Viewer, practitioner_page
@@ -110,11 +110,11 @@ WORKLIST_LABELS: dict[str, Any] = {
 def _worklists_for(viewer: Viewer) -> list[Worklist]:
     actor = viewer.actor
     lists: list[Worklist] = []
-    if actor.has(Role.SPECIALIST):
+    if actor_permits(actor, Action.ANSWER_CONSULTS):
         lists += ["incoming", "queue"]
-    if actor.has(Role.CLINIC_DOCTOR) or actor.has(Role.SPECIALIST):
+    if actor_permits(actor, Action.REQUEST_CONSULT):
         lists.append("my_requests")
-    if actor.has(Role.COORDINATOR):
+    if actor_permits(actor, Action.COORDINATE_CONSULTS):
         lists += ["overdue", "queue", "all"]
     return list(dict.fromkeys(lists)) or ["all"]
 
@@ -144,10 +144,10 @@ def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         "pager": Pager(number=number, per_page=CONSULTS_PER_PAGE, total=consults.count()),
         "current": current,
         "tabs": [(w, WORKLIST_LABELS[w]) for w in lists],
-        "can_request": viewer.actor.has(Role.CLINIC_DOCTOR) or viewer.actor.has(Role.SPECIALIST),
+        "can_request": actor_permits(viewer.actor, Action.REQUEST_CONSULT),
         # Coordinators may route every consult of their consortium (server.access ROUTE).
         "routable": [str(s) for s in AWAITING_ROUTING]
-        if viewer.actor.has(Role.COORDINATOR)
+        if actor_permits(viewer.actor, Action.COORDINATE_CONSULTS)
         else [],
         "shown": shown,
     }

@@ -13,11 +13,13 @@ from server.access import (
     Actor,
     NotFound,
     actor_for,
+    actor_permits,
     institution_permits,
+    studies_reconcilable_by,
     study_permits,
 )
 from server.accounts.models import User
-from server.directory.models import Institution, Role
+from server.directory.models import Institution
 
 
 def studies_unmatched_for_user(*, user: User | AnonymousUser) -> QuerySet[Study]:
@@ -36,13 +38,9 @@ def studies_to_reconcile(*, user: User | AnonymousUser) -> QuerySet[Study]:
     Mirrors `study_permits(actor, Action.UPDATE, ...)` as a queryset: a coordinator's whole
     consortium, an institution admin's own institution, nobody else.
     """
-    actor = actor_for(user)
-    unmatched = studies_unmatched_for_user(user=user)
-    if actor is not None and actor.has(Role.COORDINATOR):
-        return unmatched
-    if actor is not None and actor.has(Role.INSTITUTION_ADMIN):
-        return unmatched.filter(institution_id=actor.institution_id)
-    return Study.objects.none()
+    return studies_unmatched_for_user(user=user).filter(
+        studies_reconcilable_by(actor_for(user), owner="institution_id")
+    )
 
 
 def study_for_reconcile(*, user: User, study_id: int) -> Study:
@@ -148,7 +146,7 @@ def study_page_to_reconcile(*, user: User, offset: int, limit: int) -> StudyPage
     Raises: NotFound for users who reconcile nothing (neither coordinator nor admin).
     """
     actor = actor_for(user)
-    if actor is None or not (actor.has(Role.COORDINATOR) or actor.has(Role.INSTITUTION_ADMIN)):
+    if actor is None or not actor_permits(actor, Action.RECONCILE_STUDIES):
         raise NotFound
     return _study_page(
         user=user,

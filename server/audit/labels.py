@@ -26,6 +26,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "consult.claim": _("Claimed a consult"),
     "consult.respond": _("Answered a consult invitation"),
     "consult.contribute": _("Wrote in a consult opinion"),
+    "consult.attach_study": _("Added a study to a consult"),
     "consult.sign": _("Signed a consult opinion"),
     "consult.correct": _("Marked a consult entered in error"),
     "consult.review": _("Opened a consult's shared review"),

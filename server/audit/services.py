@@ -11,10 +11,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection, transaction
 from django.utils import timezone
 
+from server.access import Action, practitioners_permitted
 from server.accounts.models import User
 from server.audit.context import client_address
 from server.audit.models import AuditAction, AuditChainHead, AuditEvent, AuditOutcome
-from server.directory.models import Practitioner, Role
+from server.directory.models import Practitioner
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 
@@ -136,8 +137,9 @@ def audit_verify_and_alert() -> int:
         logger.error(
             "Audit chain broken in %d place(s), first at seq %d", len(breaks), breaks[0].seq
         )
+        # The admins keep their institution's audit trail.
         admins = Practitioner.objects.filter(
-            is_active=True, roles__role=Role.INSTITUTION_ADMIN
+            practitioners_permitted(Action.VIEW_AUDIT)
         ).values_list("user_id", flat=True)
         notification_send(recipient_ids=list(admins), kind=NotificationKind.AUDIT_CHAIN_BROKEN)
     return len(breaks)

@@ -10,6 +10,7 @@ from server.access import (
     Actor,
     NotFound,
     actor_for,
+    consortium_permits,
     patient_permits,
     patients_visible_to,
 )
@@ -22,7 +23,6 @@ from server.directory.models import (
     Patient,
     PatientDuplicate,
     Practitioner,
-    Role,
 )
 
 MAX_PAGE_SIZE = 100
@@ -124,7 +124,7 @@ def institutions_of_consortium(*, actor: Actor) -> QuerySet[Institution]:
 
 
 def _duplicates_open(*, actor: Actor) -> QuerySet[PatientDuplicate]:
-    if not actor.has(Role.COORDINATOR):
+    if not consortium_permits(actor, Action.REVIEW_DUPLICATES, actor.consortium_id):
         return PatientDuplicate.objects.none()
     return PatientDuplicate.objects.filter(
         consortium_id=actor.consortium_id, status=DuplicateStatus.OPEN

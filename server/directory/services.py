@@ -11,7 +11,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from server.access import Action, Actor, NotFound, actor_for, institution_permits, patient_permits
+from server.access import (
+    Action,
+    Actor,
+    NotFound,
+    actor_for,
+    consortium_permits,
+    institution_permits,
+    patient_permits,
+    practitioners_permitted,
+)
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
@@ -24,7 +33,6 @@ from server.directory.models import (
     Patient,
     PatientDuplicate,
     Practitioner,
-    Role,
 )
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
@@ -226,9 +234,8 @@ def _patient_create(
     )
     if duplicates:
         coordinators = Practitioner.objects.filter(
+            practitioners_permitted(Action.REVIEW_DUPLICATES),
             institution__consortium_id=patient.consortium_id,
-            is_active=True,
-            roles__role=Role.COORDINATOR,
         ).values_list("user_id", flat=True)
         notification_send(
             recipient_ids=list(coordinators),
@@ -254,8 +261,7 @@ def patient_duplicate_resolve(*, user: User, duplicate_id: int, merge: bool) -> 
     if (
         actor is None
         or duplicate is None
-        or duplicate.consortium_id != actor.consortium_id
-        or not actor.has(Role.COORDINATOR)
+        or not consortium_permits(actor, Action.REVIEW_DUPLICATES, duplicate.consortium_id)
     ):
         raise NotFound
     if duplicate.status != DuplicateStatus.OPEN:

@@ -7,7 +7,7 @@ from channels.db import database_sync_to_async
 from server.audit.context import client_address
 from server.lib.sockets import LiveSocketConsumer
 from server.notifications.events import UnreadCountChanged
-from server.notifications.services import live_groups_for, unread_count
+from server.notifications.selectors import live_groups_for, unread_count
 
 CLOSE_UNAUTHENTICATED = 4401
 

@@ -1,18 +1,10 @@
 """Send notifications and mark them read; each change is pushed to the user's live socket."""
 
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from server.accounts.models import User
-from server.directory.models import Practitioner, Role
-from server.lib.events import (
-    coordinators_group,
-    department_group,
-    publish_on_commit,
-    session_group,
-    user_group,
-)
+from server.lib.events import publish_on_commit, user_group
 from server.notifications.events import NotificationCreated, UnreadCountChanged
 from server.notifications.models import (
     Notification,
@@ -20,33 +12,7 @@ from server.notifications.models import (
     NotificationSubject,
     subject_text,
 )
-
-
-def live_groups_for(*, user_id: int) -> tuple[str, ...]:
-    """Every group the user's live socket joins: their own, their sessions', and the shared
-    groups of their department queue (specialists) and consortium boards (coordinators)."""
-    groups = [user_group(user_id), session_group(user_id)]
-    practitioner = (
-        Practitioner.objects.filter(user_id=user_id, is_active=True)
-        .select_related("institution")
-        .first()
-    )
-    if practitioner is not None:
-        roles = set(practitioner.roles.values_list("role", flat=True))
-        if Role.SPECIALIST in roles and practitioner.department_id is not None:
-            groups.append(department_group(practitioner.department_id))
-        if Role.COORDINATOR in roles:
-            groups.append(coordinators_group(practitioner.institution.consortium_id))
-    return tuple(groups)
-
-
-def unread_count(*, user_id: int) -> int:
-    return Notification.objects.filter(recipient_id=user_id, read_at__isnull=True).count()
-
-
-def notifications_for_user(*, user_id: int) -> QuerySet[Notification]:
-    """The user's notifications, newest first."""
-    return Notification.objects.filter(recipient_id=user_id).order_by("-created_at", "-pk")
+from server.notifications.selectors import unread_count
 
 
 @transaction.atomic

@@ -4,11 +4,11 @@ from dataclasses import dataclass
 
 from django.http import HttpRequest
 
-from server.access import Action, actor_for, institution_permits
+from server.access import Action, actor_for, actor_permits, institution_permits
 from server.accounts.models import User
-from server.directory.models import Practitioner, Role
+from server.directory.models import Practitioner
 from server.directory.selectors import practitioner_for_user
-from server.notifications.services import unread_count
+from server.notifications.selectors import unread_count
 
 
 @dataclass(frozen=True)
@@ -38,13 +38,12 @@ def navigation(request: HttpRequest) -> dict[str, Navigation | None]:
     return {
         "nav": Navigation(
             practitioner=practitioner,
-            role_labels=[str(role.label) for role in Role if actor and actor.has(role)],
+            role_labels=[str(role.label) for role in actor.role_list()] if actor else [],
             unread_count=unread_count(user_id=user.pk),
             can_register=permits(Action.REGISTER_PATIENT),
             can_review_duplicates=permits(Action.REVIEW_DUPLICATES),
             can_view_audit=permits(Action.VIEW_AUDIT),
             can_manage_studies=permits(Action.MANAGE_STUDIES),
-            can_reconcile_studies=actor is not None
-            and (actor.has(Role.COORDINATOR) or actor.has(Role.INSTITUTION_ADMIN)),
+            can_reconcile_studies=actor_permits(actor, Action.RECONCILE_STUDIES),
         )
     }

@@ -24,7 +24,6 @@ from server.access import (
     Action,
     Actor,
     actor_for,
-    consult_create_permits,
     institution_permits,
     patient_permits,
 )
@@ -52,7 +51,8 @@ from server.directory.selectors import (
 )
 from server.directory.services import patient_duplicate_resolve, patient_register
 from server.lib.home import home_cards
-from server.notifications.services import notifications_for_user, notifications_mark_read
+from server.notifications.selectors import notifications_for_user
+from server.notifications.services import notifications_mark_read
 from server.web.forms import AuditFilterForm, PatientRegistrationForm
 from server.web.paging import Pager, page_number, page_offset
 
@@ -137,25 +137,48 @@ def favicon(request: HttpRequest) -> HttpResponse:
     return HttpResponsePermanentRedirect(static("favicon.svg"))
 
 
+def _clinician_home(request: HttpRequest, viewer: Viewer) -> dict[str, Any]:
+    return _patients_context(request, viewer, search="")
+
+
+def _coordinator_home(request: HttpRequest, viewer: Viewer) -> dict[str, Any]:
+    return {
+        "tree": institution_tree(institutions_of_consortium(actor=viewer.actor)),
+        "open_duplicates": duplicates_open_count(actor=viewer.actor),
+    }
+
+
+def _institution_admin_home(request: HttpRequest, viewer: Viewer) -> dict[str, Any]:
+    if not viewer.permits(Action.VIEW_AUDIT):
+        return {"audit_rows": []}
+    events = audit_events_for_institution(institution_id=viewer.actor.institution_id)
+    return {"audit_rows": audit_rows(actor=viewer.actor, events=events[:AUDIT_EVENTS_ON_HOME])}
+
+
+# What each role's home page shows besides the colleagues and the apps' cards; the selectors
+# and the policy decide what of it the viewer may see.
+HOME_CONTEXT: dict[Role, Callable[[HttpRequest, Viewer], dict[str, Any]]] = {
+    Role.CLINIC_DOCTOR: _clinician_home,
+    Role.SPECIALIST: _clinician_home,
+    Role.COORDINATOR: _coordinator_home,
+    Role.INSTITUTION_ADMIN: _institution_admin_home,
+}
+
+
 @require_safe
 @practitioner_page
 def home(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     actor = viewer.actor
-    role = next((role for role in HOME_ROLE_PRIORITY if actor.has(role)), None)
+    held = actor.role_list()
+    role = next((role for role in HOME_ROLE_PRIORITY if role in held), None)
     context: dict[str, Any] = {
         "practitioner": viewer.practitioner,
         "colleagues": colleagues_of(actor=actor),
         # The apps' cards for this role (the consult app's duty switch and pending consults).
         "cards": home_cards(request=request, actor=actor, role=role) if role is not None else [],
     }
-    if role in (Role.CLINIC_DOCTOR, Role.SPECIALIST):
-        context.update(_patients_context(request, viewer, search=""))
-    elif role == Role.COORDINATOR:
-        context["tree"] = institution_tree(institutions_of_consortium(actor=actor))
-        context["open_duplicates"] = duplicates_open_count(actor=actor)
-    elif role == Role.INSTITUTION_ADMIN:
-        events = audit_events_for_institution(institution_id=actor.institution_id)
-        context["audit_rows"] = audit_rows(actor=actor, events=events[:AUDIT_EVENTS_ON_HOME])
+    if role is not None:
+        context.update(HOME_CONTEXT[role](request, viewer))
     template = f"web/home/{role.value}.html" if role is not None else "web/home/base.html"
     return render(request, template, context)
 
@@ -174,7 +197,7 @@ def patient_detail(request: HttpRequest, viewer: Viewer, patient_id: int) -> Htt
     context = {
         "patient": patient,
         "can_request_consult": patient.merged_into_id is None
-        and consult_create_permits(viewer.actor, patient),
+        and patient_permits(viewer.actor, Action.REQUEST_CONSULT, patient),
         "can_view_access_log": patient_permits(viewer.actor, Action.VIEW_ACCESS_LOG, patient),
     }
     return render(request, "web/patients/detail.html", context)

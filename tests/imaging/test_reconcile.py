@@ -6,9 +6,9 @@ from django.test import Client
 from django.urls import reverse
 
 from imaging.models import IngestSource, Study, ViewingKind
-from imaging.selectors import study_get_for_user
-from imaging.services import IngestStatus, instance_ingest
-from server.access import NotFound
+from imaging.selectors import studies_to_reconcile, study_get_for_user
+from imaging.services import IngestStatus, instance_ingest, study_subject
+from server.access import Action, NotFound, actor_for, study_permits
 from server.accounts.models import User
 from server.audit.models import AuditEvent
 from server.directory.models import Patient, Role
@@ -161,3 +161,21 @@ def test_the_reconcile_pages_show_dicom_dates_as_days(world: World, unmatched: S
         assert "2004-01-19" in html
         assert "1970-03-15" in html
         assert "19700315" not in html
+
+
+def test_the_studies_to_reconcile_are_those_the_policy_lets_each_user_update(
+    world: World, unmatched: Study
+) -> None:
+    users = [
+        world.clinic_doctor,
+        world.other_clinic_doctor,
+        world.specialist,
+        world.coordinator,
+        world.institution_admin,
+        world.foreign_doctor,
+        _west_admin(world),
+    ]
+    subject = study_subject(unmatched)
+    for user in users:
+        listed = studies_to_reconcile(user=user).filter(pk=unmatched.pk).exists()
+        assert listed is study_permits(actor_for(user), Action.UPDATE, subject), user.username

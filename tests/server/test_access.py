@@ -1,4 +1,6 @@
-"""The access policy matrix: role x institution x resource x action, pinned row by row."""
+"""The access policy matrix: role x institution x resource x action, pinned row by row.
+
+Every named action (`Action`, `ConsultAction`) has rows here; a test fails on one without."""
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
@@ -13,16 +15,29 @@ from server.access import (
     ConsultAction,
     ConsultFacts,
     NotFound,
+    StudySubject,
     actor_for,
+    actor_permits,
+    consortium_permits,
     consult_permits,
     institution_permits,
     patient_permits,
     patients_visible_to,
     personal_grant_holders,
+    practitioners_permitted,
+    roles_permit,
+    study_permits,
 )
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
-from server.directory.models import AccessGrant, Institution, InstitutionLevel, Patient, Role
+from server.directory.models import (
+    AccessGrant,
+    Institution,
+    InstitutionLevel,
+    Patient,
+    Practitioner,
+    Role,
+)
 from server.directory.selectors import patient_get_for_user
 from server.directory.services import access_grant_close, access_grant_open
 from tests.factories import (
@@ -70,6 +85,14 @@ PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
         "grant_ended": set(),
         "foreign": set(),
     },
+    # Clinicians who may view the patient invite a consult about them.
+    Action.REQUEST_CONSULT: {
+        "home": {C, S},
+        "sibling": set(),
+        "granted": {C, S},
+        "grant_ended": set(),
+        "foreign": set(),
+    },
 }
 
 # Institution-wide actions, on the actor's own institution and on another one.
@@ -78,6 +101,67 @@ INSTITUTION_MATRIX: dict[Action, dict[str, set[Role]]] = {
     Action.VIEW_AUDIT: {"own": {A}, "other": set()},
     Action.REVIEW_DUPLICATES: {"own": {K}, "other": {K}},
     Action.TAKE_CONSULT_DUTY: {"own": {S}, "other": set()},
+    Action.STORE_IMAGES: {"own": {C, S}, "other": set()},
+    Action.MANAGE_STUDIES: {"own": {A}, "other": set()},
+}
+
+# Consortium-wide actions, on the actor's own consortium and on another one.
+CONSORTIUM_MATRIX: dict[Action, dict[str, set[Role]]] = {
+    Action.REVIEW_DUPLICATES: {"own": {K}, "other": set()},
+    Action.COORDINATE_CONSULTS: {"own": {K}, "other": set()},
+}
+
+# The powers a role gives, wherever they apply (`actor_permits`, `practitioners_permitted`):
+# what a page offers before a resource is chosen, and who is notified, invited or routed to.
+ROLE_MATRIX: dict[Action, set[Role]] = {
+    Action.MERGE: {K},
+    Action.REGISTER_PATIENT: {C, S},
+    Action.VIEW_AUDIT: {A},
+    Action.REVIEW_DUPLICATES: {K},
+    Action.STORE_IMAGES: {C, S},
+    Action.MANAGE_STUDIES: {A},
+    Action.TAKE_CONSULT_DUTY: {S},
+    Action.VIEW_ACCESS_LOG: {A},
+    Action.REQUEST_CONSULT: {C, S},
+    Action.ANSWER_CONSULTS: {S},
+    Action.COORDINATE_CONSULTS: {K},
+    Action.RECONCILE_STUDIES: {K, A},
+}
+
+# Studies owned by the patient's home institution, matched to the patient or not yet, per place
+# of the actor's institution (the places of PATIENT_MATRIX). UPDATE is reconciling (linking an
+# unmatched study to a patient); MANAGE_STUDIES is deleting an erroneous study.
+STUDY_MATRIX: dict[Action, dict[str, dict[str, set[Role]]]] = {
+    Action.VIEW: {
+        "matched": PATIENT_MATRIX[Action.VIEW],
+        "unmatched": {
+            "home": {C, S, K, A},
+            "sibling": {K},
+            "granted": {K},
+            "grant_ended": {K},
+            "foreign": set(),
+        },
+    },
+    Action.UPDATE: {
+        "matched": {place: set() for place in PLACES},
+        "unmatched": {
+            "home": {K, A},
+            "sibling": {K},
+            "granted": {K},
+            "grant_ended": {K},
+            "foreign": set(),
+        },
+    },
+    Action.MANAGE_STUDIES: {
+        kind: {
+            "home": {A},
+            "sibling": set(),
+            "granted": set(),
+            "grant_ended": set(),
+            "foreign": set(),
+        }
+        for kind in ("matched", "unmatched")
+    },
 }
 
 
@@ -153,6 +237,70 @@ def test_institution_access_matrix(scene: Scene, action: Action, where: str, rol
     assert institution_permits(actor, action, target) is (role in INSTITUTION_MATRIX[action][where])
     foreign_actor = actor_for(scene.users[("foreign", role)])
     assert institution_permits(foreign_actor, action, scene.places["home"]) is False
+
+
+CONSORTIUM_CASES = [
+    (action, where, role)
+    for action in CONSORTIUM_MATRIX
+    for where in ("own", "other")
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("action", "where", "role"), CONSORTIUM_CASES)
+def test_consortium_access_matrix(scene: Scene, action: Action, where: str, role: Role) -> None:
+    actor = actor_for(scene.users[("home", role)])
+    consortium_id = scene.places["home" if where == "own" else "foreign"].consortium_id
+    expected = role in CONSORTIUM_MATRIX[action][where]
+    assert consortium_permits(actor, action, consortium_id) is expected
+
+
+@pytest.mark.parametrize(("action", "role"), [(a, r) for a in ROLE_MATRIX for r in ROLES])
+def test_role_power_matrix(scene: Scene, action: Action, role: Role) -> None:
+    expected = role in ROLE_MATRIX[action]
+    assert actor_permits(actor_for(scene.users[("home", role)]), action) is expected
+    assert roles_permit([role.value], action) is expected
+    holders = Practitioner.objects.filter(
+        practitioners_permitted(action), institution=scene.places["home"]
+    )
+    assert holders.filter(user=scene.users[("home", role)]).exists() is expected
+
+
+def test_role_powers_leave_out_inactive_practitioners_and_actions_not_bound_to_a_role(
+    scene: Scene,
+) -> None:
+    practitioner = scene.users[("home", Role.COORDINATOR)].practitioner
+    practitioner.is_active = False
+    practitioner.save()
+    holders = Practitioner.objects.filter(practitioners_permitted(Action.REVIEW_DUPLICATES))
+    assert not holders.filter(pk=practitioner.pk).exists()
+    assert actor_permits(None, Action.REVIEW_DUPLICATES) is False
+    for action in set(Action) - set(ROLE_MATRIX):
+        with pytest.raises(ValueError, match="not bound to a role"):
+            roles_permit([role.value for role in ROLES], action)
+
+
+STUDY_CASES = [
+    (action, kind, place, role)
+    for action, kinds in STUDY_MATRIX.items()
+    for kind in kinds
+    for place in PLACES
+    for role in ROLES
+]
+
+
+@pytest.mark.parametrize(("action", "kind", "place", "role"), STUDY_CASES)
+def test_study_access_matrix(
+    scene: Scene, action: Action, kind: str, place: str, role: Role
+) -> None:
+    owner = scene.places["home"]
+    study = StudySubject(
+        owner_institution_id=owner.pk,
+        owner_consortium_id=owner.consortium_id,
+        patient_id=scene.patient.pk if kind == "matched" else None,
+    )
+    expected = role in STUDY_MATRIX[action][kind][place]
+    assert study_permits(actor_for(scene.users[(place, role)]), action, study) is expected
 
 
 def test_anonymous_and_non_practitioner_users_may_do_nothing(scene: Scene) -> None:
@@ -254,6 +402,48 @@ def _review_facts(*, is_open: bool) -> ConsultFacts:
         department_head_user_ids=frozenset({_USERS["department_head"][0]}),
         is_open=is_open,
     )
+
+
+def _actor(who: str) -> Actor:
+    user_id, institution_id, role = _USERS[who]
+    return Actor(
+        user_id=user_id,
+        practitioner_id=user_id,
+        institution_id=institution_id,
+        consortium_id=_CONSORTIUM,
+        roles=frozenset({role.value}),
+    )
+
+
+# Who may do what to an open consult awaiting its invited doctors' work (the queue specialist's
+# department queue still holds it).
+_EVERYONE = set(_USERS)
+CONSULT_MATRIX: dict[ConsultAction, set[str]] = {
+    ConsultAction.VIEW: _EVERYONE,
+    ConsultAction.REQUEST: {"requester"},
+    ConsultAction.ROUTE: {"coordinator", "department_head"},
+    ConsultAction.CLAIM: {"queue_specialist"},
+    ConsultAction.RESPOND: {"lead"},
+    ConsultAction.CONTRIBUTE: {"lead", "invited"},
+    ConsultAction.ATTACH_STUDY: {"requester", "lead", "invited"},
+    ConsultAction.SIGN: {"lead"},
+    ConsultAction.CORRECT: {"requester", "coordinator"},
+    ConsultAction.REVIEW: {"requester", "lead", "invited"},
+}
+
+
+@pytest.mark.parametrize(("action", "who"), [(a, w) for a in CONSULT_MATRIX for w in _USERS])
+def test_consult_access_matrix(action: ConsultAction, who: str) -> None:
+    facts = _review_facts(is_open=True)
+    assert consult_permits(_actor(who), action, facts) is (who in CONSULT_MATRIX[action])
+
+
+def test_claiming_from_a_queue_takes_a_specialist() -> None:
+    facts = replace(
+        _review_facts(is_open=True), queue_user_ids=frozenset({_USERS["queue_specialist"][0]})
+    )
+    doctor = replace(_actor("queue_specialist"), roles=frozenset({Role.CLINIC_DOCTOR.value}))
+    assert not consult_permits(doctor, ConsultAction.CLAIM, facts)
 
 
 @pytest.mark.parametrize(
@@ -376,3 +566,15 @@ def test_closing_the_source_ends_its_personal_grant_too(scene: Scene) -> None:
     )
     assert access_grant_close(source_type="consult", source_id="4") == 1
     assert not patient_permits(actor_for(signer), Action.VIEW, scene.patient)
+
+
+def test_every_named_action_has_a_row_in_the_matrix() -> None:
+    covered = (
+        set(PATIENT_MATRIX)
+        | set(INSTITUTION_MATRIX)
+        | set(CONSORTIUM_MATRIX)
+        | set(ROLE_MATRIX)
+        | set(STUDY_MATRIX)
+    )
+    assert set(Action) - covered == set()
+    assert set(ConsultAction) - set(CONSULT_MATRIX) == set()
