@@ -14,7 +14,8 @@ from consult.errors import ConsultError, NotEditable
 from server.accounts.models import User
 
 
-def _user(request: Request) -> User:
+def request_user(request: Request) -> User:
+    """The signed-in user of a request that IsAuthenticated (the default permission) let through."""
     assert isinstance(request.user, User)
     return request.user
 

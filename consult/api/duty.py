@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from consult import services
-from consult.api.base import ConsultApiView, _user
+from consult.api.base import ConsultApiView, request_user
 
 
 class DutyIn(serializers.Serializer[Any]):
@@ -25,6 +25,6 @@ class DutyApi(ConsultApiView):
         incoming = DutyIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         duty = services.specialist_duty_set(
-            actor_user=_user(request), on_duty=incoming.validated_data["on_duty"]
+            actor_user=request_user(request), on_duty=incoming.validated_data["on_duty"]
         )
         return Response(DutyOut({"on_duty": duty.on_duty}).data)

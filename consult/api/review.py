@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from consult import services
-from consult.api.base import ConsultApiView, PdfRenderer, _user
+from consult.api.base import ConsultApiView, PdfRenderer, request_user
 from consult.events import ANNOTATION_DATA_MAX_BYTES, UID_PATTERN, SavedAnnotation
 from consult.models import OpinionKeyImage, ReviewAnnotation
 from consult.selectors import opinion_key_image_for_user
@@ -101,7 +101,7 @@ class AnnotationsApi(ConsultApiView):
     def get(self, request: Request, consult_id: int) -> Response:
         study = request.query_params.get("study", "")
         annotations = services.review_annotations_for_user(
-            user=_user(request), consult_id=consult_id, study_instance_uid=study
+            user=request_user(request), consult_id=consult_id, study_instance_uid=study
         )
         return Response(AnnotationOut(annotations, many=True).data)
 
@@ -126,7 +126,7 @@ class AnnotationApi(ConsultApiView):
             raise serializers.ValidationError({"annotation_uid": ["Not a UID."]}) from error
         saved = services.review_annotation_save(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             study_instance_uid=data["study_instance_uid"],
             annotation=annotation,
         )
@@ -135,7 +135,7 @@ class AnnotationApi(ConsultApiView):
     @extend_schema(operation_id="consults_annotation_delete", responses={204: None})
     def delete(self, request: Request, consult_id: int, annotation_uid: str) -> Response:
         services.review_annotation_delete(
-            consult_id=consult_id, actor_user=_user(request), annotation_uid=annotation_uid
+            consult_id=consult_id, actor_user=request_user(request), annotation_uid=annotation_uid
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -154,7 +154,7 @@ class KeyImagesApi(ConsultApiView):
         data = incoming.validated_data
         key_image = services.opinion_key_image_add(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             study_instance_uid=data["study_instance_uid"],
             sop_instance_uid=data["sop_instance_uid"],
             caption=data["caption"],
@@ -183,7 +183,7 @@ class KeyImageApi(ConsultApiView):
     )
     def get(self, request: Request, consult_id: int, key_image_id: int) -> HttpResponse:
         key_image = opinion_key_image_for_user(
-            user=_user(request), consult_id=consult_id, key_image_id=key_image_id
+            user=request_user(request), consult_id=consult_id, key_image_id=key_image_id
         )
         with key_image.file.open("rb") as stored:
             response = HttpResponse(stored.read(), content_type="image/png")
@@ -194,6 +194,6 @@ class KeyImageApi(ConsultApiView):
     @extend_schema(operation_id="consults_opinion_key_image_remove", responses={204: None})
     def delete(self, request: Request, consult_id: int, key_image_id: int) -> Response:
         services.opinion_key_image_remove(
-            consult_id=consult_id, actor_user=_user(request), key_image_id=key_image_id
+            consult_id=consult_id, actor_user=request_user(request), key_image_id=key_image_id
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from consult import services
-from consult.api.base import ConsultApiView, _user
+from consult.api.base import ConsultApiView, request_user
 from consult.api.requests import ConsultOut
 from consult.errors import ConsultError
 from consult.models import ConsultRequest, DeclineCode, Disposition
@@ -104,7 +104,7 @@ class ConsultTransitionApi(ConsultApiView):
             "scheduled_start"
         ):
             raise ConsultError("Give the session's start.", field="scheduled_start")
-        consult = _run_action(_user(request), consult_id, incoming.validated_data)
+        consult = _run_action(request_user(request), consult_id, incoming.validated_data)
         consult.refresh_from_db()
         return Response(ConsultOut(consult).data)
 
@@ -115,6 +115,6 @@ class AcknowledgeApi(ConsultApiView):
         incoming = AcknowledgeIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         consult = services.consult_acknowledge(
-            consult_id=consult_id, actor_user=_user(request), **incoming.validated_data
+            consult_id=consult_id, actor_user=request_user(request), **incoming.validated_data
         )
         return Response(ConsultOut(consult).data)
