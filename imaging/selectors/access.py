@@ -129,7 +129,7 @@ def instance_get_for_user(
 
 def studies_visible_to(actor: Actor | None) -> QuerySet[Study]:
     """Every study the actor may view; mirrors the VIEW rule of `study_permits` as a query."""
-    return Study.objects.filter(_visible(study_scope(actor), ""))
+    return Study.objects.filter(study_visible_q(actor))
 
 
 class _InScope(Expression):
@@ -157,5 +157,7 @@ class _InScope(Expression):
         return self.scope.sql.format(patient=patient, institution=institution), [*self.scope.params]
 
 
-def _visible(scope: StudyScope, prefix: str) -> Q:
-    return Q(_InScope(scope, prefix))
+def study_visible_q(actor: Actor | None, prefix: str = "") -> Q:
+    """The condition on rows whose study the actor may view; `prefix` leads from the queried
+    model to its study ("study__" for series and instances)."""
+    return Q(_InScope(study_scope(actor), prefix))

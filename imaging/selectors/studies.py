@@ -108,10 +108,11 @@ class StudyPage:
     total: int
 
 
-def _study_page(
+def study_page(
     *, user: User, actor: Actor, studies: QuerySet[Study], offset: int, limit: int, event: str
 ) -> StudyPage:
-    """One page of a study listing; showing it is a read of the studies' patient data."""
+    """One page of a study listing, with preview states; showing it is a read of the studies'
+    patient data, audited as one `event`."""
     page = list(studies.select_related("institution", "patient")[offset : offset + limit])
     if page:
         studies_read_record(user=user, actor=actor, studies=page, event=event)
@@ -132,7 +133,7 @@ def study_page_for_manager(*, user: User, offset: int, limit: int) -> StudyPage:
     if not institution_permits(actor, Action.MANAGE_STUDIES, institution):
         raise NotFound
     studies = Study.objects.filter(institution=institution).order_by("-created_at", "-pk")
-    return _study_page(
+    return study_page(
         user=user,
         actor=actor,
         studies=studies,
@@ -150,7 +151,7 @@ def study_page_to_reconcile(*, user: User, offset: int, limit: int) -> StudyPage
     actor = actor_for(user)
     if actor is None or not (actor.has(Role.COORDINATOR) or actor.has(Role.INSTITUTION_ADMIN)):
         raise NotFound
-    return _study_page(
+    return study_page(
         user=user,
         actor=actor,
         studies=studies_to_reconcile(user=user),

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from imaging.models import Series, Study
 from imaging.selectors.access import studies_visible_to
-from imaging.selectors.studies import StudyPage, _study_page
+from imaging.selectors.studies import StudyPage, study_page
 from server.access import NotFound, actor_for
 from server.accounts.models import User
 from server.directory.models import Patient
@@ -42,7 +42,7 @@ def study_page_of_patient(
         .filter(patient=patient)
         .order_by("-study_date", "-created_at", "-pk")
     )
-    page = _study_page(
+    page = study_page(
         user=user,
         actor=actor,
         studies=studies,
