@@ -7,8 +7,7 @@ from consult.errors import ConsultError
 from consult.lifecycle import ATTACHABLE
 from consult.models import ConsultRequest, ConsultStudy
 from consult.selectors import consult_facts
-from imaging.models import Study
-from imaging.services import study_subject
+from imaging.models import Study, study_subject
 from server.access import (
     Action,
     ConsultAction,

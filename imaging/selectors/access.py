@@ -7,8 +7,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import BooleanField, Expression, F, Q, QuerySet
 
-from imaging.models import Instance, Series, Study, ViewingKind
-from imaging.services import study_subject, study_viewing_record
+from imaging.models import Instance, Series, Study, ViewingKind, study_subject
+from imaging.services import study_viewing_record
 from server.access import (
     Action,
     Actor,

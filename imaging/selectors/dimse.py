@@ -2,10 +2,9 @@
 
 from dataclasses import dataclass
 
-from imaging.models import CallingAETitle, Instance, Series, Study
+from imaging.models import CallingAETitle, Instance, Series, Study, study_subject
 from imaging.qido import Level, Query
 from imaging.selectors.search import qido_matches
-from imaging.services import study_subject
 from server.access import Action, Actor, study_permits
 
 

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
-from imaging.models import PreviewState, Series, Study
+from imaging.models import PreviewState, Series, Study, study_subject
 from imaging.selectors.access import studies_visible_to
-from imaging.services import studies_read_record, study_subject
+from imaging.services import studies_read_record
 from server.access import (
     Action,
     Actor,

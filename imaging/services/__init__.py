@@ -8,7 +8,7 @@ from imaging.services.derivatives import (
     series_lossy_frames_request,
 )
 from imaging.services.ingest import instance_ingest, instances_ingest
-from imaging.services.ingest_rules import IngestResult, IngestStatus, study_subject
+from imaging.services.ingest_rules import IngestResult, IngestStatus
 from imaging.services.previews import (
     PREVIEW_MEDIA_TYPE,
     PREVIEW_QUALITY,
@@ -53,7 +53,6 @@ __all__ = [
     "study_delete",
     "study_patient_link",
     "study_reads_record_for_ae",
-    "study_subject",
     "study_viewing_record",
     "upload_append",
     "upload_create",

@@ -6,8 +6,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 
 from imaging.errors import StudyAlreadyMatched, StudyDeleteReasonMissing
-from imaging.models import Instance, Series, Study
-from imaging.services.ingest_rules import study_subject
+from imaging.models import Instance, Series, Study, study_subject
 from server.access import Action, NotFound, actor_for, patient_permits, study_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
