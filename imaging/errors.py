@@ -5,6 +5,10 @@ class StudyAlreadyMatched(Exception):
     """The study is already linked to a patient; reconciliation is for unmatched studies."""
 
 
+class StudyMatchRefused(Exception):
+    """Only the doctors of an unmatched study's own institution match it to a consult's patient."""
+
+
 class StudyDeleteReasonMissing(Exception):
     """Deleting a study needs a reason, which the audit trail keeps."""
 

@@ -61,6 +61,23 @@ def study_get_for_user(
     return study
 
 
+def study_lock_for_user(*, user: User | AnonymousUser, study_uid: str) -> Study:
+    """Lock the study, with its institution, if the user may view it: for a service that links
+    to it or changes it, and audits what it does (the read itself is not audited).
+
+    Raises: NotFound for a missing study and for one the user may not see.
+    """
+    study = (
+        Study.objects.select_for_update()
+        .select_related("institution")
+        .filter(study_instance_uid=study_uid)
+        .first()
+    )
+    if study is None or not study_permits(actor_for(user), Action.VIEW, study_subject(study)):
+        raise NotFound
+    return study
+
+
 _INSTANCE = Selected(Instance, "i", omit=("metadata",))
 _SERIES = Selected(Series, "se")
 _STUDY = Selected(Study, "st")

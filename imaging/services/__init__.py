@@ -19,7 +19,7 @@ from imaging.services.previews import (
     series_previews_render,
 )
 from imaging.services.storage import storage_name
-from imaging.services.studies import study_delete, study_patient_link
+from imaging.services.studies import study_delete, study_patient_link, study_patient_match
 from imaging.services.uploads import (
     upload_append,
     upload_create,
@@ -52,6 +52,7 @@ __all__ = [
     "studies_read_record",
     "study_delete",
     "study_patient_link",
+    "study_patient_match",
     "study_reads_record_for_ae",
     "study_viewing_record",
     "upload_append",
