@@ -33,7 +33,6 @@ from consult.models import (
 from consult.selectors import (
     consult_clocks,
     consult_detail_for_user,
-    consult_list_audit,
     consult_page_for_user,
 )
 from server.accounts.models import User
@@ -202,7 +201,7 @@ class ConsultListApi(GenericAPIView[ConsultRequest], ConsultApiView):
             status=wanted_status,
         )
         page = self.paginate_queryset(consults) or []
-        consult_list_audit(user=request_user(request), consult_ids=[c.pk for c in page])
+        services.consult_list_record(user=request_user(request), consult_ids=[c.pk for c in page])
         return self.get_paginated_response(ConsultOut(page, many=True).data)
 
     @extend_schema(operation_id="consults_create", request=ConsultIn, responses={201: ConsultOut})

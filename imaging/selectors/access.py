@@ -8,7 +8,7 @@ from django.db import connection
 from django.db.models import BooleanField, Expression, F, Q, QuerySet
 
 from imaging.models import Instance, Series, Study, ViewingKind, study_subject
-from imaging.services import study_viewing_record
+from imaging.services.viewings import study_viewing_record
 from server.access import (
     Action,
     Actor,

@@ -11,7 +11,7 @@ from django.db.models import F, Lookup, Min, Q, QuerySet
 from imaging.models import Instance, Series, Study, ViewingKind
 from imaging.qido import Kind, Level, Match, Query, has_wildcard, person_name_regex, wildcard_regex
 from imaging.selectors.access import study_visible_q
-from imaging.services import study_viewing_record
+from imaging.services.viewings import study_viewing_record
 from server.access import Actor, actor_for
 from server.accounts.models import User
 

@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from imaging.models import PreviewState, Series, Study, study_subject
 from imaging.selectors.access import studies_visible_to
-from imaging.services import studies_read_record
+from imaging.services.viewings import studies_read_record
 from server.access import (
     Action,
     Actor,
