@@ -122,7 +122,8 @@ def study_page(
 
 
 def study_page_for_manager(*, user: User, offset: int, limit: int) -> StudyPage:
-    """One page of the studies of the user's institution, newest first, for its admins.
+    """One page of the studies of the user's institution, newest first, for its admins; the page
+    is audited.
 
     Raises: NotFound unless the user may manage the institution's studies.
     """
@@ -144,7 +145,8 @@ def study_page_for_manager(*, user: User, offset: int, limit: int) -> StudyPage:
 
 
 def study_page_to_reconcile(*, user: User, offset: int, limit: int) -> StudyPage:
-    """One page of the unmatched studies the user may link to a patient, newest first.
+    """One page of the unmatched studies the user may link to a patient, newest first; the page
+    is audited.
 
     Raises: NotFound for users who reconcile nothing (neither coordinator nor admin).
     """

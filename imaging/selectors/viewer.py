@@ -29,7 +29,8 @@ class PatientStudies:
 def study_page_of_patient(
     *, user: User, patient_id: int, offset: int, limit: int
 ) -> PatientStudies:
-    """One page of a patient's studies the user may see, newest first, for opening the viewer.
+    """One page of a patient's studies the user may see, newest first, for opening the viewer;
+    the page is audited.
 
     Raises: NotFound unless the user may see the patient (audited either way).
     """
