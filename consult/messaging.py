@@ -77,8 +77,7 @@ def _queue(
         # Imported here: consult.tasks imports the services, which import this module.
         from consult.tasks import consult_message_send_task
 
-        message_id = message.pk
-        transaction.on_commit(lambda: consult_message_send_task.delay(message_id))
+        consult_message_send_task.delay_on_commit(message.pk)
 
 
 @transaction.atomic

@@ -1,6 +1,7 @@
 """Celery tasks of consults, each one service call."""
 
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 
 from consult.messaging import consult_message_send
 from consult.services import consult_deadlines_sweep
@@ -15,6 +16,7 @@ def consult_deadlines_sweep_task() -> int:
 # Gateways fail with network errors (OSError covers ConnectionError and TimeoutError); the
 # backoff stays under the broker's visibility timeout.
 @shared_task(
+    base=DjangoTask,  # delay_on_commit
     acks_late=True,
     autoretry_for=(OSError,),
     retry_backoff=True,

@@ -28,13 +28,13 @@ PIXEL_DATA_TAGS = frozenset({Tag(0x7FE0, 0x0010), Tag(0x7FE0, 0x0008), Tag(0x7FE
 _SPECIFIC_CHARACTER_SET = Tag(0x0008, 0x0005)
 # Binary value representations whose large values are replaced by a BulkDataURI.
 _BULK_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-_INLINE_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
+INLINE_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW"})
 # Single-byte text of these VRs is ASCII; leading and trailing spaces carry no meaning.
-_ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
+ASCII_VRS = frozenset({"AE", "AS", "CS", "DA", "DT", "TM", "UI"})
 # Text in the data set's character set: split on backslash, or one value (LT, ST, UT).
-_MULTI_TEXT_VRS = frozenset({"SH", "LO", "UC"})
-_SINGLE_TEXT_VRS = frozenset({"ST", "LT", "UT"})
-_NUMBER_FORMATS = {
+MULTI_TEXT_VRS = frozenset({"SH", "LO", "UC"})
+SINGLE_TEXT_VRS = frozenset({"ST", "LT", "UT"})
+NUMBER_FORMATS = {
     "US": "H",
     "SS": "h",
     "UL": "L",
@@ -44,13 +44,13 @@ _NUMBER_FORMATS = {
     "FL": "f",
     "FD": "d",
 }
-_NUMBER_SIZES = {vr: struct.calcsize("<" + code) for vr, code in _NUMBER_FORMATS.items()}
+_NUMBER_SIZES = {vr: struct.calcsize("<" + code) for vr, code in NUMBER_FORMATS.items()}
 _PERSON_NAME_GROUPS = ("Alphabetic", "Ideographic", "Phonetic")
 
 BulkDataUri = Callable[[str], str]
 
 
-class _Fallback(Exception):
+class NeedsPydicom(Exception):
     """This element needs pydicom's general conversion."""
 
 
@@ -69,7 +69,7 @@ def instance_json(dataset: Dataset, bulk_data_uri: BulkDataUri) -> dict[str, Any
         for element in dataset.file_meta
         if element.keyword == "TransferSyntaxUID"
     }
-    body = _dataset_json(dataset, "", bulk_data_uri, _codec(dataset, _codec_name("iso8859")))
+    body = _dataset_json(dataset, "", bulk_data_uri, _codec(dataset, codec_name("iso8859")))
     # The JSON text is Unicode whatever the file's character set was.
     if "00080005" in body:
         body["00080005"] = {"vr": "CS", "Value": ["ISO_IR 192"]}
@@ -82,11 +82,12 @@ def _codec(dataset: Dataset, inherited: str) -> str:
         return inherited
     value = dataset.SpecificCharacterSet
     encodings = convert_encodings([value] if isinstance(value, str) else list(value or []))
-    return _codec_name(encodings[0]) if encodings else inherited
+    return codec_name(encodings[0]) if encodings else inherited
 
 
 @cache
-def _codec_name(encoding: str) -> str:
+def codec_name(encoding: str) -> str:
+    """The canonical name of a Python codec."""
     # The canonical name ("iso8859-1", not pydicom's "iso8859") takes CPython's fast decoders.
     return codecs.lookup(encoding).name
 
@@ -105,7 +106,7 @@ def _dataset_json(
             try:
                 out[key] = _raw_json(raw, path, bulk_data_uri, codec)
                 continue
-            except _Fallback:
+            except NeedsPydicom:
                 pass
         out[key] = _element_json(dataset[tag], path, bulk_data_uri, codec)
     return out
@@ -142,62 +143,64 @@ def _raw_vr(raw: RawDataElement) -> str:
         return str(raw.VR)
     # Implicit VR: the dictionary's, when it is public and unambiguous.
     if raw.tag.group % 2:
-        raise _Fallback
+        raise NeedsPydicom
     try:
         vr = str(dictionary_VR(raw.tag))
     except KeyError:
-        raise _Fallback from None
+        raise NeedsPydicom from None
     if " or " in vr:
-        raise _Fallback
+        raise NeedsPydicom
     return vr
 
 
 def _raw_json(
     raw: RawDataElement, path: str, bulk_data_uri: BulkDataUri, codec: str
 ) -> dict[str, Any]:
-    """One element's JSON from its bytes; raises _Fallback for what pydicom must convert."""
+    """One element's JSON from its bytes; raises NeedsPydicom for what pydicom must convert."""
     vr = _raw_vr(raw)
     value: bytes | None = raw.value
     if vr == "SQ" or vr == "UN" or value is None:
-        raise _Fallback
-    if vr in _INLINE_BINARY_VRS:
+        raise NeedsPydicom
+    if vr in INLINE_BINARY_VRS:
         if raw.tag in PIXEL_DATA_TAGS or len(value) > BULK_DATA_THRESHOLD:
             return {"vr": vr, "BulkDataURI": bulk_data_uri(path)}
         if not value:
             return {"vr": vr}
         return {"vr": vr, "InlineBinary": base64.b64encode(value).decode("ascii")}
-    if vr in _NUMBER_FORMATS:
-        return _numbers_json(vr, value, little_endian=raw.is_little_endian)
-    if vr in _ASCII_VRS or vr in ("DS", "IS", "UR"):
+    if vr in NUMBER_FORMATS:
+        return numbers_json(vr, value, little_endian=raw.is_little_endian)
+    if vr in ASCII_VRS or vr in ("DS", "IS", "UR"):
         text = value.decode("ascii")
     elif b"\x1b" in value:
-        raise _Fallback  # ISO 2022 code extensions switch character sets inside the value
-    elif vr in _MULTI_TEXT_VRS or vr in _SINGLE_TEXT_VRS or vr == "PN":
+        raise NeedsPydicom  # ISO 2022 code extensions switch character sets inside the value
+    elif vr in MULTI_TEXT_VRS or vr in SINGLE_TEXT_VRS or vr == "PN":
         text = value.decode(codec)
     else:
-        raise _Fallback
-    return _text_json(vr, text)
+        raise NeedsPydicom
+    return text_json(vr, text)
 
 
-def _numbers_json(vr: str, value: bytes, *, little_endian: bool) -> dict[str, Any]:
+def numbers_json(vr: str, value: bytes, *, little_endian: bool) -> dict[str, Any]:
+    """The DICOM JSON of a binary number element's bytes."""
     order = "<" if little_endian else ">"
-    code = _NUMBER_FORMATS[vr]
+    code = NUMBER_FORMATS[vr]
     size = _NUMBER_SIZES[vr]
     if not value:
         return {"vr": vr}
     if len(value) % size:
-        raise _Fallback
+        raise NeedsPydicom
     numbers = list(struct.unpack(f"{order}{len(value) // size}{code}", value))
     if vr in ("FL", "FD") and not all(math.isfinite(n) for n in numbers):
-        raise _Fallback
+        raise NeedsPydicom
     return {"vr": vr, "Value": numbers}
 
 
-def _text_json(vr: str, text: str) -> dict[str, Any]:
-    if vr in _SINGLE_TEXT_VRS or vr == "UR":
+def text_json(vr: str, text: str) -> dict[str, Any]:
+    """The DICOM JSON of a decoded text element."""
+    if vr in SINGLE_TEXT_VRS or vr == "UR":
         single = text.rstrip("\0 ")
         return {"vr": vr, "Value": [single]} if single else {"vr": vr}
-    if vr in _ASCII_VRS or vr in ("DS", "IS"):
+    if vr in ASCII_VRS or vr in ("DS", "IS"):
         values = [item.strip("\0 ") for item in text.split("\\")]
     else:
         values = [item.rstrip("\0 ") for item in text.split("\\")]
@@ -207,13 +210,13 @@ def _text_json(vr: str, text: str) -> dict[str, Any]:
         return {"vr": vr, "Value": [_person_name_json(item) for item in values]}
     if vr in ("DS", "IS"):
         if not all(values):
-            raise _Fallback
+            raise NeedsPydicom
         try:
             numbers = [float(item) if vr == "DS" else int(item) for item in values]
         except ValueError:
-            raise _Fallback from None
+            raise NeedsPydicom from None
         if vr == "DS" and not all(math.isfinite(n) for n in numbers):
-            raise _Fallback
+            raise NeedsPydicom
         return {"vr": vr, "Value": numbers}
     return {"vr": vr, "Value": values}
 

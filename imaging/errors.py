@@ -16,6 +16,15 @@ class StudyAlreadyMatched(DomainError):
     default_message = _("Someone has already linked this study to a patient.")
 
 
+class StudyMatchRefused(DomainError):
+    """Only the doctors of an unmatched study's own institution match it to a consult's patient."""
+
+    kind = ErrorKind.FORBIDDEN
+    default_message = _(
+        "Only the doctors of the study's own institution may match it to a patient."
+    )
+
+
 class StudyDeleteReasonMissing(DomainError):
     """Deleting a study needs a reason, which the audit trail keeps."""
 

@@ -7,6 +7,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from server.access import StudySubject
 from server.directory.models import Institution, Patient
 
 
@@ -62,6 +63,16 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return f"Study {self.pk}"
+
+
+def study_subject(study: Study) -> StudySubject:
+    """The study as the access policy sees it (with its patient row, if already read)."""
+    return StudySubject(
+        owner_institution_id=study.institution_id,
+        owner_consortium_id=study.institution.consortium_id,
+        patient_id=study.patient_id,
+        patient=study.patient if Study.patient.is_cached(study) else None,
+    )
 
 
 class PreviewState(models.TextChoices):

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import _user
+from consult.api.base import request_user
 from consult.models import AttachmentKind, ConsultAttachment, ConsultStudy
 from consult.selectors import consult_detail_for_user
 
@@ -65,7 +65,7 @@ class AttachmentApi(APIView):
         incoming.is_valid(raise_exception=True)
         attachment = services.consult_attachment_add(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             kind=incoming.validated_data["kind"],
             upload=incoming.validated_data["file"],
         )
@@ -75,7 +75,7 @@ class AttachmentApi(APIView):
 class StudiesApi(APIView):
     @extend_schema(operation_id="consults_studies_list", responses=ConsultStudyOut(many=True))
     def get(self, request: Request, consult_id: int) -> Response:
-        consult = consult_detail_for_user(user=_user(request), consult_id=consult_id)
+        consult = consult_detail_for_user(user=request_user(request), consult_id=consult_id)
         return Response(ConsultStudyOut(consult.studies.all(), many=True).data)
 
     @extend_schema(
@@ -89,6 +89,6 @@ class StudiesApi(APIView):
         link = services.consult_study_attach(
             consult_id=consult_id,
             study_instance_uid=incoming.validated_data["study_instance_uid"],
-            actor_user=_user(request),
+            actor_user=request_user(request),
         )
         return Response(ConsultStudyOut(link).data, status=status.HTTP_201_CREATED)

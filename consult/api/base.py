@@ -12,7 +12,8 @@ from rest_framework.request import Request
 from server.accounts.models import User
 
 
-def _user(request: Request) -> User:
+def request_user(request: Request) -> User:
+    """The signed-in user of a request that IsAuthenticated (the default permission) let through."""
     assert isinstance(request.user, User)
     return request.user
 

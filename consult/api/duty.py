@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import _user
+from consult.api.base import request_user
 
 
 class DutyIn(serializers.Serializer[Any]):
@@ -26,6 +26,6 @@ class DutyApi(APIView):
         incoming = DutyIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         duty = services.specialist_duty_set(
-            actor_user=_user(request), on_duty=incoming.validated_data["on_duty"]
+            actor_user=request_user(request), on_duty=incoming.validated_data["on_duty"]
         )
         return Response(DutyOut({"on_duty": duty.on_duty}).data)

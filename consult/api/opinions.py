@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import PdfRenderer, _user
+from consult.api.base import PdfRenderer, request_user
 from consult.models import OPINION_LABEL, OpinionVersion
 from consult.pdf import opinion_pdf_export
 from consult.selectors import consult_get_for_user
@@ -63,7 +63,7 @@ class ContributionIn(serializers.Serializer[Any]):
 class OpinionApi(APIView):
     @extend_schema(operation_id="consults_opinion_versions", responses=OpinionVersionOut(many=True))
     def get(self, request: Request, consult_id: int) -> Response:
-        consult = consult_get_for_user(user=_user(request), consult_id=consult_id)
+        consult = consult_get_for_user(user=request_user(request), consult_id=consult_id)
         signed = OpinionVersion.objects.filter(
             opinion__consult=consult, signed_at__isnull=False
         ).order_by("number")
@@ -83,7 +83,7 @@ class OpinionDraftApi(APIView):
         amendment_reason = data.pop("amendment_reason")
         version = services.opinion_draft_save(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             sections=services.OpinionSections(**data),
             amendment_reason=amendment_reason,
         )
@@ -98,7 +98,9 @@ class OpinionContributionApi(APIView):
         incoming = ContributionIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         services.opinion_contribute(
-            consult_id=consult_id, actor_user=_user(request), text=incoming.validated_data["text"]
+            consult_id=consult_id,
+            actor_user=request_user(request),
+            text=incoming.validated_data["text"],
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -112,7 +114,7 @@ class OpinionSignApi(APIView):
         incoming.is_valid(raise_exception=True)
         version = services.opinion_sign(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             password=incoming.validated_data["password"],
         )
         return Response(OpinionVersionOut(version).data)
@@ -139,7 +141,7 @@ class OpinionPdfApi(APIView):
         if raw is not None and not (raw.isascii() and raw.isdigit()):
             raise serializers.ValidationError({"version": ["Give a version number."]})
         pdf = opinion_pdf_export(
-            user=_user(request), consult_id=consult_id, number=int(raw) if raw else None
+            user=request_user(request), consult_id=consult_id, number=int(raw) if raw else None
         )
         response = HttpResponse(pdf.content, content_type="application/pdf")
         response["Content-Disposition"] = f'attachment; filename="{pdf.filename}"'

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 
 from consult import services
 from consult.api.attachments import AttachmentOut, ConsultStudyOut
-from consult.api.base import _user
+from consult.api.base import request_user
 from consult.fhir import consult_bundle
 from consult.models import (
     ASKABLE_SPECIALTIES,
@@ -34,7 +34,6 @@ from consult.models import (
 from consult.selectors import (
     consult_clocks,
     consult_detail_for_user,
-    consult_list_audit,
     consult_page_for_user,
 )
 from server.accounts.models import User
@@ -198,12 +197,12 @@ class ConsultListApi(GenericAPIView[ConsultRequest]):
         if wanted_status and wanted_status not in Status.values:
             raise serializers.ValidationError({"status": ["Unknown status."]})
         consults = consult_page_for_user(
-            user=_user(request),
+            user=request_user(request),
             worklist=worklist,  # type: ignore[arg-type]  # checked against WORKLISTS above
             status=wanted_status,
         )
         page = self.paginate_queryset(consults) or []
-        consult_list_audit(user=_user(request), consult_ids=[c.pk for c in page])
+        services.consult_list_record(user=request_user(request), consult_ids=[c.pk for c in page])
         return self.get_paginated_response(ConsultOut(page, many=True).data)
 
     @extend_schema(operation_id="consults_create", request=ConsultIn, responses={201: ConsultOut})
@@ -211,7 +210,7 @@ class ConsultListApi(GenericAPIView[ConsultRequest]):
         incoming = ConsultIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         draft = services.ConsultDraft(**incoming.validated_data)
-        consult = services.consult_request_create(actor_user=_user(request), draft=draft)
+        consult = services.consult_request_create(actor_user=request_user(request), draft=draft)
         return Response(ConsultOut(consult).data, status=status.HTTP_201_CREATED)
 
 
@@ -231,7 +230,7 @@ def _clock(clock: Any) -> dict[str, Any] | None:
 class ConsultDetailApi(APIView):
     @extend_schema(operation_id="consults_retrieve", responses=ConsultDetailWithClocksOut)
     def get(self, request: Request, consult_id: int) -> Response:
-        return Response(_detail_body(_user(request), consult_id))
+        return Response(_detail_body(request_user(request), consult_id))
 
     @extend_schema(
         operation_id="consults_draft_update",
@@ -245,9 +244,9 @@ class ConsultDetailApi(APIView):
         incoming = ConsultDraftPatchIn(data=request.data, partial=True)
         incoming.is_valid(raise_exception=True)
         services.consult_draft_update(
-            actor_user=_user(request), consult_id=consult_id, **incoming.validated_data
+            actor_user=request_user(request), consult_id=consult_id, **incoming.validated_data
         )
-        return Response(_detail_body(_user(request), consult_id))
+        return Response(_detail_body(request_user(request), consult_id))
 
 
 def _detail_body(user: User, consult_id: int) -> dict[str, Any]:
@@ -268,7 +267,7 @@ class FhirApi(APIView):
         responses={200: {"type": "object", "description": "FHIR R4 Bundle"}},
     )
     def get(self, request: Request, consult_id: int) -> Response:
-        consult = consult_detail_for_user(user=_user(request), consult_id=consult_id)
+        consult = consult_detail_for_user(user=request_user(request), consult_id=consult_id)
         bundle = consult_bundle(
             consult,
             list(consult.participants.all()),

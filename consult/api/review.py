@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import PdfRenderer, _user
+from consult.api.base import PdfRenderer, request_user
 from consult.events import ANNOTATION_DATA_MAX_BYTES, UID_PATTERN, SavedAnnotation
 from consult.models import OpinionKeyImage, ReviewAnnotation
 from consult.selectors import opinion_key_image_for_user
@@ -102,7 +102,7 @@ class AnnotationsApi(APIView):
     def get(self, request: Request, consult_id: int) -> Response:
         study = request.query_params.get("study", "")
         annotations = services.review_annotations_for_user(
-            user=_user(request), consult_id=consult_id, study_instance_uid=study
+            user=request_user(request), consult_id=consult_id, study_instance_uid=study
         )
         return Response(AnnotationOut(annotations, many=True).data)
 
@@ -127,7 +127,7 @@ class AnnotationApi(APIView):
             raise serializers.ValidationError({"annotation_uid": ["Not a UID."]}) from error
         saved = services.review_annotation_save(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             study_instance_uid=data["study_instance_uid"],
             annotation=annotation,
         )
@@ -136,7 +136,7 @@ class AnnotationApi(APIView):
     @extend_schema(operation_id="consults_annotation_delete", responses={204: None})
     def delete(self, request: Request, consult_id: int, annotation_uid: str) -> Response:
         services.review_annotation_delete(
-            consult_id=consult_id, actor_user=_user(request), annotation_uid=annotation_uid
+            consult_id=consult_id, actor_user=request_user(request), annotation_uid=annotation_uid
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -155,7 +155,7 @@ class KeyImagesApi(APIView):
         data = incoming.validated_data
         key_image = services.opinion_key_image_add(
             consult_id=consult_id,
-            actor_user=_user(request),
+            actor_user=request_user(request),
             study_instance_uid=data["study_instance_uid"],
             sop_instance_uid=data["sop_instance_uid"],
             caption=data["caption"],
@@ -184,7 +184,7 @@ class KeyImageApi(APIView):
     )
     def get(self, request: Request, consult_id: int, key_image_id: int) -> HttpResponse:
         key_image = opinion_key_image_for_user(
-            user=_user(request), consult_id=consult_id, key_image_id=key_image_id
+            user=request_user(request), consult_id=consult_id, key_image_id=key_image_id
         )
         with key_image.file.open("rb") as stored:
             response = HttpResponse(stored.read(), content_type="image/png")
@@ -195,6 +195,6 @@ class KeyImageApi(APIView):
     @extend_schema(operation_id="consults_opinion_key_image_remove", responses={204: None})
     def delete(self, request: Request, consult_id: int, key_image_id: int) -> Response:
         services.opinion_key_image_remove(
-            consult_id=consult_id, actor_user=_user(request), key_image_id=key_image_id
+            consult_id=consult_id, actor_user=request_user(request), key_image_id=key_image_id
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

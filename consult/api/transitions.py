@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from consult import services
-from consult.api.base import _user
+from consult.api.base import request_user
 from consult.api.requests import ConsultOut
 from consult.errors import ConsultError
 from consult.models import ConsultRequest, DeclineCode, Disposition
@@ -106,7 +106,7 @@ class ConsultTransitionApi(APIView):
             "scheduled_start"
         ):
             raise ConsultError(gettext("Give the session's start."), field="scheduled_start")
-        consult = _run_action(_user(request), consult_id, incoming.validated_data)
+        consult = _run_action(request_user(request), consult_id, incoming.validated_data)
         consult.refresh_from_db()
         return Response(ConsultOut(consult).data)
 
@@ -117,6 +117,6 @@ class AcknowledgeApi(APIView):
         incoming = AcknowledgeIn(data=request.data)
         incoming.is_valid(raise_exception=True)
         consult = services.consult_acknowledge(
-            consult_id=consult_id, actor_user=_user(request), **incoming.validated_data
+            consult_id=consult_id, actor_user=request_user(request), **incoming.validated_data
         )
         return Response(ConsultOut(consult).data)

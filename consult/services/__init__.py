@@ -22,6 +22,7 @@ from consult.services.opinions import (
     opinion_sign,
     opinion_version_intact,
 )
+from consult.services.reads import consult_list_record
 from consult.services.requests import (
     ConsultDraft,
     ConsultDraftChanges,
@@ -68,6 +69,7 @@ __all__ = [
     "consult_decline",
     "consult_draft_update",
     "consult_least_loaded_specialist",
+    "consult_list_record",
     "consult_mark_entered_in_error",
     "consult_request_create",
     "consult_request_info",

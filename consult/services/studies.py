@@ -7,17 +7,10 @@ from consult.errors import ConsultError
 from consult.lifecycle import ATTACHABLE
 from consult.models import ConsultRequest, ConsultStudy
 from consult.selectors import consult_facts
-from imaging.models import Study
-from imaging.services import study_subject
-from server.access import (
-    Action,
-    ConsultAction,
-    NotFound,
-    actor_for,
-    consult_permits,
-    institution_permits,
-    study_permits,
-)
+from imaging.errors import StudyMatchRefused
+from imaging.selectors import study_lock_for_user
+from imaging.services import study_patient_match
+from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
@@ -31,7 +24,8 @@ def consult_study_attach(
 
     The requester and the invited doctors attach, until the consult is over. The study must be
     the consult's patient's; an unmatched study of the user's own institution (one just sent
-    from the clinic's modality or browser) is matched to the consult's patient by attaching it.
+    from the clinic's modality or browser) is matched to the consult's patient by attaching it,
+    through imaging's `study_patient_match`, which decides who may and audits the match.
     Attaching the same study twice returns the existing link.
     Raises: NotFound when the consult or study is not the user's; ConsultError naming `study`.
     """
@@ -48,14 +42,7 @@ def consult_study_attach(
     if not consult_permits(actor, ConsultAction.ATTACH_STUDY, facts):
         raise NotFound
     assert actor is not None  # consult_permits refuses anonymous users
-    study = (
-        Study.objects.select_for_update()
-        .select_related("institution")
-        .filter(study_instance_uid=study_instance_uid)
-        .first()
-    )
-    if study is None or not study_permits(actor, Action.VIEW, study_subject(study)):
-        raise NotFound
+    study = study_lock_for_user(user=actor_user, study_uid=study_instance_uid)
     if consult.status not in ATTACHABLE:
         raise ConsultError(_("The consult is over; nothing more can be attached."), field="study")
     existing = ConsultStudy.objects.filter(consult=consult, study=study).first()
@@ -63,17 +50,18 @@ def consult_study_attach(
         return existing
     matched = study.patient_id is None
     if matched:
-        if not institution_permits(actor, Action.STORE_IMAGES, study.institution):
+        try:
+            study = study_patient_match(
+                user=actor_user, study_id=study.pk, patient=consult.patient, consult_id=consult.pk
+            )
+        except StudyMatchRefused:
             raise ConsultError(
                 _(
                     "This study is not matched to a patient yet; only its own institution's "
                     "doctors can attach it, or a coordinator can match it first."
                 ),
                 field="study",
-            )
-        study.patient_id = consult.patient_id
-        study.revision += 1
-        study.save(update_fields=["patient", "revision", "updated_at"])
+            ) from None
     elif study.patient_id != consult.patient_id:
         raise ConsultError(_("This study belongs to another patient."), field="study")
     # The consult row's lock makes the check above and this insert one step.

@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from consult import services
-from consult.selectors import consult_list_audit, consults_pending_for, specialist_duty_for
+from consult.selectors import consults_pending_for, specialist_duty_for
 from server.access import Action, Actor, institution_permits
 from server.accounts.models import User
 from server.directory.errors import NotAllowed
@@ -31,7 +31,7 @@ def specialist_home_cards(request: HttpRequest, actor: Actor) -> list[HomeCard]:
     pending = consults_pending_for(actor=actor)
     shown = pending[:PENDING_ON_HOME]
     if shown:
-        consult_list_audit(user=user, consult_ids=[p.consult.pk for p in shown])
+        services.consult_list_record(user=user, consult_ids=[p.consult.pk for p in shown])
     cards.append(
         HomeCard(
             template="consult/home/_pending.html",

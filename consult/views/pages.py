@@ -53,7 +53,6 @@ from consult.selectors import (
     consult_department_choices,
     consult_detail_for_user,
     consult_get_for_user,
-    consult_list_audit,
     consult_opinion_state,
     consult_page_for_user,
     consult_patient_choices,
@@ -119,7 +118,7 @@ def _worklists_for(viewer: Viewer) -> list[Worklist]:
     return list(dict.fromkeys(lists)) or ["all"]
 
 
-# Carries the signed list of consults a worklist page view has shown (consult_list_audit).
+# Carries the signed list of consults a worklist page view has shown (consult_list_record).
 WORKLIST_SHOWN_HEADER = "X-Worklist-Shown"
 
 
@@ -134,7 +133,7 @@ def worklist(request: HttpRequest, viewer: Viewer) -> HttpResponse:
     offset = page_offset(number, CONSULTS_PER_PAGE)
     page = list(consults[offset : offset + CONSULTS_PER_PAGE])
     fragment = bool(request.GET.get("fragment"))
-    shown = consult_list_audit(
+    shown = services.consult_list_record(
         user=viewer.user,
         consult_ids=[c.pk for c in page],
         shown=request.headers.get(WORKLIST_SHOWN_HEADER, "") if fragment else "",

@@ -18,25 +18,25 @@ from pydicom.charset import convert_encodings
 from pydicom.datadict import dictionary_VR
 
 from imaging.dicom.structure import (
-    _ITEM,
-    _ITEM_END,
-    _LONG_LENGTH_VRS,
-    _SEQUENCE_END,
-    _TRAILING_PADDING,
-    _UNDEFINED,
+    ITEM_END_TAG,
+    ITEM_TAG,
+    LONG_LENGTH_VRS,
+    SEQUENCE_END_TAG,
+    TRAILING_PADDING_TAG,
+    UNDEFINED_LENGTH,
 )
 from imaging.dicom_metadata import (
-    _ASCII_VRS,
-    _INLINE_BINARY_VRS,
-    _MULTI_TEXT_VRS,
-    _NUMBER_FORMATS,
-    _SINGLE_TEXT_VRS,
+    ASCII_VRS,
     BULK_DATA_THRESHOLD,
+    INLINE_BINARY_VRS,
+    MULTI_TEXT_VRS,
+    NUMBER_FORMATS,
     PIXEL_DATA_TAGS,
-    _codec_name,
-    _Fallback,
-    _numbers_json,
-    _text_json,
+    SINGLE_TEXT_VRS,
+    NeedsPydicom,
+    codec_name,
+    numbers_json,
+    text_json,
 )
 
 _PIXEL_DATA = 0x7FE00010
@@ -45,8 +45,8 @@ _PIXEL_DATA_TAGS = frozenset(int(tag) for tag in PIXEL_DATA_TAGS)
 _EXPLICIT_HEADER = struct.Struct("<HH2sH")  # group, element, VR, 16-bit length
 _IMPLICIT_HEADER = struct.Struct("<HHI")  # group, element, 32-bit length (also item headers)
 _LONG_LENGTH = struct.Struct("<I")
-_TEXT_VRS = _MULTI_TEXT_VRS | _SINGLE_TEXT_VRS | {"PN"}
-_NUMERIC_TEXT_VRS = _ASCII_VRS | {"DS", "IS", "UR"}
+_TEXT_VRS = MULTI_TEXT_VRS | SINGLE_TEXT_VRS | {"PN"}
+_NUMERIC_TEXT_VRS = ASCII_VRS | {"DS", "IS", "UR"}
 
 
 @dataclass(frozen=True)
@@ -76,9 +76,9 @@ def data_set_read(
     reader = _Reader(data, implicit=implicit, charset_aliases=charset_aliases)
     try:
         body, end = reader.dataset(
-            offset, len(data), "", _codec_name("iso8859"), top=True, delimited=False
+            offset, len(data), "", codec_name("iso8859"), top=True, delimited=False
         )
-    except (_Fallback, UnicodeDecodeError, LookupError, ValueError, struct.error):
+    except (NeedsPydicom, UnicodeDecodeError, LookupError, ValueError, struct.error):
         return None
     if end != len(data):
         return None
@@ -101,13 +101,13 @@ def _key(tag: int) -> str:
 def _implicit_vr(tag: int) -> str:
     # Private or unknown tags, and ambiguous VRs, need pydicom's rules.
     if (tag >> 16) % 2:
-        raise _Fallback
+        raise NeedsPydicom
     try:
         vr = str(dictionary_VR(tag))
     except KeyError:
-        raise _Fallback from None
+        raise NeedsPydicom from None
     if " or " in vr:
-        raise _Fallback
+        raise NeedsPydicom
     return vr
 
 
@@ -130,26 +130,26 @@ class _Reader:
         while pos < end:
             start = pos
             if pos + 8 > end:
-                raise _Fallback
+                raise NeedsPydicom
             if implicit:
                 group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
                 tag = (group << 16) | element
                 if group == 0xFFFE:
-                    if tag == _ITEM_END and delimited:
+                    if tag == ITEM_END_TAG and delimited:
                         return out, pos
-                    raise _Fallback
+                    raise NeedsPydicom
                 vr = _implicit_vr(tag)
                 pos += 8
             else:
                 group, element, raw_vr, length = _EXPLICIT_HEADER.unpack_from(data, pos)
                 tag = (group << 16) | element
                 if group == 0xFFFE:
-                    if tag == _ITEM_END and delimited:
+                    if tag == ITEM_END_TAG and delimited:
                         return out, pos
-                    raise _Fallback
-                if raw_vr in _LONG_LENGTH_VRS:
+                    raise NeedsPydicom
+                if raw_vr in LONG_LENGTH_VRS:
                     if pos + 12 > end:
-                        raise _Fallback
+                        raise NeedsPydicom
                     length = _LONG_LENGTH.unpack_from(data, pos + 8)[0]
                     pos += 12
                 else:
@@ -159,29 +159,29 @@ class _Reader:
             if vr == "SQ":
                 out[key], pos = self.sequence(pos, length, end, prefix + key, codec)
                 continue
-            if length == _UNDEFINED:
+            if length == UNDEFINED_LENGTH:
                 if not (top and tag == _PIXEL_DATA):
-                    raise _Fallback
+                    raise NeedsPydicom
                 self.pixel_data_at = pos
                 pos = self.past_fragments(pos, end)
                 out[key] = {"vr": vr, "BulkDataURI": prefix + key}
                 continue
             value_end = pos + length
             if value_end > end:
-                raise _Fallback
-            if top and (element == 0 or tag == _TRAILING_PADDING):
+                raise NeedsPydicom
+            if top and (element == 0 or tag == TRAILING_PADDING_TAG):
                 self.meaningless.append((start, value_end))
             value = data[pos:value_end]
             pos = value_end
             if vr in _TEXT_VRS:
                 if b"\x1b" in value:
-                    raise _Fallback  # ISO 2022 code extensions switch character sets mid-value
-                out[key] = _text_json(vr, value.decode(codec))
+                    raise NeedsPydicom  # ISO 2022 code extensions switch character sets mid-value
+                out[key] = text_json(vr, value.decode(codec))
             elif vr in _NUMERIC_TEXT_VRS:
-                out[key] = _text_json(vr, value.decode("ascii"))
-            elif vr in _NUMBER_FORMATS:
-                out[key] = _numbers_json(vr, value, little_endian=True)
-            elif vr in _INLINE_BINARY_VRS:
+                out[key] = text_json(vr, value.decode("ascii"))
+            elif vr in NUMBER_FORMATS:
+                out[key] = numbers_json(vr, value, little_endian=True)
+            elif vr in INLINE_BINARY_VRS:
                 if tag in _PIXEL_DATA_TAGS or length > BULK_DATA_THRESHOLD:
                     out[key] = {"vr": vr, "BulkDataURI": prefix + key}
                 elif value:
@@ -189,49 +189,49 @@ class _Reader:
                 else:
                     out[key] = {"vr": vr}
             else:
-                raise _Fallback  # UN, AT and anything unknown
+                raise NeedsPydicom  # UN, AT and anything unknown
             if tag == _SPECIFIC_CHARACTER_SET:
                 codec = self.codec(out[key])
         if delimited:
-            raise _Fallback  # an item of undefined length ended without its delimiter
+            raise NeedsPydicom  # an item of undefined length ended without its delimiter
         return out, pos
 
     def codec(self, attribute: dict[str, Any]) -> str:
         names = [self.aliases.get(v.upper(), v) for v in attribute.get("Value", [])]
         if len(names) > 1 or any(name.startswith("ISO 2022") for name in names):
-            raise _Fallback  # code extensions: pydicom switches character sets mid-value
-        return _codec_name(convert_encodings(names or ["ISO_IR 6"])[0])
+            raise NeedsPydicom  # code extensions: pydicom switches character sets mid-value
+        return codec_name(convert_encodings(names or ["ISO_IR 6"])[0])
 
     def sequence(
         self, pos: int, length: int, limit: int, path: str, codec: str
     ) -> tuple[dict[str, Any], int]:
         data = self.data
-        end = limit if length == _UNDEFINED else pos + length
+        end = limit if length == UNDEFINED_LENGTH else pos + length
         if end > limit:
-            raise _Fallback
+            raise NeedsPydicom
         items: list[dict[str, Any]] = []
         while True:
-            if pos == end and length != _UNDEFINED:
+            if pos == end and length != UNDEFINED_LENGTH:
                 break
             if pos + 8 > end:
-                raise _Fallback
+                raise NeedsPydicom
             group, element, item_length = _IMPLICIT_HEADER.unpack_from(data, pos)
             tag = (group << 16) | element
             pos += 8
-            if tag == _SEQUENCE_END and length == _UNDEFINED:
+            if tag == SEQUENCE_END_TAG and length == UNDEFINED_LENGTH:
                 break
-            if tag != _ITEM:
-                raise _Fallback
+            if tag != ITEM_TAG:
+                raise NeedsPydicom
             item_prefix = f"{path}/{len(items)}/"
-            if item_length == _UNDEFINED:
+            if item_length == UNDEFINED_LENGTH:
                 item, pos = self.dataset(pos, end, item_prefix, codec, top=False, delimited=True)
                 if pos + 8 > end or _IMPLICIT_HEADER.unpack_from(data, pos)[:2] != (0xFFFE, 0xE00D):
-                    raise _Fallback
+                    raise NeedsPydicom
                 pos += 8  # the item delimiter
             else:
                 item_end = pos + item_length
                 if item_end > end:
-                    raise _Fallback
+                    raise NeedsPydicom
                 item, pos = self.dataset(
                     pos, item_end, item_prefix, codec, top=False, delimited=False
                 )
@@ -242,12 +242,12 @@ class _Reader:
         data = self.data
         while True:
             if pos + 8 > end:
-                raise _Fallback
+                raise NeedsPydicom
             group, element, length = _IMPLICIT_HEADER.unpack_from(data, pos)
             tag = (group << 16) | element
             pos += 8
-            if tag == _SEQUENCE_END:
+            if tag == SEQUENCE_END_TAG:
                 return pos
-            if tag != _ITEM or pos + length > end:
-                raise _Fallback
+            if tag != ITEM_TAG or pos + length > end:
+                raise NeedsPydicom
             pos += length

@@ -18,11 +18,11 @@ from imaging.dicom.attributes import keyword_tag, parse_da, parse_tm
 from imaging.dicom.elements import data_set_read
 from imaging.dicom.failures import DicomRejected, FailureReason
 from imaging.dicom.structure import (
-    _complete,
-    _content_sha256,
-    _dataset_offset,
-    _meta_transfer_syntax,
+    complete_content_sha256,
+    dataset_start,
     frame_fragments,
+    meta_transfer_syntax,
+    sha256_skipping,
 )
 from imaging.dicom_metadata import PIXEL_DATA_TAGS, instance_json, tag_hex
 
@@ -95,14 +95,14 @@ def instance_parse(data: bytes) -> ParsedInstance:
     """
     if not data:
         raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is empty.")
-    transfer_syntax = _meta_transfer_syntax(data)
+    transfer_syntax = meta_transfer_syntax(data)
     if (
         transfer_syntax is not None
         and transfer_syntax.is_little_endian
         and (transfer_syntax != DeflatedExplicitVRLittleEndian)
     ):
         # The common case, read and checked in one pass over the bytes; pydicom reads the rest.
-        offset = _dataset_offset(data)
+        offset = dataset_start(data)
         read = data_set_read(
             data,
             offset,
@@ -114,12 +114,12 @@ def instance_parse(data: bytes) -> ParsedInstance:
             return _indexed(
                 read.attributes,
                 data,
-                _content_sha256(data, offset, read.meaningless),
+                sha256_skipping(data, offset, read.meaningless),
                 transfer_syntax,
                 read.encapsulated_pixel_data_at,
             )
         # Checked element by element first, so that a truncated file is named precisely.
-        _complete(data, offset, transfer_syntax)
+        complete_content_sha256(data, offset, transfer_syntax)
     return _parse_with_pydicom(data)
 
 
@@ -146,7 +146,7 @@ def _parse_with_pydicom(data: bytes) -> ParsedInstance:
             FailureReason.TRANSFER_SYNTAX_NOT_SUPPORTED,
             f"Unknown transfer syntax {transfer_syntax}.",
         )
-    content_sha256 = _complete(data, _dataset_offset(data), transfer_syntax)
+    content_sha256 = complete_content_sha256(data, dataset_start(data), transfer_syntax)
     raw = cast("DataElement | RawDataElement | None", ds.get_item(_PIXEL_DATA))
     pixel_data_at = (
         raw.value_tell

@@ -11,12 +11,12 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from imaging.dicom.failures import DicomRejected, FailureReason
 
-_UNDEFINED = 0xFFFFFFFF
-_ITEM = 0xFFFEE000
-_ITEM_END = 0xFFFEE00D
-_SEQUENCE_END = 0xFFFEE0DD
-_TRAILING_PADDING = 0xFFFCFFFC
-_LONG_LENGTH_VRS = frozenset(
+UNDEFINED_LENGTH = 0xFFFFFFFF
+ITEM_TAG = 0xFFFEE000
+ITEM_END_TAG = 0xFFFEE00D
+SEQUENCE_END_TAG = 0xFFFEE0DD
+TRAILING_PADDING_TAG = 0xFFFCFFFC
+LONG_LENGTH_VRS = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
 )
 
@@ -46,15 +46,15 @@ def _walk_dataset(
             raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "Truncated data element header.")
         group, element = struct.unpack_from(order + "HH", buf, pos)
         tag = (group << 16) | element
-        if tag in (_ITEM_END, _SEQUENCE_END):
+        if tag in (ITEM_END_TAG, SEQUENCE_END_TAG):
             return pos
         if implicit or group == 0xFFFE:
             length = struct.unpack_from(order + "I", buf, pos + 4)[0]
-            vr = b"SQ" if length == _UNDEFINED else b""
+            vr = b"SQ" if length == UNDEFINED_LENGTH else b""
             pos += 8
         else:
             vr = buf[pos + 4 : pos + 6]
-            if vr in _LONG_LENGTH_VRS:
+            if vr in LONG_LENGTH_VRS:
                 if pos + 12 > end:
                     raise DicomRejected(
                         FailureReason.CANNOT_UNDERSTAND, "Truncated data element header."
@@ -64,7 +64,7 @@ def _walk_dataset(
             else:
                 length = struct.unpack_from(order + "H", buf, pos + 6)[0]
                 pos += 8
-        if length == _UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             pos = _walk_items(buf, pos, end, implicit, little)
         else:
             pos += length
@@ -73,7 +73,7 @@ def _walk_dataset(
                 raise DicomRejected(
                     FailureReason.CANNOT_UNDERSTAND, f"The file is truncated inside {name}."
                 )
-            if meaningless is not None and (element == 0x0000 or tag == _TRAILING_PADDING):
+            if meaningless is not None and (element == 0x0000 or tag == TRAILING_PADDING_TAG):
                 meaningless.append((start, pos))
     return pos
 
@@ -89,13 +89,13 @@ def _walk_items(buf: bytes, pos: int, end: int, implicit: bool, little: bool) ->
         group, element, length = struct.unpack_from(order + "HHI", buf, pos)
         tag = (group << 16) | element
         pos += 8
-        if tag == _SEQUENCE_END:
+        if tag == SEQUENCE_END_TAG:
             return pos
-        if tag != _ITEM:
+        if tag != ITEM_TAG:
             raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "Malformed sequence item.")
-        if length == _UNDEFINED:
+        if length == UNDEFINED_LENGTH:
             pos = _walk_dataset(buf, pos, end, implicit, little)
-            if pos + 8 > end or _tag_at(buf, pos, order) != _ITEM_END:
+            if pos + 8 > end or _tag_at(buf, pos, order) != ITEM_END_TAG:
                 raise DicomRejected(
                     FailureReason.CANNOT_UNDERSTAND, "The file ends inside a sequence item."
                 )
@@ -132,7 +132,7 @@ def _check_complete(data: bytes, dataset_offset: int, transfer_syntax: UID) -> s
         if not inflater.eof:
             raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The deflated data set is cut.")
         _walk_dataset(body, 0, len(body), implicit=False, little=True, meaningless=meaningless)
-        return _content_sha256(body, 0, meaningless)
+        return sha256_skipping(body, 0, meaningless)
     end = _walk_dataset(
         data,
         dataset_offset,
@@ -145,10 +145,11 @@ def _check_complete(data: bytes, dataset_offset: int, transfer_syntax: UID) -> s
         raise DicomRejected(
             FailureReason.CANNOT_UNDERSTAND, "Unexpected delimiter at the top of the data set."
         )
-    return _content_sha256(data, dataset_offset, meaningless)
+    return sha256_skipping(data, dataset_offset, meaningless)
 
 
-def _content_sha256(buf: bytes, start: int, skipped: list[tuple[int, int]]) -> str:
+def sha256_skipping(buf: bytes, start: int, skipped: list[tuple[int, int]]) -> str:
+    """The SHA-256 of `buf` from `start`, less the (start, end) byte ranges in `skipped`."""
     digest = hashlib.sha256()
     view = memoryview(buf)
     for skip_start, skip_end in skipped:
@@ -161,10 +162,10 @@ def _content_sha256(buf: bytes, start: int, skipped: list[tuple[int, int]]) -> s
 def dataset_sha256(data: bytes) -> str:
     """The content hash `instance_parse` gives a stored, already checked Part 10 file."""
     meta = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True).file_meta
-    return _check_complete(data, _dataset_offset(data), UID(str(meta.TransferSyntaxUID)))
+    return _check_complete(data, dataset_start(data), UID(str(meta.TransferSyntaxUID)))
 
 
-def _meta_transfer_syntax(data: bytes) -> UID | None:
+def meta_transfer_syntax(data: bytes) -> UID | None:
     """The file meta's TransferSyntaxUID, if the file has a preamble and it is a known one."""
     if data[128:132] != b"DICM":
         return None
@@ -173,7 +174,7 @@ def _meta_transfer_syntax(data: bytes) -> UID | None:
         while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
             element = struct.unpack_from("<H", data, pos + 2)[0]
             vr = data[pos + 4 : pos + 6]
-            long_form = vr in _LONG_LENGTH_VRS
+            long_form = vr in LONG_LENGTH_VRS
             length = struct.unpack_from(
                 "<I" if long_form else "<H", data, pos + (8 if long_form else 6)
             )[0]
@@ -187,7 +188,9 @@ def _meta_transfer_syntax(data: bytes) -> UID | None:
     return None
 
 
-def _complete(data: bytes, offset: int, transfer_syntax: UID) -> str:
+def complete_content_sha256(data: bytes, offset: int, transfer_syntax: UID) -> str:
+    """Check that the data set at `offset` is whole (a truncated file is rejected); return the
+    SHA-256 of its content."""
     try:
         return _check_complete(data, offset, transfer_syntax)
     except struct.error as exc:
@@ -206,13 +209,13 @@ def frame_fragments(
     if pixel_data_at is None or not transfer_syntax.is_encapsulated or frames < 1:
         return []
     start = pixel_data_at
-    if start + 8 > len(data) or _tag_at(data, start, "<") != _ITEM:
+    if start + 8 > len(data) or _tag_at(data, start, "<") != ITEM_TAG:
         return []
     table_length = int(struct.unpack_from("<I", data, start + 4)[0])
     table = list(struct.unpack_from(f"<{table_length // 4}I", data, start + 8))
     first = pos = start + 8 + table_length
     fragments: list[tuple[int, list[int]]] = []  # (offset from the first fragment, [at, length])
-    while pos + 8 <= len(data) and _tag_at(data, pos, "<") == _ITEM:
+    while pos + 8 <= len(data) and _tag_at(data, pos, "<") == ITEM_TAG:
         length = int(struct.unpack_from("<I", data, pos + 4)[0])
         fragments.append((pos - first, [pos + 8, length]))
         pos += 8 + length
@@ -229,7 +232,7 @@ def frame_fragments(
     return []
 
 
-def _dataset_offset(data: bytes) -> int:
+def dataset_start(data: bytes) -> int:
     """Byte offset where the data set starts, after the preamble and the file meta group."""
     pos = 132
     # (0002,0000) File Meta Information Group Length is explicit VR little endian, UL.
@@ -239,7 +242,7 @@ def _dataset_offset(data: bytes) -> int:
     # No group length: walk the meta elements, which are always explicit VR little endian.
     while pos + 8 <= len(data) and struct.unpack_from("<H", data, pos)[0] == 0x0002:
         vr = data[pos + 4 : pos + 6]
-        if vr in _LONG_LENGTH_VRS:
+        if vr in LONG_LENGTH_VRS:
             pos += 12 + int(struct.unpack_from("<I", data, pos + 8)[0])
         else:
             pos += 8 + int(struct.unpack_from("<H", data, pos + 6)[0])

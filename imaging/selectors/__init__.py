@@ -5,6 +5,7 @@ from imaging.selectors.access import (
     instance_get_for_user,
     studies_visible_to,
     study_get_for_user,
+    study_lock_for_user,
 )
 from imaging.selectors.dimse import (
     Retrieval,
@@ -64,6 +65,7 @@ __all__ = [
     "study_for_manager",
     "study_for_reconcile",
     "study_get_for_user",
+    "study_lock_for_user",
     "study_page_for_manager",
     "study_page_of_patient",
     "study_page_to_reconcile",

@@ -7,8 +7,8 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 from django.db.models import BooleanField, Expression, F, Q, QuerySet
 
-from imaging.models import Instance, Series, Study, ViewingKind
-from imaging.services import study_subject, study_viewing_record
+from imaging.models import Instance, Series, Study, ViewingKind, study_subject
+from imaging.services.viewings import study_viewing_record
 from server.access import (
     Action,
     Actor,
@@ -58,6 +58,23 @@ def study_get_for_user(
         _audit_denied(user=user, study=study, study_uid=study_uid)
         raise NotFound
     study_viewing_record(user=user, studies=[study], session=session, kind=kind)
+    return study
+
+
+def study_lock_for_user(*, user: User | AnonymousUser, study_uid: str) -> Study:
+    """Lock the study, with its institution, if the user may view it: for a service that links
+    to it or changes it, and audits what it does (the read itself is not audited).
+
+    Raises: NotFound for a missing study and for one the user may not see.
+    """
+    study = (
+        Study.objects.select_for_update()
+        .select_related("institution")
+        .filter(study_instance_uid=study_uid)
+        .first()
+    )
+    if study is None or not study_permits(actor_for(user), Action.VIEW, study_subject(study)):
+        raise NotFound
     return study
 
 
@@ -129,7 +146,7 @@ def instance_get_for_user(
 
 def studies_visible_to(actor: Actor | None) -> QuerySet[Study]:
     """Every study the actor may view; mirrors the VIEW rule of `study_permits` as a query."""
-    return Study.objects.filter(_visible(study_scope(actor), ""))
+    return Study.objects.filter(study_visible_q(actor))
 
 
 class _InScope(Expression):
@@ -157,5 +174,7 @@ class _InScope(Expression):
         return self.scope.sql.format(patient=patient, institution=institution), [*self.scope.params]
 
 
-def _visible(scope: StudyScope, prefix: str) -> Q:
-    return Q(_InScope(scope, prefix))
+def study_visible_q(actor: Actor | None, prefix: str = "") -> Q:
+    """The condition on rows whose study the actor may view; `prefix` leads from the queried
+    model to its study ("study__" for series and instances)."""
+    return Q(_InScope(study_scope(actor), prefix))

@@ -2,14 +2,10 @@
 
 from dataclasses import dataclass
 
-from django.db.models import Q
-
-from imaging.models import CallingAETitle, Instance, Series, Study
+from imaging.models import CallingAETitle, Instance, Series, Study, study_subject
 from imaging.qido import Level, Query
-from imaging.selectors.access import _visible
-from imaging.selectors.search import _PREFIXES, _query_q, _search_rows
-from imaging.services import study_subject
-from server.access import Action, Actor, study_permits, study_scope
+from imaging.selectors.search import qido_matches
+from server.access import Action, Actor, study_permits
 
 
 def calling_ae_get(*, ae_title: str) -> CallingAETitle | None:
@@ -23,8 +19,7 @@ def calling_ae_get(*, ae_title: str) -> CallingAETitle | None:
 
 def dimse_search(*, actor: Actor, query: Query) -> list[Study] | list[Series]:
     """Every study or series (QIDO matching, no paging) the AE's institution may see."""
-    study_prefix, _ = _PREFIXES[query.level]
-    rows = _search_rows(query.level, Q(_visible(study_scope(actor), study_prefix), _query_q(query)))
+    rows = qido_matches(actor=actor, query=query)
     if query.level is Level.STUDY:
         return [row for row in rows if isinstance(row, Study)]
     return [row for row in rows if isinstance(row, Series)]

@@ -10,9 +10,9 @@ from django.db.models import F, Lookup, Min, Q, QuerySet
 
 from imaging.models import Instance, Series, Study, ViewingKind
 from imaging.qido import Kind, Level, Match, Query, has_wildcard, person_name_regex, wildcard_regex
-from imaging.selectors.access import _visible
-from imaging.services import study_viewing_record
-from server.access import actor_for, study_scope
+from imaging.selectors.access import study_visible_q
+from imaging.services.viewings import study_viewing_record
+from server.access import Actor, actor_for
 from server.accounts.models import User
 
 STUDY_FIELDS = {
@@ -187,13 +187,7 @@ def qido_search(
 
     Finding a study is a read of its patient data: it is audited once per viewing session.
     """
-    study_prefix, _ = _PREFIXES[query.level]
-    where = Q(_visible(study_scope(actor_for(user)), study_prefix), _query_q(query))
-    if study is not None:
-        where &= Q(**{f"{study_prefix}pk": study.pk})
-    if series is not None:
-        where &= Q(series_id=series.pk) if query.level is Level.INSTANCE else Q(pk=series.pk)
-    rows = _search_rows(query.level, where)
+    rows = qido_matches(actor=actor_for(user), query=query, study=study, series=series)
     page = list(rows[query.offset : query.offset + query.limit + 1])
     more = len(page) > query.limit
     page = page[: query.limit]
@@ -204,6 +198,24 @@ def qido_search(
     ]
     _viewer_record(user=user, session=session, studies=studies)
     return SearchPage(rows=page, more=more)  # type: ignore[arg-type]
+
+
+def qido_matches(
+    *,
+    actor: Actor | None,
+    query: Query,
+    study: Study | None = None,
+    series: Series | None = None,
+) -> QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]:
+    """Every row of the query's level that it matches and whose study the actor may view,
+    optionally within a study or series, in QIDO's order (unpaged, not audited)."""
+    study_prefix, _ = _PREFIXES[query.level]
+    where = Q(study_visible_q(actor, study_prefix), _query_q(query))
+    if study is not None:
+        where &= Q(**{f"{study_prefix}pk": study.pk})
+    if series is not None:
+        where &= Q(series_id=series.pk) if query.level is Level.INSTANCE else Q(pk=series.pk)
+    return _search_rows(query.level, where)
 
 
 def _search_rows(level: Level, where: Q) -> QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]:

@@ -5,9 +5,9 @@ from dataclasses import dataclass
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 
-from imaging.models import PreviewState, Series, Study
+from imaging.models import PreviewState, Series, Study, study_subject
 from imaging.selectors.access import studies_visible_to
-from imaging.services import studies_read_record, study_subject
+from imaging.services.viewings import studies_read_record
 from server.access import (
     Action,
     Actor,
@@ -106,10 +106,11 @@ class StudyPage:
     total: int
 
 
-def _study_page(
+def study_page(
     *, user: User, actor: Actor, studies: QuerySet[Study], offset: int, limit: int, event: str
 ) -> StudyPage:
-    """One page of a study listing; showing it is a read of the studies' patient data."""
+    """One page of a study listing, with preview states; showing it is a read of the studies'
+    patient data, audited as one `event`."""
     page = list(studies.select_related("institution", "patient")[offset : offset + limit])
     if page:
         studies_read_record(user=user, actor=actor, studies=page, event=event)
@@ -119,7 +120,8 @@ def _study_page(
 
 
 def study_page_for_manager(*, user: User, offset: int, limit: int) -> StudyPage:
-    """One page of the studies of the user's institution, newest first, for its admins.
+    """One page of the studies of the user's institution, newest first, for its admins; the page
+    is audited.
 
     Raises: NotFound unless the user may manage the institution's studies.
     """
@@ -130,7 +132,7 @@ def study_page_for_manager(*, user: User, offset: int, limit: int) -> StudyPage:
     if not institution_permits(actor, Action.MANAGE_STUDIES, institution):
         raise NotFound
     studies = Study.objects.filter(institution=institution).order_by("-created_at", "-pk")
-    return _study_page(
+    return study_page(
         user=user,
         actor=actor,
         studies=studies,
@@ -141,14 +143,15 @@ def study_page_for_manager(*, user: User, offset: int, limit: int) -> StudyPage:
 
 
 def study_page_to_reconcile(*, user: User, offset: int, limit: int) -> StudyPage:
-    """One page of the unmatched studies the user may link to a patient, newest first.
+    """One page of the unmatched studies the user may link to a patient, newest first; the page
+    is audited.
 
     Raises: NotFound for users who reconcile nothing (neither coordinator nor admin).
     """
     actor = actor_for(user)
     if actor is None or not actor_permits(actor, Action.RECONCILE_STUDIES):
         raise NotFound
-    return _study_page(
+    return study_page(
         user=user,
         actor=actor,
         studies=studies_to_reconcile(user=user),

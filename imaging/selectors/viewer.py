@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 from imaging.models import Series, Study
 from imaging.selectors.access import studies_visible_to
-from imaging.selectors.studies import StudyPage, _study_page
+from imaging.selectors.studies import StudyPage, study_page
 from server.access import NotFound, actor_for
 from server.accounts.models import User
 from server.directory.models import Patient
@@ -29,7 +29,8 @@ class PatientStudies:
 def study_page_of_patient(
     *, user: User, patient_id: int, offset: int, limit: int
 ) -> PatientStudies:
-    """One page of a patient's studies the user may see, newest first, for opening the viewer.
+    """One page of a patient's studies the user may see, newest first, for opening the viewer;
+    the page is audited.
 
     Raises: NotFound unless the user may see the patient (audited either way).
     """
@@ -42,7 +43,7 @@ def study_page_of_patient(
         .filter(patient=patient)
         .order_by("-study_date", "-created_at", "-pk")
     )
-    page = _study_page(
+    page = study_page(
         user=user,
         actor=actor,
         studies=studies,

@@ -8,7 +8,7 @@ from imaging.services.derivatives import (
     series_lossy_frames_request,
 )
 from imaging.services.ingest import instance_ingest, instances_ingest
-from imaging.services.ingest_rules import IngestResult, IngestStatus, study_subject
+from imaging.services.ingest_rules import IngestResult, IngestStatus
 from imaging.services.previews import (
     PREVIEW_MEDIA_TYPE,
     PREVIEW_QUALITY,
@@ -19,7 +19,7 @@ from imaging.services.previews import (
     series_previews_render,
 )
 from imaging.services.storage import storage_name
-from imaging.services.studies import study_delete, study_patient_link
+from imaging.services.studies import study_delete, study_patient_link, study_patient_match
 from imaging.services.uploads import (
     upload_append,
     upload_create,
@@ -52,8 +52,8 @@ __all__ = [
     "studies_read_record",
     "study_delete",
     "study_patient_link",
+    "study_patient_match",
     "study_reads_record_for_ae",
-    "study_subject",
     "study_viewing_record",
     "upload_append",
     "upload_create",

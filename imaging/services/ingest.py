@@ -9,14 +9,12 @@ from django.urls import reverse
 from imaging.dicom import DicomRejected, FailureReason, ParsedInstance, instance_parse
 from imaging.dicom_metadata import bulk_data_uris_resolve
 from imaging.models import IngestSource
-from imaging.services.ingest_index import _Accepted, _index
+from imaging.services.ingest_index import AcceptedInstance, instances_index
 from imaging.services.ingest_rules import (
+    IngestBatch,
     IngestResult,
     IngestStatus,
-    _Archive,
-    _done,
-    _failed,
-    _resend,
+    resend_outcome,
 )
 from imaging.services.storage import blob_write, storage_name
 from server.access import Action, actor_for, institution_actor, institution_permits
@@ -88,7 +86,7 @@ def _checked(payload: bytes, study_instance_uid: str | None) -> ParsedInstance |
             status=IngestStatus.FAILED, failure_reason=exc.reason, message=exc.message
         )
     if study_instance_uid is not None and parsed.study_instance_uid != study_instance_uid:
-        return _failed(
+        return IngestResult.failed(
             parsed,
             FailureReason.DATA_SET_DOES_NOT_MATCH,
             "The instance belongs to another study than the request's target.",
@@ -113,15 +111,17 @@ def _ingest(
         return [
             item
             if isinstance(item, IngestResult)
-            else _failed(item, FailureReason.NOT_AUTHORIZED, "Not allowed to store images here.")
+            else IngestResult.failed(
+                item, FailureReason.NOT_AUTHORIZED, "Not allowed to store images here."
+            )
             for item in checked
         ]
     parsed = [item for item in checked if isinstance(item, ParsedInstance)]
-    archive = _Archive.load(parsed)
+    archive = IngestBatch.load(parsed)
     # A door without a user (a registered calling AE title) acts as its institution.
     study_actor = actor if user is not None else institution_actor(institution)
     results: dict[int, IngestResult] = {}
-    accepted: dict[int, _Accepted] = {}
+    accepted: dict[int, AcceptedInstance] = {}
     later: list[int] = []  # a second copy of a SOP Instance UID in this batch
     for index, item in enumerate(checked):
         if isinstance(item, IngestResult):
@@ -133,7 +133,7 @@ def _ingest(
             continue
         existing = archive.instances.get(item.sop_instance_uid)
         if existing is not None:
-            results[index] = _resend(
+            results[index] = resend_outcome(
                 parsed=item, existing=existing, user=user, institution=institution
             )
             continue
@@ -141,14 +141,14 @@ def _ingest(
             later.append(index)
             continue
         archive.claim(item)
-        accepted[index] = _Accepted(parsed=item, metadata=_metadata(item))
+        accepted[index] = AcceptedInstance(parsed=item, metadata=_metadata(item))
     for index, ready in accepted.items():
         # The file goes first: a database failure after it leaves an unreferenced file under a
         # content address, which the next store of the same bytes reuses. The reverse order
         # could leave a row pointing at nothing.
         blob_write(storage_name(ready.parsed.sha256), payloads[index])
     try:
-        _index(
+        instances_index(
             accepted=list(accepted.values()),
             archive=archive,
             source=source,
@@ -156,7 +156,10 @@ def _ingest(
             user=user,
         )
         results.update(
-            {index: _done(a.parsed, IngestStatus.STORED) for index, a in accepted.items()}
+            {
+                index: IngestResult.done(a.parsed, IngestStatus.STORED)
+                for index, a in accepted.items()
+            }
         )
     except IntegrityError:
         if not retry_one_by_one:

@@ -8,7 +8,7 @@ from django.db.models import Field
 
 from imaging.dicom import ParsedInstance
 from imaging.models import IngestSource, Instance, Series, Study
-from imaging.services.ingest_rules import _Archive
+from imaging.services.ingest_rules import IngestBatch
 from imaging.services.previews import series_previews_request
 from imaging.services.storage import storage_name
 from server.access import actor_for
@@ -37,16 +37,18 @@ def _patient_match(*, institution: Institution, patient_id: str, issuer: str) ->
 
 
 @dataclass(frozen=True)
-class _Accepted:
+class AcceptedInstance:
+    """An instance let into the archive, ready to index."""
+
     parsed: ParsedInstance
     metadata: str  # the DICOM JSON text
 
 
 @transaction.atomic
-def _index(
+def instances_index(
     *,
-    accepted: list[_Accepted],
-    archive: _Archive,
+    accepted: list[AcceptedInstance],
+    archive: IngestBatch,
     source: IngestSource,
     institution: Institution,
     user: User | None,

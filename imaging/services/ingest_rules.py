@@ -40,36 +40,29 @@ class IngestResult:
     def ok(self) -> bool:
         return self.status is not IngestStatus.FAILED
 
+    @classmethod
+    def failed(cls, parsed: ParsedInstance, reason: FailureReason, message: str) -> "IngestResult":
+        """The refusal of a parsed instance, naming it."""
+        return cls(
+            status=IngestStatus.FAILED,
+            sop_class_uid=parsed.sop_class_uid,
+            sop_instance_uid=parsed.sop_instance_uid,
+            study_instance_uid=parsed.study_instance_uid,
+            series_instance_uid=parsed.series_instance_uid,
+            failure_reason=reason,
+            message=message,
+        )
 
-def _failed(parsed: ParsedInstance, reason: FailureReason, message: str) -> IngestResult:
-    return IngestResult(
-        status=IngestStatus.FAILED,
-        sop_class_uid=parsed.sop_class_uid,
-        sop_instance_uid=parsed.sop_instance_uid,
-        study_instance_uid=parsed.study_instance_uid,
-        series_instance_uid=parsed.series_instance_uid,
-        failure_reason=reason,
-        message=message,
-    )
-
-
-def _done(parsed: ParsedInstance, status: IngestStatus) -> IngestResult:
-    return IngestResult(
-        status=status,
-        sop_class_uid=parsed.sop_class_uid,
-        sop_instance_uid=parsed.sop_instance_uid,
-        study_instance_uid=parsed.study_instance_uid,
-        series_instance_uid=parsed.series_instance_uid,
-    )
-
-
-def study_subject(study: Study) -> StudySubject:
-    return StudySubject(
-        owner_institution_id=study.institution_id,
-        owner_consortium_id=study.institution.consortium_id,
-        patient_id=study.patient_id,
-        patient=study.patient if Study.patient.is_cached(study) else None,
-    )
+    @classmethod
+    def done(cls, parsed: ParsedInstance, status: IngestStatus) -> "IngestResult":
+        """The success (stored, or already stored) of a parsed instance, naming it."""
+        return cls(
+            status=status,
+            sop_class_uid=parsed.sop_class_uid,
+            sop_instance_uid=parsed.sop_instance_uid,
+            study_instance_uid=parsed.study_instance_uid,
+            series_instance_uid=parsed.series_instance_uid,
+        )
 
 
 @dataclass(frozen=True)
@@ -127,7 +120,7 @@ def _stored_study(row: tuple[Any, ...]) -> StoredStudy:
 
 
 @dataclass
-class _Archive:
+class IngestBatch:
     """What the archive already holds of a batch's studies, series and instances."""
 
     studies: dict[str, StoredStudy]
@@ -139,7 +132,7 @@ class _Archive:
     may_add: dict[int, bool] = field(default_factory=dict)  # study id -> actor may add to it
 
     @classmethod
-    def load(cls, parsed: list[ParsedInstance]) -> "_Archive":
+    def load(cls, parsed: list[ParsedInstance]) -> "IngestBatch":
         if not parsed:
             return cls(studies={}, series={}, instances={})
         series_uids = {p.series_instance_uid for p in parsed}
@@ -195,7 +188,7 @@ class _Archive:
         series_study = self.new_series.get(parsed.series_instance_uid)
         if study is None:
             if series is not None or series_study not in (None, parsed.study_instance_uid):
-                return _failed(
+                return IngestResult.failed(
                     parsed, FailureReason.DATA_SET_DOES_NOT_MATCH, "The series is in another study."
                 )
             first = self.new_studies.get(parsed.study_instance_uid)
@@ -205,7 +198,7 @@ class _Archive:
         if study.pk not in self.may_add:
             self.may_add[study.pk] = study_permits(actor, Action.VIEW, study.subject)
         if not self.may_add[study.pk]:
-            return _failed(
+            return IngestResult.failed(
                 parsed, FailureReason.NOT_AUTHORIZED, "Not allowed to add to this study."
             )
         if (study.dicom_patient_id, study.issuer_of_patient_id) != _patient_ids(parsed):
@@ -214,7 +207,7 @@ class _Archive:
             None,
             parsed.study_instance_uid,
         ):
-            return _failed(
+            return IngestResult.failed(
                 parsed, FailureReason.DATA_SET_DOES_NOT_MATCH, "The series is in another study."
             )
         return None
@@ -232,25 +225,27 @@ def _patient_ids(parsed: ParsedInstance) -> tuple[str, str]:
 
 
 def _patient_differs(parsed: ParsedInstance) -> IngestResult:
-    return _failed(
+    return IngestResult.failed(
         parsed,
         FailureReason.DATA_SET_DOES_NOT_MATCH,
         "PatientID or IssuerOfPatientID differs from the stored study.",
     )
 
 
-def _resend(
+def resend_outcome(
     *,
     parsed: ParsedInstance,
     existing: StoredInstance,
     user: User | None,
     institution: Institution,
 ) -> IngestResult:
+    """The outcome for an instance whose SOP Instance UID is stored: a no-op for the same data
+    set, else a refusal, audited as a conflict."""
     # The data set decides, not the file: each door writes its own file meta, so the same
     # instance sent by STOW-RS and then by C-STORE arrives as different files. A row stored
     # before dataset hashes existed, whose file was missing then, has only the file hash.
     if parsed.dataset_sha256 == existing.dataset_sha256 or parsed.sha256 == existing.sha256:
-        return _done(parsed, IngestStatus.ALREADY_STORED)
+        return IngestResult.done(parsed, IngestStatus.ALREADY_STORED)
     actor = actor_for(user) if user is not None else None
     audit_record(
         user=user,
@@ -270,7 +265,7 @@ def _resend(
         },
     )
     logger.warning("Refused instance %s: same SOP Instance UID, other data set", existing.pk)
-    return _failed(
+    return IngestResult.failed(
         parsed,
         FailureReason.DUPLICATE_SOP_INSTANCE,
         "An instance with this SOP Instance UID and a different data set is already stored.",

@@ -1,14 +1,27 @@
-"""Study administration: reconciling unmatched studies, deleting erroneous ones."""
+"""Study administration: linking unmatched studies to a patient, deleting erroneous ones.
+
+A study's patient is set here and nowhere else, once (unmatched to matched), on one of two
+grounds the policy decides: reconciliation (`study_patient_link`) or attaching the study to a
+consult of the patient (`study_patient_match`, which the consult's service calls). Either way
+the study's revision goes up and the trail gets one `imaging.study.link` event.
+"""
 
 import logging
 
 from django.core.files.storage import default_storage
 from django.db import transaction
 
-from imaging.errors import StudyAlreadyMatched, StudyDeleteReasonMissing
-from imaging.models import Instance, Series, Study
-from imaging.services.ingest_rules import study_subject
-from server.access import Action, NotFound, actor_for, patient_permits, study_permits
+from imaging.errors import StudyAlreadyMatched, StudyDeleteReasonMissing, StudyMatchRefused
+from imaging.models import Instance, Series, Study, study_subject
+from server.access import (
+    Action,
+    Actor,
+    NotFound,
+    actor_for,
+    institution_permits,
+    patient_permits,
+    study_permits,
+)
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
@@ -42,6 +55,42 @@ def study_patient_link(*, user: User, study_id: int, patient_id: int) -> Study:
         raise StudyAlreadyMatched
     if not study_permits(actor, Action.UPDATE, study_subject(study)):
         raise NotFound
+    _study_patient_set(user=user, actor=actor, study=study, patient=patient, detail=None)
+    return study
+
+
+@transaction.atomic
+def study_patient_match(*, user: User, study_id: int, patient: Patient, consult_id: int) -> Study:
+    """Match an unmatched study to the patient of the consult it is being attached to.
+
+    The consult's service has checked that the user takes part in that consult, of that
+    patient; the doctors of the study's own institution (who store its images) match it.
+    Raises: NotFound when the user may not see the study; StudyAlreadyMatched;
+    StudyMatchRefused.
+    """
+    actor = actor_for(user)
+    study = (
+        Study.objects.select_for_update().select_related("institution").filter(pk=study_id).first()
+    )
+    if (
+        actor is None
+        or study is None
+        or not study_permits(actor, Action.VIEW, study_subject(study))
+    ):
+        raise NotFound
+    if study.patient_id is not None:
+        raise StudyAlreadyMatched
+    if not institution_permits(actor, Action.STORE_IMAGES, study.institution):
+        raise StudyMatchRefused
+    _study_patient_set(
+        user=user, actor=actor, study=study, patient=patient, detail={"consult_id": consult_id}
+    )
+    return study
+
+
+def _study_patient_set(
+    *, user: User, actor: Actor, study: Study, patient: Patient, detail: dict[str, object] | None
+) -> None:
     study.patient = patient
     study.revision += 1
     study.save(update_fields=["patient", "revision", "updated_at"])
@@ -54,8 +103,8 @@ def study_patient_link(*, user: User, study_id: int, patient_id: int) -> Study:
         resource_id=study.pk,
         patient_id=patient.pk,
         patient_institution_id=patient.home_institution_id,
+        detail=detail,
     )
-    return study
 
 
 def study_delete(*, user: User, study_uid: str, reason: str) -> None:

@@ -1,4 +1,17 @@
-"""Write the audit trail and verify its hash chain."""
+"""Write the audit trail and verify its hash chain.
+
+Audited reads, the one convention every app follows:
+- A read of patient data is audited where it happens: the selector that reads it records the
+  read before returning, and its docstring says so ("the read is audited"). Denied reads are
+  recorded too, with `AuditOutcome.DENIED`, before the `NotFound`.
+- A selector writes nothing but these records, and only through the trail's read-record
+  functions: `audit_record` here, or an app's read records built on it, which live in one
+  module per app (imaging's `imaging/services/viewings.py`: once per viewing session). These
+  are the only services a selector imports, and it imports them from that module by name.
+- A read that the caller completes (a page the view cuts from a selector's queryset) is
+  recorded by the caller, through a service (consult's `consult_list_record`).
+- Every other write, however small, is a service's. `tests/test_boundaries.py` holds this.
+"""
 
 import hashlib
 import json

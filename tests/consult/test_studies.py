@@ -85,6 +85,10 @@ def test_an_unmatched_study_of_the_clinic_is_matched_to_the_consults_patient(
     study.refresh_from_db()
     assert study.patient_id == world.patient.pk
     assert AuditEvent.objects.get(event="consult.study_attach").detail["matched_to_patient"]
+    # The match is imaging's, audited as a reconciliation is, naming the consult.
+    link = AuditEvent.objects.get(event="imaging.study.link")
+    assert (link.resource_id, link.patient_id) == (str(study.pk), world.patient.pk)
+    assert link.detail == {"consult_id": consult.pk}
 
 
 def test_another_patients_study_is_refused_by_name(world: World) -> None:

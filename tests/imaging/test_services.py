@@ -11,11 +11,17 @@ from django.test.utils import CaptureQueriesContext
 from pydicom.uid import generate_uid
 
 from imaging.dicom import FailureReason
-from imaging.errors import StudyAlreadyMatched
+from imaging.errors import StudyAlreadyMatched, StudyMatchRefused
 from imaging.models import IngestSource, Instance, Study, StudyViewing, ViewingKind
 from imaging.qido import Level, query_parse
 from imaging.selectors import qido_search, studies_unmatched_for_user, study_get_for_user
-from imaging.services import IngestStatus, instance_ingest, instances_ingest, study_patient_link
+from imaging.services import (
+    IngestStatus,
+    instance_ingest,
+    instances_ingest,
+    study_patient_link,
+    study_patient_match,
+)
 from server.access import NotFound
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
@@ -140,6 +146,35 @@ def test_unmatched_study_is_listed_for_owner_and_coordinator_then_linked(world: 
     assert Study.objects.get().patient_id == world.patient.pk
     with pytest.raises(StudyAlreadyMatched):
         study_patient_link(user=world.coordinator, study_id=study.pk, patient_id=world.patient.pk)
+
+
+def test_study_patient_match_lets_only_the_owning_institutions_doctors_match(
+    world: World,
+) -> None:
+    _store(world, with_patient_id("CT_small.dcm", "NOT-A-CARD"))
+    study = Study.objects.get()
+    with pytest.raises(NotFound):
+        study_patient_match(
+            user=world.other_clinic_doctor, study_id=study.pk, patient=world.patient, consult_id=7
+        )
+    with pytest.raises(StudyMatchRefused):
+        study_patient_match(
+            user=world.institution_admin, study_id=study.pk, patient=world.patient, consult_id=7
+        )
+    assert Study.objects.get().patient_id is None
+
+    study_patient_match(
+        user=world.clinic_doctor, study_id=study.pk, patient=world.patient, consult_id=7
+    )
+
+    assert Study.objects.get().patient_id == world.patient.pk
+    link = AuditEvent.objects.get(event="imaging.study.link")
+    assert (link.resource_id, link.patient_id) == (str(study.pk), world.patient.pk)
+    assert link.detail == {"consult_id": 7}
+    with pytest.raises(StudyAlreadyMatched):
+        study_patient_match(
+            user=world.clinic_doctor, study_id=study.pk, patient=world.patient, consult_id=7
+        )
 
 
 def test_ambiguous_health_card_leaves_the_study_unmatched(carded: World) -> None:

@@ -5,9 +5,8 @@ from datetime import timedelta
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
-from imaging.models import IngestSource, Study
+from imaging.models import IngestSource, Study, study_subject
 from imaging.selectors import studies_visible_to
-from imaging.services import study_subject
 from server.access import Action, actor_for, study_permits
 from server.accounts.models import User
 from server.directory.models import InstitutionLevel, Role

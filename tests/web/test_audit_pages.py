@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consult.models import Status
-from consult.selectors import consult_list_audit
+from consult.services import consult_list_record
 from imaging.models import IngestSource, Study
 from server.audit.labels import EVENT_LABELS
 from server.audit.models import AuditAction, AuditEvent, AuditOutcome
@@ -232,13 +232,13 @@ def test_patient_page_links_the_access_report_for_the_home_admin(
 
 def test_worklist_refresh_of_the_same_consults_is_not_audited_again(world: World) -> None:
     consult = make_consult(world, status=Status.SUBMITTED)
-    shown = consult_list_audit(user=world.clinic_doctor, consult_ids=[consult.pk])
-    again = consult_list_audit(user=world.clinic_doctor, consult_ids=[consult.pk], shown=shown)
+    shown = consult_list_record(user=world.clinic_doctor, consult_ids=[consult.pk])
+    again = consult_list_record(user=world.clinic_doctor, consult_ids=[consult.pk], shown=shown)
     added = make_consult(world, status=Status.SUBMITTED)
-    consult_list_audit(user=world.clinic_doctor, consult_ids=[consult.pk, added.pk], shown=again)
+    consult_list_record(user=world.clinic_doctor, consult_ids=[consult.pk, added.pk], shown=again)
     # Another user's token, or a forged one, counts for nothing.
-    consult_list_audit(user=world.specialist, consult_ids=[consult.pk], shown=again)
-    consult_list_audit(user=world.clinic_doctor, consult_ids=[consult.pk], shown=again + "x")
+    consult_list_record(user=world.specialist, consult_ids=[consult.pk], shown=again)
+    consult_list_record(user=world.clinic_doctor, consult_ids=[consult.pk], shown=again + "x")
 
     listings = AuditEvent.objects.filter(event="consult.list").order_by("seq")
     assert [(e.actor_id, e.detail["consult_ids"]) for e in listings] == [
