@@ -80,7 +80,6 @@ async function refresh(): Promise<void> {
   }
   main.replaceWith(fresh);
   bindUpload();
-refreshWhenTheSessionOpens();
   refreshWhenTheSessionOpens();
 }
 
