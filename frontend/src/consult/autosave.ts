@@ -3,6 +3,8 @@
 // leaves the text where it is; the sign button waits for a save on its way, then submits the
 // fields on screen with the password (the server saves and signs them in one transaction).
 
+import { request } from "../lib/http";
+
 const DEBOUNCE_MS = 1500;
 
 interface Labels {
@@ -59,10 +61,9 @@ export function bindAutosave(form: HTMLFormElement): void {
     return;
   }
   const status: HTMLElement = found;
+  const endpoint: string = url;
   const labels = labelsOf(form);
   const amending = form.elements.namedItem("amendment_reason") !== null;
-  const token =
-    form.querySelector<HTMLInputElement>("input[name=csrfmiddlewaretoken]")?.value ?? "";
   let timer: number | undefined;
   let inFlight: Promise<void> | null = null;
   let lastSent = JSON.stringify(sectionsOf(form));
@@ -77,20 +78,11 @@ export function bindAutosave(form: HTMLFormElement): void {
     show(labels.failed.replace("{time}", clock()).replace("{reason}", reason), true);
   }
 
-  async function send(body: string): Promise<void> {
+  async function send(sections: Record<string, string | boolean>, body: string): Promise<void> {
     show(labels.saving, false);
     let response: Response;
     try {
-      response = await fetch(url ?? "", {
-        method: "PUT",
-        credentials: "same-origin",
-        headers: {
-          "Content-Type": "application/json",
-          Accept: "application/json",
-          "X-CSRFToken": token,
-        },
-        body,
-      });
+      response = await request(endpoint, { method: "PUT", json: sections, csrfFrom: form });
     } catch {
       failed(labels.offline);
       return;
@@ -115,17 +107,17 @@ export function bindAutosave(form: HTMLFormElement): void {
     while (inFlight !== null) {
       await inFlight;
     }
-    const body = JSON.stringify(sectionsOf(form));
+    const sections = sectionsOf(form);
+    const body = JSON.stringify(sections);
     if (body === lastSent) {
       return;
     }
-    const sections = JSON.parse(body) as Record<string, unknown>;
     if (amending && sections["amendment_reason"] === "") {
       // An amendment is saved once its reason is given; until then nothing is sent.
       failed(labels.amendment);
       return;
     }
-    inFlight = send(body).finally(() => {
+    inFlight = send(sections, body).finally(() => {
       inFlight = null;
     });
     await inFlight;
@@ -174,17 +166,11 @@ export function bindAutosave(form: HTMLFormElement): void {
 
   // Leaving with a change not yet sent: send it on the way out rather than lose it.
   window.addEventListener("pagehide", () => {
-    const body = JSON.stringify(sectionsOf(form));
+    const sections = sectionsOf(form);
     const noReason = amending && valueOf(form, "amendment_reason") === "";
-    if (submitting || body === lastSent || noReason) {
+    if (submitting || JSON.stringify(sections) === lastSent || noReason) {
       return;
     }
-    void fetch(url, {
-      method: "PUT",
-      credentials: "same-origin",
-      keepalive: true,
-      headers: { "Content-Type": "application/json", "X-CSRFToken": token },
-      body,
-    });
+    void request(endpoint, { method: "PUT", json: sections, keepalive: true, csrfFrom: form });
   });
 }

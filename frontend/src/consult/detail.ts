@@ -4,6 +4,7 @@
 import "./consult.css";
 
 import { onLiveEvent } from "../lib/events";
+import { request } from "../lib/http";
 import { bindAutosave } from "./autosave";
 import { uploadFiles } from "./upload";
 
@@ -68,10 +69,7 @@ async function refresh(): Promise<void> {
     showNotice();
     return;
   }
-  const response = await fetch(window.location.href, {
-    credentials: "same-origin",
-    headers: { Accept: "text/html" },
-  });
+  const response = await request(window.location.href, { accept: "text/html" });
   const fresh = response.ok
     ? new DOMParser().parseFromString(await response.text(), "text/html").querySelector("main")
     : null;
@@ -82,7 +80,6 @@ async function refresh(): Promise<void> {
   }
   main.replaceWith(fresh);
   bindUpload();
-refreshWhenTheSessionOpens();
   refreshWhenTheSessionOpens();
 }
 

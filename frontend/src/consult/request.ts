@@ -4,6 +4,8 @@
 
 import "./consult.css";
 
+import { element } from "../lib/dom";
+
 function fieldOf(id: string): HTMLElement | null {
   return document.getElementById(id)?.closest<HTMLElement>(".field") ?? null;
 }
@@ -28,10 +30,8 @@ function markRequired(field: HTMLElement, required: boolean): void {
   const label = field.querySelector("label");
   let mark = label?.querySelector<HTMLElement>(".required-mark") ?? null;
   if (mark === null && label !== null && label !== undefined && required) {
-    mark = document.createElement("span");
-    mark.className = "required-mark";
+    mark = element("span", "required-mark", "*");
     mark.setAttribute("aria-hidden", "true");
-    mark.textContent = "*";
     label.append(mark);
   }
   if (mark !== null) {

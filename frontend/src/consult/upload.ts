@@ -1,14 +1,12 @@
 // Attachment upload to the consult attachments API, one XHR per file for upload progress.
 // Size and type are checked here first for a quick answer; the server checks them again.
 
+import { element } from "../lib/dom";
+import { answerErrorWords, csrfToken } from "../lib/http";
+
 interface Limit {
   types: string[];
   max: number;
-}
-
-function csrfToken(form: HTMLFormElement): string {
-  const input = form.querySelector<HTMLInputElement>("input[name=csrfmiddlewaretoken]");
-  return input?.value ?? "";
 }
 
 function readLimits(raw: string | undefined): Record<string, Limit> {
@@ -24,19 +22,6 @@ function megabytes(bytes: number): string {
   return `${Math.round(bytes / (1024 * 1024))} MB`;
 }
 
-function serverError(body: string): string {
-  try {
-    const parsed: unknown = JSON.parse(body);
-    if (typeof parsed === "object" && parsed !== null) {
-      const messages = Object.values(parsed).flat().filter((m) => typeof m === "string");
-      return messages.join(" ");
-    }
-  } catch {
-    // not JSON: fall through
-  }
-  return body.slice(0, 200);
-}
-
 interface Row {
   item: HTMLLIElement;
   bar: HTMLProgressElement;
@@ -44,17 +29,12 @@ interface Row {
 }
 
 function addRow(list: HTMLElement, name: string): Row {
-  const item = document.createElement("li");
-  item.className = "upload-item";
-  const label = document.createElement("span");
-  label.className = "upload-name";
-  label.textContent = name;
-  const bar = document.createElement("progress");
+  const item = element("li", "upload-item");
+  const bar = element("progress");
   bar.max = 100;
   bar.value = 0;
-  const status = document.createElement("span");
-  status.className = "upload-status";
-  item.append(label, bar, status);
+  const status = element("span", "upload-status");
+  item.append(element("span", "upload-name", name), bar, status);
   list.append(item);
   return { item, bar, status };
 }
@@ -85,7 +65,8 @@ function send(form: HTMLFormElement, url: string, kind: string, file: File, row:
         row.status.textContent = messages["msgDone"] ?? "";
         resolve(true);
       } else {
-        fail(row, `${messages["msgFailed"] ?? ""} ${serverError(request.responseText)}`);
+        const reason = answerErrorWords(request.status, request.responseText);
+        fail(row, `${messages["msgFailed"] ?? ""} ${reason}`);
         resolve(false);
       }
     });

@@ -3,6 +3,7 @@
 import "./consult.css";
 
 import { onLiveConnected, onLiveEvent } from "../lib/events";
+import { request } from "../lib/http";
 
 // Several events often arrive together (one per status change); one refetch covers them.
 const DEBOUNCE_MS = 100;
@@ -23,9 +24,9 @@ function startWorklist(container: HTMLElement): void {
     running = controller;
     try {
       // Which consults this page view has shown: the server audits only the ones it adds.
-      const response = await fetch(url, {
-        credentials: "same-origin",
-        headers: { Accept: "text/html", [SHOWN_HEADER]: container.dataset["shown"] ?? "" },
+      const response = await request(url, {
+        accept: "text/html",
+        headers: { [SHOWN_HEADER]: container.dataset["shown"] ?? "" },
         signal: controller.signal,
       });
       if (response.ok) {

@@ -81,15 +81,10 @@ const SERVER_TYPES = new Set([
   "review.invalid",
 ]);
 
-/** The review message in a socket frame, or null for the room's other events. The server is
- * trusted for the shape: it builds every message from the pydantic models named above. */
-export function parseReviewMessage(raw: string): ReviewServerMessage | null {
-  let decoded: unknown;
-  try {
-    decoded = JSON.parse(raw);
-  } catch {
-    return null;
-  }
+/** The review message in a decoded socket frame, or null for the room's other events. The
+ * server is trusted for the shape: it builds every message from the pydantic models named
+ * above. */
+export function parseReviewMessage(decoded: unknown): ReviewServerMessage | null {
   if (typeof decoded !== "object" || decoded === null) {
     return null;
   }

@@ -4,7 +4,10 @@
 
 import "./review.css";
 
-import { reconnectingSocket, type ReconnectingSocket } from "../lib/live";
+import { element, readJsonScript } from "../lib/dom";
+import { errorWords, request } from "../lib/http";
+import { socketOpen, type Socket } from "../lib/socket";
+import { fill } from "../lib/text";
 import type { ViewerConfig } from "../viewer/config";
 import type { PointerPosition, SavedAnnotation, ViewerHandle, ViewState } from "../viewer/handle";
 import {
@@ -50,33 +53,14 @@ interface ReviewConfig {
   labels: ReviewLabels;
 }
 
-// Pings keep this socket counted as present in the review (REVIEW_PING_SECONDS on the server).
+// Pings keep this socket counted as present in the review: the server forgets a socket it has
+// not heard from for a minute (REVIEW_PING_SECONDS in consult/services/review.py).
 const PING_MS = 20_000;
-
-// Close codes of consult/consumers.py after which reconnecting cannot help.
-const CLOSE_UNAUTHENTICATED = 4401;
-const CLOSE_FORBIDDEN = 4403;
 // At most one view or pointer message per this many milliseconds (about two frames).
 const SEND_INTERVAL_MS = 30;
 // A follower hides the lead's pointer when it has not moved for this long.
 const POINTER_HIDE_MS = 3_000;
 const ANNOTATION_SAVE_DELAY_MS = 400;
-
-function readReviewConfig(): ReviewConfig {
-  const element = document.getElementById("review-config");
-  if (element === null || element.textContent === null) {
-    throw new Error("#review-config is missing from the page.");
-  }
-  return JSON.parse(element.textContent) as ReviewConfig;
-}
-
-function fill(template: string, values: Record<string, string>): string {
-  return template.replace(/%\((\w+)\)s/g, (_, key: string) => values[key] ?? "");
-}
-
-function csrfToken(): string {
-  return document.querySelector<HTMLInputElement>("#review input[name=csrfmiddlewaretoken]")?.value ?? "";
-}
 
 /** Calls `send` with the latest value at most once per interval, always sending the last one. */
 function throttled<T>(send: (value: T) => void): (value: T) => void {
@@ -101,17 +85,6 @@ function throttled<T>(send: (value: T) => void): (value: T) => void {
       timer = window.setTimeout(flush, Math.max(wait, 0));
     }
   };
-}
-
-function element<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text = "",
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  node.className = className;
-  node.textContent = text;
-  return node;
 }
 
 interface Bar {
@@ -156,12 +129,10 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   if (root === null) {
     return;
   }
-  const config = readReviewConfig();
+  const config = readJsonScript<ReviewConfig>("review-config");
   const labels = config.labels;
   const bar = buildBar(root, config);
-  let socket: ReconnectingSocket | null = null;
-  let pinger: number | undefined;
-  let stopped = false;
+  let socket: Socket<ReviewClientMessage> | null = null;
   let review: ReviewState | null = null;
   let leading = false;
   let firstJoin = true;
@@ -173,7 +144,7 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   let nextView: ViewState | null = null;
 
   const send = (message: ReviewClientMessage): void => {
-    socket?.send(JSON.stringify(message));
+    socket?.send(message);
   };
   // A state with NaN in it (a render that failed) is kept back: the followers keep the last
   // good one, and the server never sees nulls where numbers belong.
@@ -268,7 +239,6 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   };
 
   const saveAnnotations = async (list: SavedAnnotation[]): Promise<void> => {
-    const headers = { "Content-Type": "application/json", "X-CSRFToken": csrfToken() };
     const now = new Map(list.map((a) => [a.annotationUid, JSON.stringify(a)]));
     const requests: Promise<Response>[] = [];
     for (const annotation of list) {
@@ -283,21 +253,19 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
         annotation: annotation.data,
       };
       requests.push(
-        fetch(`${config.annotationsUrl}${encodeURIComponent(annotation.annotationUid)}/`, {
+        request(`${config.annotationsUrl}${encodeURIComponent(annotation.annotationUid)}/`, {
           method: "PUT",
-          credentials: "same-origin",
-          headers,
-          body: JSON.stringify(body),
+          json: body,
+          csrfFrom: root,
         }),
       );
     }
     for (const uid of saved.keys()) {
       if (!now.has(uid)) {
         requests.push(
-          fetch(`${config.annotationsUrl}${encodeURIComponent(uid)}/`, {
+          request(`${config.annotationsUrl}${encodeURIComponent(uid)}/`, {
             method: "DELETE",
-            credentials: "same-origin",
-            headers,
+            csrfFrom: root,
           }),
         );
       }
@@ -378,38 +346,26 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
   };
 
   const open = (): void => {
-    socket = reconnectingSocket(config.socketPath, {
-      onOpen: () => {
-        send({ type: "review.join", study: config.studyInstanceUid });
-        // The server forgets a socket it has not heard from for a minute
-        // (consult/services/review.py).
-        window.clearInterval(pinger);
-        pinger = window.setInterval(() => send({ type: "review.ping" }), PING_MS);
-      },
-      onMessage: (data) => {
-        const message = parseReviewMessage(data);
-        if (message !== null) {
-          receive(message);
+    socket = socketOpen<ReviewServerMessage, ReviewClientMessage>(config.socketPath, {
+      parse: parseReviewMessage,
+      onMessage: receive,
+      onStatus: (status) => {
+        if (status === "connected") {
+          send({ type: "review.join", study: config.studyInstanceUid });
+        } else if (status === "offline") {
+          root.dataset["connected"] = "false";
+          // Until the review is rejoined nobody is followed: the viewer is the user's own again.
+          leading = false;
+          handle.setInteractive(true);
+          handle.showRemotePointer(null, "");
+          bar.status.textContent = labels.offline;
         }
       },
-      onClose: (closed) => {
-        window.clearInterval(pinger);
-        root.dataset["connected"] = "false";
-        if (stopped) {
-          return false;
-        }
-        // Until the review is rejoined nobody is followed: the viewer is the user's own again.
-        leading = false;
-        handle.setInteractive(true);
-        handle.showRemotePointer(null, "");
-        if (closed.code === CLOSE_FORBIDDEN || closed.code === CLOSE_UNAUTHENTICATED) {
-          stopped = true;
-          bar.status.textContent = labels.ended;
-          return false;
-        }
-        bar.status.textContent = labels.offline;
-        return true;
+      // Signed out, or no longer allowed to see the consult: reconnecting cannot help.
+      onEnd: () => {
+        bar.status.textContent = labels.ended;
       },
+      keepalive: { everyMs: PING_MS, message: { type: "review.ping" } },
     });
   };
 
@@ -463,15 +419,9 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
       form.append("sop_instance_uid", handle.displayedSopInstanceUid());
       form.append("caption", bar.keyImageCaption?.value ?? "");
       form.append("displayed", handle.quality());
-      const response = await fetch(url, {
-        method: "POST",
-        credentials: "same-origin",
-        headers: { "X-CSRFToken": csrfToken(), Accept: "application/json" },
-        body: form,
-      });
+      const response = await request(url, { method: "POST", form, csrfFrom: root });
       if (!response.ok) {
-        const body = (await response.json().catch(() => ({}))) as Record<string, unknown>;
-        throw new Error(Object.values(body).flat().join(" ") || `HTTP ${response.status}`);
+        throw new Error(await errorWords(response));
       }
       bar.notice.textContent = labels.keyImageAdded;
       root.dataset["keyImages"] = String(Number(root.dataset["keyImages"] ?? "0") + 1);
@@ -489,7 +439,6 @@ export function startSharedReview(handle: ViewerHandle, viewerConfig: ViewerConf
 
   window.addEventListener("pagehide", () => {
     send({ type: "review.leave" });
-    stopped = true;
     socket?.stop(1000);
   });
   bar.status.textContent = labels.connecting;

@@ -3,7 +3,10 @@
 // with a progress bar per study, and attach each study to the consult once it is in the archive.
 
 import "./upload.css";
+
 import { dicomDay } from "../lib/dates";
+import { byId, element } from "../lib/dom";
+import { errorWords, request } from "../lib/http";
 
 import { readHeader, sha256Hex, type Header, type ImageHeader } from "./header";
 import { sendFile, SendFailed, type UploadResult } from "./send";
@@ -99,9 +102,7 @@ function uploadPage(root: HTMLElement): void {
 
   function skip(file: File, kind: "dicomdir" | "not-dicom" | "unreadable"): void {
     const reason = { dicomdir: "msgDicomdir", "not-dicom": "msgNotDicom", unreadable: "msgUnreadable" };
-    const item = document.createElement("li");
-    item.textContent = `${pathOf(file)}: ${msg(reason[kind])}`;
-    skippedList.append(item);
+    skippedList.append(element("li", "", `${pathOf(file)}: ${msg(reason[kind])}`));
     skippedCount.textContent = String(skippedList.children.length);
     skippedBox.hidden = false;
   }
@@ -171,8 +172,8 @@ function uploadPage(root: HTMLElement): void {
       header,
       items: [],
       series: new Map(),
-      include: document.createElement("input"),
-      bar: document.createElement("progress"),
+      include: element("input"),
+      bar: element("progress"),
       percent: element("span", "dicom-study-percent", "0%"),
       note: element("p", "dicom-study-note"),
       attached: null,
@@ -228,21 +229,16 @@ function uploadPage(root: HTMLElement): void {
   }
 
   function attach(study: Study): Promise<void> {
-    study.attached ??= fetch(msg("attachUrl"), {
+    study.attached ??= request(msg("attachUrl"), {
       method: "POST",
-      headers: {
-        "Content-Type": "application/json",
-        Accept: "application/json",
-        "X-CSRFToken": csrfToken(),
-      },
-      body: JSON.stringify({ study_instance_uid: study.uid }),
+      json: { study_instance_uid: study.uid },
     }).then(async (response) => {
       if (response.ok) {
         study.note.textContent = msg("msgAttached");
         study.note.classList.add("dicom-study-note--done");
         return;
       }
-      study.note.textContent = `${msg("msgAttachFailed")} ${await errorText(response)}`;
+      study.note.textContent = `${msg("msgAttachFailed")} ${await errorWords(response)}`;
       study.note.classList.add("dicom-study-note--error");
     });
     return study.attached;
@@ -330,45 +326,12 @@ function uploadPage(root: HTMLElement): void {
   });
 }
 
-function byId(id: string): HTMLElement {
-  const found = document.getElementById(id);
-  if (found === null) {
-    throw new Error(`missing #${id}`);
-  }
-  return found;
-}
-
-function element(tag: string, className: string, text = ""): HTMLElement {
-  const node = document.createElement(tag);
-  if (className !== "") {
-    node.className = className;
-  }
-  node.textContent = text;
-  return node;
-}
-
 function pathOf(file: File): string {
   return file.webkitRelativePath || file.name;
 }
 
 function normalName(name: string): string {
   return name.replace(/[\s^]+/g, "").toLowerCase();
-}
-
-function csrfToken(): string {
-  return document.querySelector<HTMLInputElement>("input[name=csrfmiddlewaretoken]")?.value ?? "";
-}
-
-async function errorText(response: Response): Promise<string> {
-  try {
-    const body: unknown = await response.json();
-    if (typeof body === "object" && body !== null) {
-      return Object.values(body).flat().map(String).join(" ");
-    }
-  } catch {
-    // not JSON: the status says enough
-  }
-  return String(response.status);
 }
 
 /** Run `work` over `items`, at most `limit` at a time, keeping the results in order. */

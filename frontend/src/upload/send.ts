@@ -2,6 +2,8 @@
 // enough for a 150–300 kbit/s township link, and resumes after an outage or a closed tab.
 import { Upload, type DetailedError } from "tus-js-client";
 
+import { csrfToken, errorBodyWords, request } from "../lib/http";
+
 // About 7 seconds a piece at 300 kbit/s: little is sent again after a drop.
 const CHUNK_BYTES = 256 * 1024;
 // Retries cover a 60 s outage and more (about 3.5 minutes in all); after that the page waits
@@ -22,24 +24,10 @@ export interface SendCallbacks {
 
 export class SendFailed extends Error {}
 
-function csrfToken(): string {
-  return document.querySelector<HTMLInputElement>("input[name=csrfmiddlewaretoken]")?.value ?? "";
-}
-
+/** The archive's words for a refused piece ({"detail": …}); "" rather than a raw page. */
 function responseDetail(error: Error): string {
   const response = (error as DetailedError).originalResponse ?? null;
-  if (response === null) {
-    return "";
-  }
-  try {
-    const body: unknown = JSON.parse(response.getBody());
-    if (typeof body === "object" && body !== null && "detail" in body) {
-      return String(body.detail);
-    }
-  } catch {
-    // not JSON: say nothing rather than show a raw page
-  }
-  return "";
+  return response === null ? "" : errorBodyWords(response.getBody());
 }
 
 function isTransient(error: Error): boolean {
@@ -48,7 +36,7 @@ function isTransient(error: Error): boolean {
 }
 
 async function result(url: string): Promise<UploadResult> {
-  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const response = await request(url);
   if (!response.ok) {
     throw new SendFailed(String(response.status));
   }

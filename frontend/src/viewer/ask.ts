@@ -1,6 +1,8 @@
 // A small in-page dialog that asks for one line of text (the label of an arrow), in place of
 // window.prompt: it follows the page's language and style, and keeps the image in view.
 
+import { element } from "../lib/dom";
+
 export interface AskLabels {
   ok: string;
   cancel: string;
@@ -8,26 +10,21 @@ export interface AskLabels {
 
 /** Resolves with the text typed, or "" when the user cancels. */
 export function askText(question: string, initial: string, labels: AskLabels): Promise<string> {
-  const dialog = document.createElement("dialog");
-  dialog.className = "viewer-ask";
-  const form = document.createElement("form");
+  const dialog = element("dialog", "viewer-ask");
+  const form = element("form");
   form.method = "dialog";
-  const label = document.createElement("label");
-  label.textContent = question;
-  const input = document.createElement("input");
+  const label = element("label", "", question);
+  const input = element("input");
   input.type = "text";
   input.maxLength = 200;
   input.value = initial;
   label.append(input);
-  const actions = document.createElement("div");
-  actions.className = "viewer-ask-actions";
-  const cancel = document.createElement("button");
+  const actions = element("div", "viewer-ask-actions");
+  const cancel = element("button", "", labels.cancel);
   cancel.type = "button";
-  cancel.textContent = labels.cancel;
-  const ok = document.createElement("button");
+  const ok = element("button", "", labels.ok);
   ok.type = "submit";
   ok.value = "ok";
-  ok.textContent = labels.ok;
   actions.append(cancel, ok);
   form.append(label, actions);
   dialog.append(form);

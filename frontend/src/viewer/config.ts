@@ -84,6 +84,8 @@ export interface ViewerConfig {
   labels: ViewerLabels;
 }
 
+/** lib/dom.ts readJsonScript, kept here: the viewer's entry imports nothing from src/lib/
+ * (first.ts says why). */
 export function readViewerConfig(id = "viewer-config"): ViewerConfig {
   const element = document.getElementById(id);
   if (element === null || element.textContent === null) {

@@ -9,6 +9,10 @@
 // Only what it does well: one single-frame greyscale image, JPEG 2000 or native little endian,
 // linear window, on a slow link. Anything else, or any doubt (decode error, unusable window,
 // a blank result), leaves the first image to Cornerstone, as before.
+//
+// Like the rest of the viewer's entry (main.ts, link.ts, metadata.ts, config.ts) it imports
+// nothing from src/lib/: the entry must stay one file with no chunk to preload before the
+// first image (tests/web/test_vite.py), so it builds its few elements and its one request here.
 
 import type { ViewerConfig } from "./config";
 import type { DecodeJob, DecodeResult, WarmUp } from "./firstTypes";

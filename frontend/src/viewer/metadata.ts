@@ -29,6 +29,7 @@ export function frameImageId(base: string, sopInstanceUid: string, frame: number
   return `wadors:${base}/instances/${sopInstanceUid}/frames/${frame}`;
 }
 
+// fetch() itself, not lib/http.ts: this module is part of the viewer's entry (first.ts).
 function metadataFetch(base: string): Promise<DicomJsonInstance[]> {
   return fetch(`${base}/metadata`, {
     credentials: "same-origin",
