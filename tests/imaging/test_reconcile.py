@@ -5,9 +5,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from imaging.models import IngestSource, Study, ViewingKind
+from imaging.models import IngestSource, Study, ViewingKind, study_subject
 from imaging.selectors import studies_to_reconcile, study_get_for_user
-from imaging.services import IngestStatus, instance_ingest, study_subject
+from imaging.services import IngestStatus, instance_ingest
 from server.access import Action, NotFound, actor_for, study_permits
 from server.accounts.models import User
 from server.audit.models import AuditEvent
