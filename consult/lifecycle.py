@@ -1,7 +1,7 @@
 """The consult transition table: which moves exist, and which party may make each.
 
 A move not listed here is forbidden. The guard (what must hold for a move) is checked in
-`consult.services.lifecycle`, and who counts as each party is decided by `server.access`.
+`consult.services.transitions`, and who counts as each party is decided by `server.access`.
 """
 
 from enum import StrEnum

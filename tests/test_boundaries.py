@@ -132,3 +132,19 @@ def test_imports_point_one_way_between_server_and_the_apps() -> None:
         if _top(module) in FORBIDDEN.get(source.path.split("/")[0], set())
     ]
     assert found == []
+
+
+URL_MODULES = {"page_urls.py", "api_urls.py", "dicomweb_urls.py"}  # pages, JSON API, DICOMweb
+
+
+def test_url_modules_are_named_for_what_they_serve() -> None:
+    # server/urls.py is the root that mounts the others; every other URL module says by its name
+    # whether it serves pages, the JSON API or DICOMweb, the same way in every app.
+    misnamed = [
+        source.path
+        for source in _sources()
+        if "urls" in source.path.rsplit("/", 1)[-1]
+        and source.path != "server/urls.py"
+        and source.path.rsplit("/", 1)[-1] not in URL_MODULES
+    ]
+    assert misnamed == []

@@ -1,4 +1,4 @@
-"""Consult JSON endpoints, one module per subdomain; the views are re-exported here for urls.py."""
+"""Consult JSON endpoints, one module per subdomain, re-exported here for api_urls.py."""
 
 from consult.api.attachments import AttachmentApi, StudiesApi
 from consult.api.base import PdfRenderer

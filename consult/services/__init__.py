@@ -3,7 +3,6 @@
 from consult.services.calendar import calendar_days_load
 from consult.services.deadlines import consult_deadlines_sweep
 from consult.services.key_images import opinion_key_image_add, opinion_key_image_remove
-from consult.services.lifecycle import Assignment, consult_transition
 from consult.services.moves import (
     consult_accept,
     consult_acknowledge,
@@ -48,6 +47,7 @@ from consult.services.routing import (
     specialist_duty_set,
 )
 from consult.services.studies import consult_study_attach
+from consult.services.transitions import Assignment, consult_transition
 
 __all__ = [
     "Assignment",

@@ -10,12 +10,12 @@ from consult.events import ConsultEscalated
 from consult.messaging import consult_messages_for_escalation
 from consult.models import ConsultRequest, DeadlineKind, Escalation, Status
 from consult.selectors import consult_clocks
-from consult.services.lifecycle import (
+from consult.services.notices import consult_notification_subject
+from consult.services.transitions import (
     consult_link,
     consult_publish_worklists,
     consult_transition,
 )
-from consult.services.notices import consult_notification_subject
 from server.access import Action, practitioners_permitted
 from server.directory.models import Practitioner
 from server.lib.events import coordinators_group, publish_on_commit, user_group

@@ -5,7 +5,7 @@ from datetime import datetime
 from django.db import transaction
 
 from consult.models import ConsultRequest, Status
-from consult.services.lifecycle import consult_transition
+from consult.services.transitions import consult_transition
 from server.accounts.models import User
 
 

@@ -23,12 +23,12 @@ from consult.models import (
 )
 from consult.selectors import consult_get_for_user
 from consult.services.eligibility import MIN_YEARS_OF_INDEPENDENT_PRACTICE
-from consult.services.lifecycle import (
+from consult.services.notices import consult_notification_subject
+from consult.services.transitions import (
     consult_link,
     consult_publish_worklists,
     consult_transition,
 )
-from consult.services.notices import consult_notification_subject
 from server.access import ConsultAction, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction

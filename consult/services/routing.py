@@ -15,8 +15,8 @@ from consult.models import (
 )
 from consult.selectors import consult_active_load
 from consult.services.eligibility import ineligibility
-from consult.services.lifecycle import Assignment, consult_transition
 from consult.services.notices import consult_notification_subject
+from consult.services.transitions import Assignment, consult_transition
 from server.access import Action, actor_for, institution_permits, practitioners_permitted
 from server.accounts.models import User
 from server.directory.errors import NotAllowed

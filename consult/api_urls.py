@@ -1,3 +1,5 @@
+"""URLs of the consult JSON API, mounted at /api/v1/consults/."""
+
 from django.urls import path
 
 from consult import api

@@ -1,3 +1,5 @@
+"""URLs of the directory JSON API (patients, practitioners), mounted at /api/v1/."""
+
 from django.urls import path
 
 from server.directory import api

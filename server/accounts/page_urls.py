@@ -1,3 +1,5 @@
+"""URLs of the sign-in pages, mounted at /accounts/."""
+
 from django.contrib.auth.views import LogoutView
 from django.urls import path
 
