@@ -279,7 +279,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     )
     # Moving the head went back to the ORM (issue 14): its SQL form was this.
     h = Aliased(AuditChainHead, "h")
-    move_sql = f"UPDATE {h} SET {h.column('last_hash')} = %s WHERE {h['id']} = %s"  # noqa: S608
+    move_sql = f"UPDATE {h} SET {h.column('last_hash')} = %s WHERE {h['id']} = %s"  # noqa: S608  # names from _meta
 
     def sql_move(n: int) -> object:
         execute(move_sql, [f"{n:064x}", 1])
