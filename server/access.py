@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from server import sql
 from server.accounts.models import User
 from server.directory.models import AccessGrant, Institution, Patient, PractitionerRole, Role
 from server.lib.errors import DomainError, ErrorKind
@@ -85,18 +85,8 @@ def actor_for(user: User | AnonymousUser) -> Actor | None:
     cached: Actor | None = getattr(user, _ACTOR_CACHE_ATTR, None)
     if cached is not None:
         return cached
-    # One row per role (one with None for a practitioner without roles): every request that
-    # checks access starts here, so it is one round trip and a statement written once.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.id, p.institution_id, i.consortium_id, r.role "
-            "FROM directory_practitioner p "
-            "JOIN directory_institution i ON i.id = p.institution_id "
-            "LEFT JOIN directory_practitionerrole r ON r.practitioner_id = p.id "
-            "WHERE p.user_id = %s AND p.is_active",
-            [user.pk],
-        )
-        rows = cursor.fetchall()
+    # Every request that checks access starts here: one round trip, a statement written once.
+    rows = sql.practitioner_roles(user.pk)
     if not rows:
         return None
     practitioner_id, institution_id, consortium_id, _ = rows[0]
@@ -326,7 +316,9 @@ class StudyScope:
     study's patient and owning-institution columns; `params` fill its placeholders in order.
 
     SQL rather than querysets: every search filters with it, and building and compiling its
-    subqueries cost more than the database takes to run them.
+    subqueries cost more than the database takes to run them (bench/README.md, "Issue 14: raw
+    SQL vs ORM"). The conditions are written in `server/sql.py`; tests/imaging/test_study_scope.py
+    pins them to `study_permits`.
     """
 
     sql: str
@@ -340,30 +332,15 @@ def study_scope(actor: Actor | None) -> StudyScope:
     if actor is None:
         return StudyScope(sql="1 = 0", params=[])
     if actor.has(Role.COORDINATOR):
-        return StudyScope(
-            sql="({patient} IN (SELECT p.id FROM directory_patient p WHERE p.consortium_id = %s)"
-            " OR ({patient} IS NULL AND {institution} IN"
-            " (SELECT i.id FROM directory_institution i WHERE i.consortium_id = %s)))",
-            params=[actor.consortium_id, actor.consortium_id],
+        condition, params = sql.study_scope_of_coordinator(consortium_id=actor.consortium_id)
+    else:
+        condition, params = sql.study_scope_of_staff(
+            consortium_id=actor.consortium_id,
+            institution_id=actor.institution_id,
+            user_id=actor.user_id,
+            now=timezone.now(),
         )
-    now = timezone.now()
-    return StudyScope(
-        sql="({patient} IN (SELECT p.id FROM directory_patient p WHERE p.consortium_id = %s"
-        " AND (p.home_institution_id = %s OR p.id IN (SELECT g.patient_id"
-        " FROM directory_accessgrant g WHERE g.institution_id = %s"
-        " AND (g.user_id IS NULL OR g.user_id = %s) AND g.starts_at <= %s"
-        " AND (g.ends_at IS NULL OR g.ends_at > %s))))"
-        " OR ({patient} IS NULL AND {institution} = %s))",
-        params=[
-            actor.consortium_id,
-            actor.institution_id,
-            actor.institution_id,
-            actor.user_id,
-            now,
-            now,
-            actor.institution_id,
-        ],
-    )
+    return StudyScope(sql=condition, params=params)
 
 
 def studies_reconcilable_by(actor: Actor | None, *, owner: str) -> Q:

@@ -5,12 +5,12 @@ import uuid
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from server.celery import app as celery_app
+from server.sql import database_ping
 
 CHECK_TIMEOUT_SECONDS = 2
 
@@ -19,11 +19,6 @@ CHECK_TIMEOUT_SECONDS = 2
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
-
-
-def _check_database() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
 
 
 async def _channel_layer_round_trip() -> None:
@@ -48,7 +43,7 @@ def _check_broker() -> None:
 @require_GET
 def readyz(request: HttpRequest) -> JsonResponse:
     checks = {
-        "database": _check_database,
+        "database": database_ping,
         "channel_layer": _check_channel_layer,
         "broker": _check_broker,
     }

@@ -4,10 +4,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
 from django.db.models import BooleanField, Expression, F, Q, QuerySet
 
-from imaging.models import Instance, Series, Study, ViewingKind, study_subject
+from imaging import sql
+from imaging.models import Instance, Study, ViewingKind, study_subject
 from imaging.services.viewings import study_viewing_record
 from server.access import (
     Action,
@@ -21,8 +21,6 @@ from server.access import (
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.models import Institution, Patient
-from server.lib.rows import Selected
 
 
 def _audit_denied(*, user: User | AnonymousUser, study: Study | None, study_uid: str) -> None:
@@ -78,43 +76,6 @@ def study_lock_for_user(*, user: User | AnonymousUser, study_uid: str) -> Study:
     return study
 
 
-_INSTANCE = Selected(Instance, "i", omit=("metadata",))
-_SERIES = Selected(Series, "se")
-_STUDY = Selected(Study, "st")
-_OWNER = Selected(Institution, "o")
-_PATIENT = Selected(Patient, "p")
-
-
-def _instance_with_study(*, study_uid: str, series_uid: str, instance_uid: str) -> Instance | None:
-    """The instance (its DICOM JSON deferred) with its series, study, and the study's owner and
-    patient: what every frame request needs, in one statement written once."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_INSTANCE.sql}, {_SERIES.sql}, {_STUDY.sql}, {_OWNER.sql}, {_PATIENT.sql} "  # noqa: S608  # column names only
-            "FROM imaging_instance i "
-            "JOIN imaging_series se ON se.id = i.series_id "
-            "JOIN imaging_study st ON st.id = i.study_id "
-            "JOIN directory_institution o ON o.id = st.institution_id "
-            "LEFT JOIN directory_patient p ON p.id = st.patient_id "
-            "WHERE i.sop_instance_uid = %s AND se.series_instance_uid = %s "
-            "AND st.study_instance_uid = %s",
-            [instance_uid, series_uid, study_uid],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    instance = _INSTANCE.load(row)
-    start = _INSTANCE.width
-    instance.series = _SERIES.load(row, start)
-    start += _SERIES.width
-    study = _STUDY.load(row, start)
-    start += _STUDY.width
-    study.institution = _OWNER.load(row, start)
-    study.patient = _PATIENT.load_joined(row, start + _OWNER.width)
-    instance.study = study
-    return instance
-
-
 def instance_get_for_user(
     *,
     user: User | AnonymousUser,
@@ -129,7 +90,8 @@ def instance_get_for_user(
 
     Raises: NotFound for a missing instance and for one the user may not see.
     """
-    instance = _instance_with_study(
+    # What every frame request needs, in one statement written once.
+    instance = sql.instance_with_study(
         study_uid=study_uid, series_uid=series_uid, instance_uid=instance_uid
     )
     if instance is None:

@@ -3,9 +3,9 @@ series, the instances, the counts, the audit of created studies."""
 
 from dataclasses import dataclass
 
-from django.db import connection, transaction
-from django.db.models import Field
+from django.db import transaction
 
+from imaging import sql
 from imaging.dicom import ParsedInstance
 from imaging.models import IngestSource, Instance, Series, Study
 from imaging.services.ingest_rules import IngestBatch
@@ -16,7 +16,7 @@ from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.models import Institution, Patient
-from server.lib.rows import pipelined, placeholder_rows, rows_insert
+from server.lib.rows import pipelined, rows_insert
 
 
 def _patient_match(*, institution: Institution, patient_id: str, issuer: str) -> Patient | None:
@@ -162,7 +162,9 @@ def instances_index(
                 for item in accepted
             ],
         )
-        _counts_add(
+        # Counts are added in SQL: the ORM's form of per-row increments (a CASE with one WHEN a
+        # row and count) costs more to build than the whole statement takes to run.
+        sql.counts_add(
             Series,
             {
                 series_ids[uid]: {"instance_count": len(members)}
@@ -170,7 +172,7 @@ def instances_index(
                 if uid in archive.series
             },
         )
-        _counts_add(Study, study_counts)
+        sql.counts_add(Study, study_counts)
         series_previews_request(
             [
                 series_ids[uid]
@@ -183,36 +185,6 @@ def instances_index(
         Study.objects.filter(pk=pk).update(modalities_in_study=value)
     for study in created_studies:
         _audit_created(study=study, source=source, institution=institution, user=user)
-
-
-def _counts_add(model: type[Study] | type[Series], increments: dict[int, dict[str, int]]) -> None:
-    """Add to the counts of stored rows, and bump their revision, in one UPDATE.
-
-    `increments` maps a row's id to what each count grows by (the same counts for every row).
-    The database adds, so concurrent ingests need no lock for counts alone. Written in SQL: the
-    ORM's form of per-row increments (a CASE with one WHEN a row and count) costs more to build
-    than the whole statement takes to run.
-    """
-    if not increments:
-        return
-    names = list(next(iter(increments.values())))
-    table = connection.ops.quote_name(model._meta.db_table)
-    columns = [connection.ops.quote_name(_column(model, name)) for name in names]
-    rows = placeholder_rows(len(names) + 1, len(increments))
-    assignments = ", ".join(f"{column} = t.{column} + v.{column}" for column in columns)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {table} AS t SET revision = t.revision + 1, {assignments} "  # noqa: S608  # names are ours
-            f"FROM (VALUES {rows}) AS v(id, {', '.join(columns)}) WHERE t.id = v.id",
-            [value for pk, counts in increments.items() for value in (pk, *counts.values())],
-        )
-
-
-def _column(model: type[Study] | type[Series], name: str) -> str:
-    field = model._meta.get_field(name)
-    assert isinstance(field, Field)
-    assert field.column is not None
-    return field.column
 
 
 def _modalities(stored: str, members: list[ParsedInstance]) -> str:

@@ -6,16 +6,13 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from django.db import connection
-
+from imaging import sql
 from imaging.dicom import FailureReason, ParsedInstance
-from imaging.models import Instance, Series, Study
 from server.access import Action, Actor, StudySubject, actor_for, study_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 from server.directory.models import Institution
-from server.lib.rows import pipelined, placeholders
 
 logger = logging.getLogger(__name__)
 
@@ -91,19 +88,8 @@ class StoredInstance:
     patient_id: int | None  # the consortium patient of its study
 
 
-# The look-ups run for every instance stored (each C-STORE is one), so they are written in SQL
-# and give plain rows: the ORM's building of a joined query and its model objects cost several
-# times what the indexed look-ups themselves take.
-_STUDY_COLUMNS = (
-    "st.id, st.study_instance_uid, st.institution_id, i.consortium_id, st.patient_id, "
-    "st.dicom_patient_id, st.issuer_of_patient_id, st.modalities_in_study"
-)
-_STUDY_JOIN = (
-    f"{Study._meta.db_table} st JOIN {Institution._meta.db_table} i ON i.id = st.institution_id"
-)
-
-
 def _stored_study(row: tuple[Any, ...]) -> StoredStudy:
+    """A study row of `imaging.sql` (`sql.STUDY_ROW`)."""
     pk, uid, institution_id, consortium_id, patient_id, dicom_patient_id, issuer, modalities = row
     return StoredStudy(
         pk=pk,
@@ -135,26 +121,14 @@ class IngestBatch:
     def load(cls, parsed: list[ParsedInstance]) -> "IngestBatch":
         if not parsed:
             return cls(studies={}, series={}, instances={})
-        series_uids = {p.series_instance_uid for p in parsed}
-        sop_uids = {p.sop_instance_uid for p in parsed}
-        # The series bring their studies along, so a batch that adds to stored series (every
-        # C-STORE after a series' first) asks for studies only when one is not reached that way.
-        with pipelined(), connection.cursor() as by_series, connection.cursor() as by_sop:
-            by_series.execute(
-                f"SELECT se.series_instance_uid, se.id, {_STUDY_COLUMNS} FROM "  # noqa: S608  # names are ours
-                f"{Series._meta.db_table} se JOIN {_STUDY_JOIN} ON st.id = se.study_id "
-                f"WHERE se.series_instance_uid IN {placeholders(len(series_uids))}",
-                list(series_uids),
-            )
-            by_sop.execute(
-                "SELECT ins.sop_instance_uid, ins.id, ins.sha256, ins.dataset_sha256, "  # noqa: S608  # names are ours
-                f"st.patient_id FROM {Instance._meta.db_table} ins JOIN {Study._meta.db_table} st "
-                "ON st.id = ins.study_id "
-                f"WHERE ins.sop_instance_uid IN {placeholders(len(sop_uids))}",
-                list(sop_uids),
-            )
-            series_rows = by_series.fetchall()
-            instance_rows = by_sop.fetchall()
+        # The look-ups run for every instance stored (each C-STORE is one), so they are written
+        # in SQL and give plain rows. The series bring their studies along, so a batch that adds
+        # to stored series (every C-STORE after a series' first) asks for studies only when one
+        # is not reached that way.
+        series_rows, instance_rows = sql.archive_series_and_instances(
+            series_uids=list({p.series_instance_uid for p in parsed}),
+            sop_uids=list({p.sop_instance_uid for p in parsed}),
+        )
         series: dict[str, StoredSeries] = {}
         studies: dict[str, StoredStudy] = {}
         for series_uid, series_pk, *study_row in series_rows:
@@ -163,16 +137,10 @@ class IngestBatch:
             studies[study.study_instance_uid] = study
         unreached = {p.study_instance_uid for p in parsed} - studies.keys()
         if unreached:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT {_STUDY_COLUMNS} FROM {_STUDY_JOIN} "  # noqa: S608  # names are ours
-                    f"WHERE st.study_instance_uid IN {placeholders(len(unreached))}",
-                    list(unreached),
-                )
-                studies.update(
-                    (study.study_instance_uid, study)
-                    for study in map(_stored_study, cursor.fetchall())
-                )
+            studies.update(
+                (study.study_instance_uid, study)
+                for study in map(_stored_study, sql.archive_studies(list(unreached)))
+            )
         instances = {
             uid: StoredInstance(
                 pk=pk, sha256=sha256, dataset_sha256=dataset_sha256, patient_id=patient_id

@@ -6,10 +6,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
+from imaging import sql
 from imaging.models import Instance, PreviewState, Series
 from imaging.render import (
     RenderError,
@@ -21,7 +21,6 @@ from imaging.render import (
 )
 from imaging.services.derivatives import series_lossy_frames_request
 from imaging.services.storage import blob_write
-from server.lib.rows import placeholders
 
 logger = logging.getLogger(__name__)
 
@@ -44,16 +43,8 @@ def series_previews_request(series_ids: list[int]) -> None:
 
     if not series_ids:
         return
-    # One statement for the whole batch; RETURNING names the series that were not yet waiting
-    # (the ORM's update() gives only a count).
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"UPDATE {Series._meta.db_table} SET preview_state = %s, preview_claimed_at = NULL "  # noqa: S608  # the table name is ours
-            f"WHERE id IN {placeholders(len(series_ids))} AND preview_state <> %s "
-            "RETURNING id",
-            [PreviewState.PENDING, *series_ids, PreviewState.PENDING],
-        )
-        requested = [row[0] for row in cursor.fetchall()]
+    # One statement for the whole batch, naming the series that were not yet waiting.
+    requested = sql.series_previews_mark(series_ids=series_ids, state=PreviewState.PENDING)
     for series_id in requested:
         series_previews_render_task.delay_on_commit(series_id)
 

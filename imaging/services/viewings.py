@@ -1,15 +1,15 @@
 """Audit of study reads: once per user, study and viewing session, or per DIMSE request."""
 
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
+from imaging import sql
 from imaging.models import CallingAETitle, Study, ViewingKind
 from server.access import Actor, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.lib.rows import placeholder_rows
 
 # Viewing marks this process knows are in the database: (user id, session, kind, study id).
 # A viewer asks for the same study hundreds of times a session (frames, metadata, searches);
@@ -70,16 +70,9 @@ def _viewings_insert(
 ) -> set[int]:
     """Mark the studies seen; return those not marked before. The insert is the check, so two
     requests of one session racing over a study audit it once."""
-    now = timezone.now()
-    values = placeholder_rows(5, len(study_ids))
-    sql = (
-        "INSERT INTO imaging_studyviewing (user_id, study_id, session, kind, first_at) "  # noqa: S608  # placeholders only
-        f"VALUES {values} ON CONFLICT DO NOTHING RETURNING study_id"
+    return sql.viewings_insert(
+        user_id=user_id, session=session, kind=kind, study_ids=study_ids, now=timezone.now()
     )
-    params = [v for pk in study_ids for v in (user_id, pk, session, kind.value, now)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return {pk for (pk,) in cursor.fetchall()}
 
 
 def study_reads_record_for_ae(

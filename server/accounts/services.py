@@ -5,16 +5,16 @@ import secrets
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from server import sql
 from server.accounts.errors import AccountLocked
 from server.accounts.models import ApiToken, LoginThrottle, User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
 from server.lib.events import end_sessions_on_commit
-from server.lib.rows import Selected
 
 TOKEN_PREFIX = "yz_"  # noqa: S105 - a public marker that makes leaked tokens easy to scan for
 
@@ -39,28 +39,13 @@ def api_token_create(
     return token, raw
 
 
-_TOKEN = Selected(ApiToken, "t")
-_TOKEN_USER = Selected(User, "u", omit=("password",))
-
-
 def api_token_authenticate(*, raw: str) -> ApiToken | None:
     """Return the live token matching `raw`, its user loaded, or None if unknown, revoked or
     expired. Every API request asks: one statement written once, not a queryset compiled."""
     now = timezone.now()
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT {_TOKEN.sql}, {_TOKEN_USER.sql} "  # noqa: S608  # column names only
-            "FROM accounts_apitoken t JOIN accounts_user u ON u.id = t.user_id "
-            "WHERE t.key_hash = %s AND t.revoked_at IS NULL AND u.is_active",
-            [_token_hash(raw)],
-        )
-        row = cursor.fetchone()
-    if row is None:
+    token = sql.api_token_unrevoked(_token_hash(raw))
+    if token is None or (token.expires_at is not None and token.expires_at <= now):
         return None
-    token = _TOKEN.load(row)
-    if token.expires_at is not None and token.expires_at <= now:
-        return None
-    token.user = _TOKEN_USER.load(row, _TOKEN.width)
     # Cheap, coarse "last used": at most one write a minute per token.
     if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

@@ -1,5 +1,10 @@
 """Hot-path database helpers: rows inserted by a statement built once per process, models read
-back from hand-written SELECTs, and statements sent to PostgreSQL together."""
+back from hand-written SELECTs, and statements sent to PostgreSQL together.
+
+Hand-written SQL lives here (the generic helpers) and in one module per app, `<app>/sql.py`;
+`tests/server/test_sql_contained.py` keeps it so. Names in it come from the models' `_meta`,
+through `table` and `column`, never written out.
+"""
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -10,6 +15,53 @@ from django.db import DEFAULT_DB_ALIAS, connection
 from django.db.models import Field, Model
 
 M = TypeVar("M", bound=Model)
+
+
+def table(model: type[Model]) -> str:
+    """The model's table name, quoted for SQL."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], name: str) -> str:
+    """The column of the model's field `name` (a field name, e.g. "patient" for patient_id),
+    quoted for SQL."""
+    field = model._meta.get_field(name)
+    assert isinstance(field, Field)
+    assert field.column is not None
+    return connection.ops.quote_name(field.column)
+
+
+class Aliased:
+    """A model's table under an alias in a hand-written statement: `str(p)` is the FROM item
+    (`"directory_patient" AS p`), `p["home_institution"]` a column (`p."home_institution_id"`)."""
+
+    def __init__(self, model: type[Model], alias: str) -> None:
+        self.model = model
+        self.alias = alias
+
+    def __str__(self) -> str:
+        return f"{table(self.model)} AS {self.alias}"
+
+    def __getitem__(self, name: str) -> str:
+        return f"{self.alias}.{column(self.model, name)}"
+
+    def column(self, name: str) -> str:
+        """The column unqualified, as an UPDATE's SET names it."""
+        return column(self.model, name)
+
+
+def execute(sql: str, params: Sequence[Any] = ()) -> None:
+    """Run one statement that gives no rows (in `pipelined()`, without waiting for it)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def fetch(sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """Run one statement and return its rows."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall()
+        return rows
 
 
 def placeholders(count: int) -> str:
@@ -27,7 +79,7 @@ def _insert_sql(model: type[Model], count: int) -> tuple[str, tuple[Field[object
     fields = tuple(field for field in model._meta.concrete_fields if not field.primary_key)
     quote = connection.ops.quote_name
     return (
-        f"INSERT INTO {quote(model._meta.db_table)} "  # noqa: S608  # names are the model's
+        f"INSERT INTO {table(model)} "  # noqa: S608  # names are the model's
         f"({', '.join(quote(field.column) for field in fields)}) VALUES "
         + placeholder_rows(len(fields), count),
         fields,
@@ -49,8 +101,7 @@ def rows_insert(model: type[Model], rows: list[Model]) -> None:
         for row in rows
         for field in fields
     ]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    execute(sql, params)
 
 
 class Selected(Generic[M]):

@@ -1,4 +1,5 @@
-"""The study scope searches filter with agrees with `study_permits`, study by study."""
+"""The study scope searches filter with agrees with `study_permits`, study by study: the VIEW
+rule's SQL form (`server/sql.py`) pinned to its Python form (`server/access.py`)."""
 
 from datetime import timedelta
 
@@ -9,8 +10,10 @@ from imaging.models import IngestSource, Study, study_subject
 from imaging.selectors import studies_visible_to
 from server.access import Action, actor_for, study_permits
 from server.accounts.models import User
-from server.directory.models import InstitutionLevel, Role
+from server.directory.models import AccessGrant, InstitutionLevel, Role
 from server.directory.services import access_grant_close, access_grant_open
+from server.lib.rows import Aliased, fetch
+from server.sql import study_scope_of_coordinator, study_scope_of_staff
 from tests.factories import (
     ConsortiumFactory,
     InstitutionFactory,
@@ -99,3 +102,65 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
             assert bool(allowed) is (user == signer)
         seen_by_anyone |= allowed
     assert seen_by_anyone == {study.pk for study in studies}  # the foreign study: its coordinator
+
+
+def _in_scope(condition: str, params: list[object]) -> set[int]:
+    """The studies a scope's condition lets through, run as the statement it is."""
+    st = Aliased(Study, "st")
+    where = condition.format(patient=st["patient"], institution=st["institution"])
+    return {pk for (pk,) in fetch(f"SELECT {st['id']} FROM {st} WHERE {where}", params)}  # noqa: S608  # names from the models
+
+
+def test_the_staff_scope_holds_a_grant_from_its_start_until_its_end(db: None) -> None:
+    consortium = ConsortiumFactory.create()
+    home, granted = (InstitutionFactory.create(consortium=consortium) for _ in range(2))
+    patient = PatientFactory.create(home_institution=home)
+    starts_at = timezone.now()
+    ends_at = starts_at + timedelta(hours=1)
+    AccessGrant.objects.create(
+        patient=patient,
+        institution=granted,
+        source_type="consult",
+        source_id="1",
+        reason="consult 1",
+        starts_at=starts_at,
+        ends_at=ends_at,
+    )
+    matched, theirs, ours = (
+        Study.objects.create(
+            study_instance_uid=f"1.2.826.0.2.{index}",
+            institution=owner,
+            patient=with_patient,
+            source=IngestSource.STOW,
+        )
+        for index, (owner, with_patient) in enumerate(
+            ((home, patient), (home, None), (granted, None))
+        )
+    )
+    colleague = PractitionerFactory.create(institution=granted).user
+    for now, seen in (
+        (starts_at - timedelta(microseconds=1), {ours.pk}),
+        (starts_at, {ours.pk, matched.pk}),
+        (ends_at - timedelta(microseconds=1), {ours.pk, matched.pk}),
+        (ends_at, {ours.pk}),
+    ):
+        assert (
+            _in_scope(
+                *study_scope_of_staff(
+                    consortium_id=consortium.pk,
+                    institution_id=granted.pk,
+                    user_id=colleague.pk,
+                    now=now,
+                )
+            )
+            == seen
+        )
+    home_staff = _in_scope(
+        *study_scope_of_staff(
+            consortium_id=consortium.pk, institution_id=home.pk, user_id=0, now=starts_at
+        )
+    )
+    assert home_staff == {matched.pk, theirs.pk}
+    coordinator = _in_scope(*study_scope_of_coordinator(consortium_id=consortium.pk))
+    assert coordinator == {matched.pk, theirs.pk, ours.pk}
+    assert _in_scope(*study_scope_of_coordinator(consortium_id=consortium.pk + 1000)) == set()

@@ -30,7 +30,7 @@ def test_a_selected_row_loads_the_models_the_orm_would() -> None:
     )
     tokens, users = Selected(ApiToken, "t"), Selected(User, "u", omit=("password",))
     row = _row(
-        f"SELECT {tokens.sql}, {users.sql} FROM accounts_apitoken t "  # noqa: S608
+        f"SELECT {tokens.sql}, {users.sql} FROM accounts_apitoken t "  # noqa: S608  # column lists from the models
         "JOIN accounts_user u ON u.id = t.user_id WHERE t.id = %s",
         [token.pk],
     )
@@ -50,14 +50,14 @@ def test_an_outer_join_that_found_nothing_loads_none() -> None:
     patient = PatientFactory.create()
     patients = Selected(Patient, "p")
     found = _row(
-        f"SELECT {patients.sql} FROM directory_patient p WHERE p.id = %s",  # noqa: S608
+        f"SELECT {patients.sql} FROM directory_patient p WHERE p.id = %s",  # noqa: S608  # column lists from the models
         [patient.pk],
     )
     assert model_to_dict(patients.load_joined(found, 0)) == model_to_dict(  # type: ignore[arg-type]
         Patient.objects.get(pk=patient.pk)
     )
     missing = _row(
-        f"SELECT 1, {patients.sql} FROM (SELECT 1) one "  # noqa: S608
+        f"SELECT 1, {patients.sql} FROM (SELECT 1) one "  # noqa: S608  # column lists from the models
         "LEFT JOIN directory_patient p ON p.id = %s",
         [patient.pk + 1000],
     )
