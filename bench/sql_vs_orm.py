@@ -218,10 +218,10 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
     from imaging import sql as imaging_sql
     from imaging.models import Instance, Series, Study
     from imaging.qido import Level
-    from imaging.selectors.access import _visible
-    from imaging.selectors.search import _search_rows
+    from imaging.selectors.access import study_visible_q
+    from imaging.selectors.search import search_rows
     from server import sql as server_sql
-    from server.access import actor_for, patients_visible_to, study_scope
+    from server.access import actor_for, patients_visible_to
     from server.accounts.models import ApiToken
     from server.audit.models import AuditAction, AuditChainHead, AuditEvent
     from server.audit.services import audit_event_hash
@@ -346,15 +346,15 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                 n: int, user: Any = user, level: Level = level, prefix: str = prefix, uid: Q = uid
             ) -> list[Any]:
                 user._yunzhen_actor = None
-                where = Q(_visible(study_scope(actor_for(user)), prefix), uid)
-                return list(_search_rows(level, where)[:101])
+                where = Q(study_visible_q(actor_for(user), prefix), uid)
+                return list(search_rows(level, where)[:101])
 
             def page_orm(
                 n: int, user: Any = user, level: Level = level, prefix: str = prefix, uid: Q = uid
             ) -> list[Any]:
                 user._yunzhen_actor = None
                 where = Q(scope_orm(actor_for(user), prefix), uid)
-                return list(_search_rows(level, where)[:101])
+                return list(search_rows(level, where)[:101])
 
             assert {r.pk for r in page_sql(0)} == {r.pk for r in page_orm(0)}
             if by_uid:
@@ -369,8 +369,8 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                     prefix: str = prefix,
                     uid: Q = uid,
                 ) -> object:
-                    where = Q(_visible(study_scope(actor), prefix), uid)
-                    return _search_rows(level, where)[:101].query.get_compiler("default").as_sql()
+                    where = Q(study_visible_q(actor, prefix), uid)
+                    return search_rows(level, where)[:101].query.get_compiler("default").as_sql()
 
                 def compile_orm(
                     n: int,
@@ -380,7 +380,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
                     uid: Q = uid,
                 ) -> object:
                     where = Q(scope_orm(actor, prefix), uid)
-                    return _search_rows(level, where)[:101].query.get_compiler("default").as_sql()
+                    return search_rows(level, where)[:101].query.get_compiler("default").as_sql()
 
                 results[f"study_scope_{who}_compile"] = _compare(
                     f"study scope, {who}, query built", compile_sql, compile_orm, args

@@ -215,10 +215,11 @@ def qido_matches(
         where &= Q(**{f"{study_prefix}pk": study.pk})
     if series is not None:
         where &= Q(series_id=series.pk) if query.level is Level.INSTANCE else Q(pk=series.pk)
-    return _search_rows(query.level, where)
+    return search_rows(query.level, where)
 
 
-def _search_rows(level: Level, where: Q) -> QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]:
+def search_rows(level: Level, where: Q) -> QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]:
+    """The rows of a search at one level matching `where`, in a stable order."""
     rows: QuerySet[Study] | QuerySet[Series] | QuerySet[Instance]
     if level is Level.STUDY:
         rows = Study.objects.select_related("patient").filter(where).order_by("pk")
