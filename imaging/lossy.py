@@ -12,7 +12,7 @@ import numpy as np
 from openjpeg.utils import encode_array
 from pydicom.dataset import Dataset
 
-from imaging.render import RenderError, frame_pixels
+from imaging.render import DEFAULT_DECODE_MAX_BYTES, RenderError, decode_admit, frame_pixels
 
 JPEG2000_LOSSY = "1.2.840.10008.1.2.4.91"
 # A stored image under this size reaches a clinic on 300 kbit/s in about half a minute as it is
@@ -59,12 +59,16 @@ def lossy_worthwhile(
     )
 
 
-def frame_lossy_encode(ds: Dataset, *, ratio: int) -> bytes:
+def frame_lossy_encode(
+    ds: Dataset, *, ratio: int, max_bytes: int = DEFAULT_DECODE_MAX_BYTES
+) -> bytes:
     """The first frame as a JPEG 2000 irreversible codestream at `ratio`:1, full resolution and
     bit depth (transfer syntax 1.2.840.10008.1.2.4.91).
 
-    Raises: RenderError when the frame cannot be decoded or encoded.
+    Raises: DecodeTooLarge when decoding needs more than `max_bytes` (the encoder takes about
+    half of what `decode_cost` counts); RenderError when the frame cannot be decoded or encoded.
     """
+    decode_admit(ds, max_bytes=max_bytes)
     pixels = frame_pixels(ds, 0)
     if pixels.ndim != 2 or pixels.dtype.kind not in "ui":
         raise RenderError("Only greyscale integer frames get a lossy derivative.")

@@ -47,10 +47,30 @@ FRAME_MEDIA_TYPES = {
 IMAGE_FORMATS = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}
 MAX_VIEWPORT = 4096
 DEFAULT_QUALITY = 90
+# The most memory one decode may take unless the caller says otherwise (the settings'
+# IMAGING_DECODE_MAX_BYTES): a mammogram renders well inside it, an 8000 x 8000 bomb does not.
+DEFAULT_DECODE_MAX_BYTES = 512 * 1024 * 1024
+# Working memory per sample beyond the decoded array, measured with tracemalloc and pinned by
+# tests/imaging/test_decode_limits.py: decoders' buffers (RLE's are the largest), the array's
+# little-endian bytes, or rendering's float64 copies for the modality and VOI steps.
+DECODE_WORK_BYTES_PER_SAMPLE = 18
 
 
 class RenderError(Exception):
     """The pixel data cannot be decoded or rendered."""
+
+
+class DecodeTooLarge(RenderError):
+    """Decoding would take more memory than one request may use (413, or a failed preview)."""
+
+    def __init__(self, cost: int, limit: int) -> None:
+        mib = 1024 * 1024
+        super().__init__(
+            f"decoding it needs about {-(-cost // mib)} MiB of memory and this server "
+            f"decodes at most {limit // mib} MiB at once"
+        )
+        self.cost = cost
+        self.limit = limit
 
 
 class VoiFunction(StrEnum):
@@ -102,6 +122,50 @@ def frame_count(ds: Dataset) -> int:
         return 1
 
 
+def _attribute(ds: Dataset, keyword: str, default: int | None = None) -> int:
+    value = ds.get(keyword, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise RenderError(f"The image has no valid {keyword}.") from None
+
+
+def _samples(ds: Dataset) -> int:
+    rows, columns = _attribute(ds, "Rows"), _attribute(ds, "Columns")
+    return rows * columns * _attribute(ds, "SamplesPerPixel", 1)
+
+
+def frame_decoded_bytes(ds: Dataset) -> int:
+    """The size of one frame decoded: rows x columns x samples x bits allocated, in bytes.
+
+    Read from the header alone, so a decode can be refused before it allocates anything.
+    Raises: RenderError when the image attributes are missing.
+    """
+    return -(-(_samples(ds) * _attribute(ds, "BitsAllocated")) // 8)
+
+
+def decode_cost(ds: Dataset) -> int:
+    """The memory decoding one frame takes, to bytes or to a rendered image: its array (a byte
+    or more per sample, bit-packed data too) and the working copies made of it.
+
+    Raises: RenderError when the image attributes are missing.
+    """
+    samples = _samples(ds)
+    array = samples * -(-_attribute(ds, "BitsAllocated") // 8)
+    return array + DECODE_WORK_BYTES_PER_SAMPLE * samples
+
+
+def decode_admit(ds: Dataset, *, max_bytes: int) -> int:
+    """The cost of decoding one frame (see `decode_cost`), refused above `max_bytes`.
+
+    Raises: DecodeTooLarge, or RenderError when the image attributes are missing.
+    """
+    cost = decode_cost(ds)
+    if cost > max_bytes:
+        raise DecodeTooLarge(cost, max_bytes)
+    return cost
+
+
 def can_decode(syntax: str) -> bool:
     """Whether an installed pixel plugin decodes this transfer syntax."""
     try:
@@ -140,20 +204,33 @@ def frame_pixels(ds: Dataset, index: int) -> NDArray[np.generic]:
         raise RenderError(f"Cannot decode frame {index + 1}: {type(exc).__name__}") from exc
 
 
-def frame_uncompressed(ds: Dataset, index: int) -> bytes:
-    """One frame as Explicit VR Little Endian pixel bytes (colour interleaved RGB).
-
-    Raises: RenderError.
-    """
+def _sliced_as_stored(ds: Dataset) -> bool:
     interleaved = (
         int(ds.get("SamplesPerPixel", 1)) == 1 or int(ds.get("PlanarConfiguration", 0)) == 0
     )
-    if (
+    return (
         transfer_syntax(ds) in NATIVE_LITTLE_ENDIAN
         and int(ds.BitsAllocated) % 8 == 0
         and interleaved
-    ):
+    )
+
+
+def uncompressed_cost(ds: Dataset) -> int:
+    """The memory `frame_uncompressed` takes beyond the stored bytes: none for a frame sliced
+    from native pixel data, else its decode (see `decode_cost`). Raises: RenderError."""
+    return 0 if _sliced_as_stored(ds) else decode_cost(ds)
+
+
+def frame_uncompressed(
+    ds: Dataset, index: int, *, max_bytes: int = DEFAULT_DECODE_MAX_BYTES
+) -> bytes:
+    """One frame as Explicit VR Little Endian pixel bytes (colour interleaved RGB).
+
+    Raises: DecodeTooLarge when decoding needs more than `max_bytes`, RenderError.
+    """
+    if _sliced_as_stored(ds):
         return frame_native(ds, index)
+    decode_admit(ds, max_bytes=max_bytes)
     pixels = frame_pixels(ds, index)
     if int(ds.BitsAllocated) == 1:
         return bytes(pack_bits(pixels))
@@ -197,15 +274,25 @@ def own_window(ds: Dataset, index: int = 0) -> Window | None:
 
 def window_apply(values: NDArray[np.float64], window: Window) -> NDArray[np.float64]:
     """Map modality values to 0..255 with a VOI window (PS3.3 C.11.2.1.2)."""
+    # One output array worked in place: a frame's float64 copies are most of a render's memory.
     center, width = window.center, window.width
     if window.function is VoiFunction.SIGMOID:
-        out = 255.0 / (1.0 + np.exp(-4.0 * (values - center) / width))
-    elif window.function is VoiFunction.LINEAR_EXACT:
-        out = ((values - center) / width + 0.5) * 255.0
+        out = values - center
+        out *= -4.0
+        out /= width
+        np.exp(out, out=out)
+        out += 1.0
+        np.divide(255.0, out, out=out)
     else:
-        span = max(width - 1.0, 1.0)
-        out = ((values - (center - 0.5)) / span + 0.5) * 255.0
-    return np.clip(out, 0.0, 255.0)
+        if window.function is VoiFunction.LINEAR_EXACT:
+            out = values - center
+            out /= width
+        else:
+            out = values - (center - 0.5)
+            out /= max(width - 1.0, 1.0)
+        out += 0.5
+        out *= 255.0
+    return np.clip(out, 0.0, 255.0, out=out)
 
 
 def _rescaled(ds: Dataset, pixels: NDArray[np.generic], index: int) -> NDArray[np.float64]:
@@ -213,15 +300,21 @@ def _rescaled(ds: Dataset, pixels: NDArray[np.generic], index: int) -> NDArray[n
     if transform is not None and "RescaleSlope" in transform:
         slope = float(transform.RescaleSlope)
         intercept = float(transform.get("RescaleIntercept", 0))
-        return pixels.astype(np.float64) * slope + intercept
+        values = pixels.astype(np.float64)
+        values *= slope
+        values += intercept
+        return values
     return np.asarray(apply_rescale(pixels, ds), dtype=np.float64)
 
 
 def _stretch(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Min/max to 0..255, in place: callers pass an array of their own."""
     low, high = float(values.min()), float(values.max())
     if high <= low:
         return np.zeros_like(values)
-    return (values - low) * (255.0 / (high - low))
+    values -= low
+    values *= 255.0 / (high - low)
+    return values
 
 
 def _grey(
@@ -238,16 +331,18 @@ def _grey(
     else:
         shown = _stretch(_rescaled(ds, pixels, index))
     if str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1":
-        shown = 255.0 - shown
-    return np.rint(shown).astype(np.uint8)
+        np.subtract(255.0, shown, out=shown)
+    return np.rint(shown, out=shown).astype(np.uint8)
 
 
 def _colour(ds: Dataset, pixels: NDArray[np.generic]) -> NDArray[np.uint8]:
     if pixels.dtype == np.uint8:
         return pixels.astype(np.uint8, copy=False)
     bits = int(ds.get("BitsStored", ds.BitsAllocated))
-    scaled = pixels.astype(np.float64) * (255.0 / float((1 << bits) - 1))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    scaled = pixels.astype(np.float64)
+    scaled *= 255.0 / float((1 << bits) - 1)
+    np.rint(scaled, out=scaled)
+    return np.clip(scaled, 0, 255, out=scaled).astype(np.uint8)
 
 
 def _crop(image: Image.Image, source: tuple[int, int, int, int]) -> Image.Image:
@@ -274,13 +369,19 @@ def image_fit(image: Image.Image, viewport: Viewport) -> Image.Image:
 
 
 def frame_render(
-    ds: Dataset, index: int, *, window: Window | None = None, viewport: Viewport | None = None
+    ds: Dataset,
+    index: int,
+    *,
+    window: Window | None = None,
+    viewport: Viewport | None = None,
+    max_bytes: int = DEFAULT_DECODE_MAX_BYTES,
 ) -> Image.Image:
     """One frame for display: modality LUT, VOI (the given window, else the instance's own
     window or VOI LUT, else min/max), MONOCHROME1 inverted, colour as RGB, fit to a viewport.
 
-    Raises: RenderError.
+    Raises: DecodeTooLarge above `max_bytes` of working memory, RenderError.
     """
+    decode_admit(ds, max_bytes=max_bytes)
     pixels = frame_pixels(ds, index)
     samples = int(ds.get("SamplesPerPixel", 1))
     if samples == 1:

@@ -41,14 +41,21 @@ class FramePlan:
 def frame_numbers_parse(text: str) -> list[int]:
     """A frame list ("1", "1,3,5"): 1-based numbers, in the order asked.
 
+    PS3.18 defines it as non-duplicate frame numbers: a list naming a frame twice is refused
+    rather than answered with that frame again (1,1,1,... would multiply one decode).
     Raises: ParameterInvalid.
     """
     items = text.split(",")
     if len(items) > MAX_FRAMES_PER_REQUEST or not all(i.strip().isdigit() for i in items):
-        raise ParameterInvalid("The frame list must be comma-separated positive integers.")
+        raise ParameterInvalid(
+            f"The frame list must be at most {MAX_FRAMES_PER_REQUEST} comma-separated "
+            "positive integers."
+        )
     numbers = [int(item) for item in items]
     if min(numbers) < 1:
         raise ParameterInvalid("Frame numbers start at 1.")
+    if len(set(numbers)) != len(numbers):
+        raise ParameterInvalid("The frame list names a frame more than once.")
     return numbers
 
 

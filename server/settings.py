@@ -327,6 +327,17 @@ IMAGING_UPLOADS_OPEN_PER_USER = env_int("IMAGING_UPLOADS_OPEN_PER_USER", default
 IMAGING_LOSSY_RATIO = env_int("IMAGING_LOSSY_RATIO", default=10)
 if IMAGING_LOSSY_RATIO != 0 and not 2 <= IMAGING_LOSSY_RATIO <= 50:
     raise EnvError("IMAGING_LOSSY_RATIO must be 0 (none) or a ratio from 2 to 50.")
+# Decoding pixel data (decoded frames, rendered images, previews, transcoding) is capped so that
+# one crafted image cannot take a process down. Storing is not: a big image is kept and served
+# as stored. A decode needing more working memory than the first limit is refused in words
+# (413, or a failed preview); decodes in flight in one process together hold at most the second,
+# and a request arriving when it is spent gets 503 with Retry-After.
+IMAGING_DECODE_MAX_BYTES = env_int("IMAGING_DECODE_MAX_BYTES", default=640 * 1024 * 1024)
+IMAGING_DECODE_BUDGET_BYTES = env_int("IMAGING_DECODE_BUDGET_BYTES", default=1280 * 1024 * 1024)
+if not 0 < IMAGING_DECODE_MAX_BYTES <= IMAGING_DECODE_BUDGET_BYTES:
+    raise EnvError(
+        "IMAGING_DECODE_MAX_BYTES must be positive and at most IMAGING_DECODE_BUDGET_BYTES."
+    )
 # The DICOM SCP (`manage.py dicom_scp`): modalities and PACS associate with this AE title.
 DICOM_SCP_AE_TITLE = env_str("DICOM_SCP_AE_TITLE", default="YUNZHEN")
 DICOM_SCP_BIND = env_str("DICOM_SCP_BIND", default="127.0.0.1")

@@ -12,12 +12,18 @@ from imaging.dicom.attributes import (
 from imaging.dicom.failures import DicomRejected, FailureReason
 from imaging.dicom.parse import ParsedInstance, instance_parse
 from imaging.dicom.structure import dataset_sha256, frame_fragments
-from imaging.dicom.transcode import TranscodeUnsupported, transcode_explicit_le
+from imaging.dicom.transcode import (
+    TranscodeTooLarge,
+    TranscodeUnsupported,
+    transcode_cost,
+    transcode_explicit_le,
+)
 
 __all__ = [
     "DicomRejected",
     "FailureReason",
     "ParsedInstance",
+    "TranscodeTooLarge",
     "TranscodeUnsupported",
     "dataset_sha256",
     "frame_fragments",
@@ -28,5 +34,6 @@ __all__ = [
     "parse_tm",
     "tag_keyword",
     "tags_of",
+    "transcode_cost",
     "transcode_explicit_le",
 ]

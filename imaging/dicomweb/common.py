@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -16,6 +17,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from imaging.budget import RETRY_AFTER_SECONDS, BudgetSpent, MemoryBudget, process_budget
 from imaging.qido import QueryInvalid
 from imaging.wado import ParameterInvalid
 from server.access import NotFound
@@ -37,6 +39,31 @@ def error_response(status: int, message: str) -> HttpResponse:
     return HttpResponse(
         json.dumps({"detail": message}), status=status, content_type="application/json"
     )
+
+
+def decode_budget() -> MemoryBudget:
+    """The process's budget of memory for decoding (IMAGING_DECODE_BUDGET_BYTES)."""
+    return process_budget(settings.IMAGING_DECODE_BUDGET_BYTES)
+
+
+def too_large_response(cost: int, limit: int, alternative: str) -> HttpResponse:
+    """413 for a decode above IMAGING_DECODE_MAX_BYTES, saying how to get the data instead."""
+    mib = 1024 * 1024
+    return error_response(
+        413,
+        f"The image is too large to decode here: that needs about {-(-cost // mib)} MiB of "
+        f"memory and this server decodes at most {limit // mib} MiB at once. "
+        f"Ask for it {alternative}.",
+    )
+
+
+def busy_response() -> HttpResponse:
+    """503 while the process's decode budget is spent by other requests."""
+    response = error_response(
+        503, "The server is decoding other images at the moment; try again shortly."
+    )
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
 
 
 def browser_viewing_session(request: HttpRequest) -> str:
@@ -76,7 +103,8 @@ View = Callable[..., HttpResponseBase]
 
 
 def dicomweb(methods: dict[str, View]) -> Callable[..., HttpResponseBase]:
-    """One URL: authenticate, dispatch by method, and turn NotFound and QueryInvalid into HTTP."""
+    """One URL: authenticate, dispatch by method, and turn NotFound, QueryInvalid and a spent
+    decode budget into HTTP."""
 
     @csrf_exempt
     @wraps(next(iter(methods.values())))
@@ -95,6 +123,8 @@ def dicomweb(methods: dict[str, View]) -> Callable[..., HttpResponseBase]:
             return error_response(404, "Not found.")
         except (QueryInvalid, ParameterInvalid) as exc:
             return error_response(400, str(exc))
+        except BudgetSpent:
+            return busy_response()
 
     return view
 

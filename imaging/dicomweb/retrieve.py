@@ -4,16 +4,26 @@ import gzip
 from collections.abc import AsyncIterator
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from pydicom.uid import ExplicitVRLittleEndian
+from pydicom.uid import UID, ExplicitVRLittleEndian
 
+from imaging.budget import HOLD_WAIT_SECONDS
 from imaging.dicom import transcode_explicit_le
-from imaging.dicomweb.common import DICOM_JSON, READ_CHUNK, Caller, error_response, stored_bytes
+from imaging.dicomweb.common import (
+    DICOM_JSON,
+    READ_CHUNK,
+    Caller,
+    decode_budget,
+    error_response,
+    stored_bytes,
+    too_large_response,
+)
 from imaging.models import Instance, ViewingKind
 from imaging.multipart import accept_parse, boundary_new, closing, part_head
-from imaging.selectors import instances_of, metadata_of, study_get_for_user
+from imaging.selectors import instances_of, metadata_of, study_get_for_user, transcode_costs
 
 # Retired Explicit VR Big Endian: served only as stored (pydicom cannot re-encode it).
 BIG_ENDIAN = "1.2.840.10008.1.2.2"
@@ -38,16 +48,24 @@ def _acceptable_syntaxes(accept: str) -> set[str] | None:
     return syntaxes or None
 
 
-def _transcoded(name: str) -> bytes:
-    return transcode_explicit_le(stored_bytes(name))
+def _transcoded(name: str, cost: int) -> bytes:
+    """The stored instance in Explicit VR Little Endian, holding its decode's memory."""
+    with decode_budget().hold(cost, wait=HOLD_WAIT_SECONDS):
+        return transcode_explicit_le(
+            stored_bytes(name), max_bytes=settings.IMAGING_DECODE_MAX_BYTES
+        )
 
 
-async def _multipart_body(plan: list[tuple[Instance, bool]], boundary: str) -> AsyncIterator[bytes]:
+async def _multipart_body(
+    plan: list[tuple[Instance, bool]], costs: dict[int, int], boundary: str
+) -> AsyncIterator[bytes]:
     for index, (instance, transcode) in enumerate(plan):
         syntax = str(ExplicitVRLittleEndian) if transcode else instance.transfer_syntax_uid
         yield part_head(boundary, f"application/dicom; transfer-syntax={syntax}", first=index == 0)
         if transcode:
-            yield await sync_to_async(_transcoded, thread_sensitive=False)(instance.storage_name)
+            yield await sync_to_async(_transcoded, thread_sensitive=False)(
+                instance.storage_name, costs.get(instance.pk, 0)
+            )
             continue
         handle = await sync_to_async(default_storage.open, thread_sensitive=False)(
             instance.storage_name, "rb"
@@ -58,6 +76,10 @@ async def _multipart_body(plan: list[tuple[Instance, bool]], boundary: str) -> A
         finally:
             await sync_to_async(handle.close, thread_sensitive=False)()
     yield closing(boundary)
+
+
+def _decompresses(instance: Instance) -> bool:
+    return UID(instance.transfer_syntax_uid).is_compressed
 
 
 def retrieve(
@@ -85,9 +107,16 @@ def retrieve(
             return error_response(
                 406, f"Instances are available as {item.transfer_syntax_uid} only."
             )
+    # Decompressing is refused before anything is sent: a response cut halfway says less.
+    costs = transcode_costs(
+        instance_ids=[i.pk for i, transcode in plan if transcode and _decompresses(i)]
+    )
+    limit = settings.IMAGING_DECODE_MAX_BYTES
+    if costs and max(costs.values()) > limit:
+        return too_large_response(max(costs.values()), limit, "as stored (transfer-syntax=*)")
     boundary = boundary_new()
     response = StreamingHttpResponse(
-        _multipart_body(plan, boundary),
+        _multipart_body(plan, costs, boundary),
         content_type=f'multipart/related; type="application/dicom"; boundary={boundary}',
     )
     response["Cache-Control"] = "private, no-store"

@@ -38,6 +38,7 @@ from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # generated at
     Verification,
 )
 
+from imaging.budget import HOLD_WAIT_SECONDS, BudgetSpent, process_budget
 from imaging.dicom import TranscodeUnsupported, transcode_explicit_le
 from imaging.dimse.identifiers import LEVELS, find_response, query_pairs, uids
 from imaging.dimse.messages import (
@@ -171,11 +172,17 @@ def _stored_dataset(instance: Instance, sendable: set[tuple[str, str]]) -> Datas
         data: bytes = handle.read()
     syntax = UID(instance.transfer_syntax_uid)
     if syntax.is_compressed and (instance.sop_class_uid, syntax) not in sendable:
+        limit = settings.IMAGING_DECODE_MAX_BYTES
+        budget = process_budget(settings.IMAGING_DECODE_BUDGET_BYTES)
         try:
-            data = transcode_explicit_le(data)
-        except TranscodeUnsupported:
+            # Associations run in threads: each transcode holds the most one may take.
+            with budget.hold(limit, wait=HOLD_WAIT_SECONDS):
+                data = transcode_explicit_le(data, max_bytes=limit)
+        except (TranscodeUnsupported, BudgetSpent) as exc:
             # Sent as stored, the sub-operation fails and is counted as failed.
-            logger.warning("Instance %s cannot be decompressed for C-GET", instance.pk)
+            logger.warning(
+                "Instance %s cannot be decompressed for C-GET: %s", instance.pk, repr(exc)
+            )
     return dcmread(io.BytesIO(data))
 
 

@@ -20,6 +20,7 @@ from imaging.selectors.instances import (
     series_for_thumbnail,
     series_of_study,
     series_preview_source,
+    transcode_costs,
 )
 from imaging.selectors.search import (
     SearchPage,
@@ -70,5 +71,6 @@ __all__ = [
     "study_page_of_patient",
     "study_page_to_reconcile",
     "study_preview_states",
+    "transcode_costs",
     "upload_get_for_owner",
 ]

@@ -1,8 +1,10 @@
 """Reads within a study the user may see: its instances, DICOM JSON metadata and series."""
 
 import hashlib
+import json
 from dataclasses import dataclass
 
+from imaging.dicom import transcode_cost
 from imaging.models import Instance, PreviewState, Series, Study
 from server.access import NotFound
 
@@ -24,6 +26,33 @@ def instances_of(
     if not found and (series_uid is not None or instance_uid is not None):
         raise NotFound
     return found
+
+
+# Rows, Columns, SamplesPerPixel, BitsAllocated and NumberOfFrames in DICOM JSON.
+_GEOMETRY = {"00280010": 0, "00280011": 0, "00280002": 1, "00280100": 0, "00280008": 1}
+
+
+def _first_int(instance: dict[str, dict[str, list[object]]], tag: str, default: int) -> int:
+    value = (instance.get(tag, {}).get("Value") or [default])[0]
+    try:
+        return int(str(value))
+    except ValueError:
+        return default
+
+
+def transcode_costs(*, instance_ids: list[int]) -> dict[int, int]:
+    """The memory decompressing each instance whole would take, from its stored DICOM JSON
+    (imaging.dicom.transcode_cost), so a retrieve can refuse before it streams anything."""
+    costs = {}
+    for pk, text in Instance.objects.filter(pk__in=instance_ids).values_list("pk", "metadata"):
+        instance = json.loads(text)
+        rows, columns, samples, bits, frames = (
+            _first_int(instance, tag, default) for tag, default in _GEOMETRY.items()
+        )
+        costs[pk] = transcode_cost(
+            rows=rows, columns=columns, samples=samples, bits=bits, frames=frames
+        )
+    return costs
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,10 @@ import logging
 from django.conf import settings
 from django.core.files.storage import default_storage
 
+from imaging.budget import HOLD_WAIT_SECONDS, process_budget
 from imaging.lossy import JPEG2000_LOSSY, frame_lossy_encode, lossy_worthwhile
 from imaging.models import Instance
-from imaging.render import RenderError, dataset_read
+from imaging.render import RenderError, dataset_read, decode_admit
 from imaging.services.storage import blob_write
 
 logger = logging.getLogger(__name__)
@@ -36,9 +37,15 @@ def _worthwhile(instance: Instance) -> bool:
 
 
 def _encoded(instance: Instance, ratio: int) -> bytes:
+    """Raises: RenderError (DecodeTooLarge above the decode cap); BudgetSpent when the
+    process's decode budget stays spent (imaging.budget)."""
     with default_storage.open(instance.storage_name, "rb") as handle:
         ds = dataset_read(handle.read())
-    return frame_lossy_encode(ds, ratio=ratio)
+    limit = settings.IMAGING_DECODE_MAX_BYTES
+    cost = decode_admit(ds, max_bytes=limit)
+    # A web process encodes on request too (instance_lossy_frame), beside its other decodes.
+    with process_budget(settings.IMAGING_DECODE_BUDGET_BYTES).hold(cost, wait=HOLD_WAIT_SECONDS):
+        return frame_lossy_encode(ds, ratio=ratio, max_bytes=limit)
 
 
 def series_lossy_frames_request(*, series_id: int) -> list[int]:

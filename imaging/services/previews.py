@@ -62,7 +62,7 @@ def preview_storage_name(*, instance_sha256: str, viewport: Viewport, media_type
 def _previews_write(instance: Instance) -> tuple[str, str]:
     with default_storage.open(instance.storage_name, "rb") as handle:
         ds = dataset_read(handle.read())
-    full = frame_render(ds, 0)
+    full = frame_render(ds, 0, max_bytes=settings.IMAGING_DECODE_MAX_BYTES)
     names = []
     for viewport in (THUMBNAIL_VIEWPORT, PREVIEW_VIEWPORT):
         name = preview_storage_name(
