@@ -36,8 +36,11 @@ class UserEventsConsumer(LiveSocketConsumer):
         for group in self.joined_groups:
             await self.channel_layer.group_discard(group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """The socket is server-to-client only; anything sent is ignored."""
+    async def receive(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any
+    ) -> None:
+        """The socket is server-to-client only (but for `live.ping`, answered by the base):
+        anything sent is ignored, unparsed, so a frame that is not JSON cannot fail it."""
 
     async def live_event(self, message: dict[str, Any]) -> None:
         await self.send_json(message["payload"])

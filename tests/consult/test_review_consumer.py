@@ -302,3 +302,15 @@ async def test_the_review_closes_when_the_consult_is_cancelled(live_world: World
     while (output := await lead.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
         pass
     assert output == {"type": "websocket.close", "code": 4403}
+
+
+async def test_the_consult_room_answers_a_live_ping_before_the_review_sees_it(
+    live_world: World,
+) -> None:
+    world = live_world
+    consult = await database_sync_to_async(consult_with_study)(world)
+    communicator, connected, _ = await _open(consult, world.clinic_doctor)
+    assert connected
+    await communicator.send_json_to({"type": "live.ping"})
+    assert await _next(communicator, "live.pong") == {"type": "live.pong"}
+    await communicator.disconnect()

@@ -123,3 +123,21 @@ async def test_sign_out_everywhere_closes_open_sockets_and_refuses_the_old_sessi
     assert closed == {"type": "websocket.close", "code": 4401}
     _, connected_again, code = await _connect(ORIGIN, (b"cookie", cookie))
     assert (connected_again, code) == (False, 4401)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_live_ping_is_answered_with_a_pong_and_anything_else_is_ignored(
+    doctor: User,
+) -> None:
+    cookie = await database_sync_to_async(session_cookie)(doctor)
+    communicator = await _connect_signed_in(cookie)
+    await communicator.send_to(text_data='{"type":"live.ping"}')
+    assert await communicator.receive_json_from(timeout=5) == {"type": "live.pong"}
+    # Anything else still goes to the consumer, which ignores what a browser sends here.
+    await communicator.send_json_to({"type": "live.ping", "extra": 1})
+    await communicator.send_to(text_data="not json at all, and longer than any ping can be")
+    assert await communicator.receive_nothing(timeout=0.5)
+    # ... and the socket is still open and answering.
+    await communicator.send_to(text_data='{"type":"live.ping"}')
+    assert await communicator.receive_json_from(timeout=5) == {"type": "live.pong"}
+    await communicator.disconnect()

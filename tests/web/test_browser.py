@@ -1,12 +1,13 @@
 """What a clinic doctor sees in headless Chromium, against a real daphne server and Redis."""
 
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connections
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, WebSocketRoute, expect, sync_playwright
 
 from server.directory.models import Patient
 from server.directory.services import national_id_hash
@@ -100,6 +101,77 @@ def test_notification_badge_updates_live_without_reload(world: World, page: Page
     expect(badge).to_have_text("1")
     expect(badge).to_have_attribute("data-unread", "1")
     assert page.evaluate("window.yunzhenNotReloaded") is True
+
+
+class EventsLink:
+    """The tab's /ws/events/ socket routed through Playwright: counts the sockets opened and
+    the pings and pongs, and can turn into a link that looks open but carries nothing."""
+
+    def __init__(self, page: Page) -> None:
+        self.opened = 0
+        self.pings = 0
+        self.pongs = 0
+        self.dead = False
+        page.route_web_socket(re.compile(r"/ws/events/$"), self._route)
+
+    def _route(self, socket: WebSocketRoute) -> None:
+        self.opened += 1
+        server = socket.connect_to_server()
+
+        def up(message: str | bytes) -> None:
+            if message == '{"type":"live.ping"}':
+                self.pings += 1
+            if not self.dead:
+                server.send(message)
+
+        def down(message: str | bytes) -> None:
+            if message == '{"type":"live.pong"}':
+                self.pongs += 1
+            if not self.dead:
+                socket.send(message)
+
+        socket.on_message(up)
+        server.on_message(down)
+
+
+def _until(page: Page, condition: Callable[[], bool]) -> bool:
+    """Pumps Playwright's events until the condition holds, for up to 5 s of real time."""
+    deadline = time.monotonic() + 5
+    while not condition() and time.monotonic() < deadline:
+        page.evaluate("() => 0")
+    return condition()
+
+
+def test_a_quiet_live_socket_is_pinged_and_a_dead_one_is_reopened(world: World, page: Page) -> None:
+    page.clock.install()
+    link = EventsLink(page)
+    _sign_in(page, "clinic")
+    html = page.locator("html")
+    expect(html).to_have_attribute("data-live", "connected")
+    assert link.opened == 1
+
+    # Quiet for 25 s: the tab asks, the server answers, and the socket stays.
+    page.clock.run_for(25_000)
+    assert _until(page, lambda: link.pongs == 1)
+    assert (link.pings, link.opened) == (1, 1)
+
+    # The link goes dead without a close. The tab pings again after 20 s of silence, and only
+    # after 45 s gives the socket up and opens a new one, without waiting for a close event
+    # that may never come.
+    link.dead = True
+    page.clock.run_for(15_000)
+    page.evaluate("() => 0")
+    assert link.opened == 1
+    page.clock.run_for(40_000)
+    assert _until(page, lambda: link.opened == 2)
+    assert link.pings == 2
+
+    # The new socket carries messages: the next quiet spell is answered again.
+    link.dead = False
+    expect(html).to_have_attribute("data-live", "connected")
+    page.clock.run_for(25_000)
+    assert _until(page, lambda: link.pongs == 2)
+    assert link.opened == 2
 
 
 NATIONAL_ID = "51032219580314002X"

@@ -1,6 +1,6 @@
 // The one WebSocket client of every page: typed JSON messages in and out, reconnecting after
 // every close with a growing wait, stopping for good on the close codes after which
-// reconnecting cannot help, and an optional keepalive message.
+// reconnecting cannot help, a liveness check, and an optional keepalive message.
 //
 // Every reconnect waits longer than the last (exponential, with jitter, capped); the wait starts
 // small again only after a connection has stayed up a while, so a server that accepts and then
@@ -18,6 +18,24 @@ export const FIRST_RETRY_MS = 1_000;
 export const MAX_RETRY_MS = 30_000;
 // A connection open this long counts as stable: the next drop starts from FIRST_RETRY_MS.
 export const STABLE_MS = 30_000;
+
+// Liveness: a rural link can leave a socket that looks open but carries nothing (a NAT that
+// forgot it, a tower hand-over), and the browser may not notice for many minutes. A socket that
+// has heard nothing for PING_AFTER_MS sends `live.ping`, which every consumer answers with
+// `live.pong` (server/lib/sockets.py); one still silent DEAD_AFTER_MS after it last heard
+// anything is abandoned and reopened like any dropped socket.
+export const PING_AFTER_MS = 20_000;
+export const DEAD_AFTER_MS = 45_000;
+const LIVENESS_CHECK_MS = 5_000;
+const PING = JSON.stringify({ type: "live.ping" });
+
+function isPong(data: unknown): boolean {
+  return (
+    typeof data === "object" &&
+    data !== null &&
+    (data as { type?: unknown }).type === "live.pong"
+  );
+}
 
 export type SocketStatus = "connecting" | "connected" | "offline";
 
@@ -89,6 +107,7 @@ export function socketOpen<In, Out = never>(
   let retryTimer: number | undefined;
   let stableTimer: number | undefined;
   let keepaliveTimer: number | undefined;
+  let livenessTimer: number | undefined;
   let stopped = false;
 
   const send = (message: Out): boolean => {
@@ -99,11 +118,43 @@ export function socketOpen<In, Out = never>(
     return false;
   };
 
+  const clearTimers = (): void => {
+    window.clearTimeout(stableTimer);
+    window.clearInterval(keepaliveTimer);
+    window.clearInterval(livenessTimer);
+  };
+
+  const reopenLater = (): void => {
+    retryTimer = window.setTimeout(open, retryDelay(attempt));
+    attempt += 1;
+  };
+
   const open = (): void => {
     options.onStatus?.("connecting");
     const ws = new WebSocket(socketUrl(path));
     socket = ws;
+    let lastHeard = Date.now();
+    let pinged = false;
+    let abandoned = false;
+    const checkLiveness = (): void => {
+      const silent = Date.now() - lastHeard;
+      if (silent >= DEAD_AFTER_MS) {
+        // The close event of a dead socket may come minutes later, or never: reopen now and
+        // ignore it when it comes.
+        abandoned = true;
+        clearTimers();
+        socket = null;
+        ws.close();
+        options.onStatus?.("offline");
+        reopenLater();
+      } else if (silent >= PING_AFTER_MS && !pinged) {
+        pinged = true;
+        ws.send(PING);
+      }
+    };
     ws.addEventListener("open", () => {
+      lastHeard = Date.now();
+      livenessTimer = window.setInterval(checkLiveness, LIVENESS_CHECK_MS);
       stableTimer = window.setTimeout(() => {
         attempt = 0;
       }, STABLE_MS);
@@ -115,15 +166,22 @@ export function socketOpen<In, Out = never>(
       }
     });
     ws.addEventListener("message", (event: MessageEvent<unknown>) => {
+      lastHeard = Date.now();
+      pinged = false;
       const data = decoded(event.data);
+      if (isPong(data)) {
+        return;
+      }
       const message = data === undefined ? null : options.parse(data);
       if (message !== null) {
         options.onMessage(message);
       }
     });
     ws.addEventListener("close", (closed: CloseEvent) => {
-      window.clearTimeout(stableTimer);
-      window.clearInterval(keepaliveTimer);
+      if (abandoned) {
+        return;
+      }
+      clearTimers();
       socket = null;
       if (stopped) {
         return;
@@ -135,8 +193,7 @@ export function socketOpen<In, Out = never>(
         options.onEnd?.(end);
         return;
       }
-      retryTimer = window.setTimeout(open, retryDelay(attempt));
-      attempt += 1;
+      reopenLater();
     });
   };
 
@@ -149,8 +206,7 @@ export function socketOpen<In, Out = never>(
     stop(code = 1000) {
       stopped = true;
       window.clearTimeout(retryTimer);
-      window.clearTimeout(stableTimer);
-      window.clearInterval(keepaliveTimer);
+      clearTimers();
       socket?.close(code);
     },
   };
