@@ -60,6 +60,7 @@ from consult.selectors import (
     consult_specialist_choices,
 )
 from consult.sessions import session_join_window
+from server.accounts.errors import AccountLocked
 from server.directory.errors import NotAllowed
 from server.directory.models import Role
 from server.lib.http import page_error
@@ -484,7 +485,7 @@ def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
                 sections=form.sections() if form is not None else None,
                 amendment_reason=form.cleaned_data["amendment_reason"] if form else "",
             )
-        except ConsultError as error:
+        except (ConsultError, AccountLocked) as error:
             words = error.message
         else:
             messages.success(request, _("The opinion is signed and frozen."))
