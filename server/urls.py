@@ -1,9 +1,10 @@
 """Top-level URLs: pages, the REST API and its schema, health probes, admin."""
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_required
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from server import health
 
@@ -11,8 +12,16 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Both for the signed-in only (SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"]); the docs page
+    # loads its script from a URL of its own, as the Content-Security-Policy allows no inline one.
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/docs/",
+        login_required(
+            SpectacularSwaggerSplitView.as_view(url_name="schema", template_name="api_docs.html")
+        ),
+        name="api-docs",
+    ),
     path("api/v1/", include("server.directory.urls")),
     path("api/v1/consults/", include("consult.urls")),
     path("api/v1/imaging/", include("imaging.api_urls")),
