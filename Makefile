@@ -61,9 +61,10 @@ help: ## List the targets
 
 # --- Install ------------------------------------------------------------------------------
 
+# Compiling the catalogues signs nothing: DEBUG lets the settings load without a SECRET_KEY.
 install: $(PY_STAMP) $(NPM_STAMP) gettext pango ## Create .venv, install Python and npm packages, compile translations
 ifneq ($(PO_FILES),)
-	$(MANAGE) compilemessages --ignore=.venv --ignore=node_modules
+	DEBUG=1 $(MANAGE) compilemessages --ignore=.venv --ignore=node_modules
 endif
 
 # Debian keeps venv's pip bootstrap in a package of its own (python3-venv).

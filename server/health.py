@@ -1,4 +1,4 @@
-"""Liveness and readiness probes as JSON."""
+"""Liveness and readiness probes as JSON; the readiness details only to the signed-in."""
 
 import asyncio
 import uuid
@@ -55,7 +55,10 @@ def readyz(request: HttpRequest) -> JsonResponse:
         except Exception as exc:
             results[name] = f"down: {exc.__class__.__name__}: {exc}"
     ready = all(value == "ok" for value in results.values())
-    return JsonResponse(
-        {"status": "ready" if ready else "unavailable", "checks": results},
-        status=200 if ready else 503,
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "unavailable"}
+    # A load balancer needs only the status; what is down, and at which address, is for the
+    # signed-in (it names internal hosts and ports). Whether a caller is signed in is asked of
+    # the database, so not while it is down: the answer is then a 503 still, not a 500.
+    if results["database"] == "ok" and request.user.is_authenticated:
+        body["checks"] = results
+    return JsonResponse(body, status=200 if ready else 503)

@@ -34,8 +34,10 @@ if DJANGO_ENV not in {"development", "production"}:
 PRODUCTION = DJANGO_ENV == "production"
 DEBUG = False if PRODUCTION else env_bool("DEBUG", default=False)
 
+# A built-in key only with DEBUG on (`make run`, the tests): a server with DEBUG off, staging as
+# much as production, signs sessions with a key of its own or does not start.
 _THROWAWAY_SECRET = "insecure-development-only-" + "x" * 40
-SECRET_KEY = env_secret("SECRET_KEY", debug_fallback=None if PRODUCTION else _THROWAWAY_SECRET)
+SECRET_KEY = env_secret("SECRET_KEY", debug_fallback=_THROWAWAY_SECRET if DEBUG else None)
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", default=None if PRODUCTION else ["localhost", "127.0.0.1", "[::1]"]
 )
@@ -75,6 +77,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "server.lib.headers.ResponseHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -276,6 +279,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Remote consultation, imaging and monitoring for medical consortia.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page describe every door: for the signed-in only.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # Served from our own static files: clinics may not reach public CDNs.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -294,6 +299,25 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Security -------------------------------------------------------------------------------
+# Content-Security-Policy of every answer (server/lib/headers.py). Pages run only the built
+# scripts from /static/ (no inline script anywhere; JSON for scripts travels in json_script
+# blocks, which are not run). The viewer decodes in Web Workers loaded from /static/ and
+# compiles its codecs' WebAssembly ('wasm-unsafe-eval', not 'unsafe-eval'); it talks to the
+# server by fetch and WebSockets, which 'self' allows on the same host (ws:, wss:). Cornerstone
+# sets style attributes on its measurement labels and draws cursors from blob: images.
+CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "'wasm-unsafe-eval'"],
+    "worker-src": ["'self'"],
+    "style-src": ["'self'"],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:", "blob:"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -31,6 +31,7 @@ from consult.services.transitions import (
 )
 from server.access import ConsultAction, actor_for
 from server.accounts.models import User
+from server.accounts.services import password_confirm
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.models import Practitioner
@@ -187,7 +188,6 @@ def opinion_version_intact(version: OpinionVersion) -> bool:
     return hashlib.sha256(opinion_canonical(version)).hexdigest() == version.content_sha256
 
 
-@transaction.atomic
 def opinion_sign(
     *,
     consult_id: int,
@@ -200,11 +200,31 @@ def opinion_sign(
 
     With `sections`, the draft is first written with them in the same transaction, so what is
     signed is what the signer had on screen, and a refusal leaves the saved draft unchanged.
-    Raises: PasswordMismatch, NotQualified, InvalidTransition, OpinionFrozen.
+    Not atomic itself: the password is checked first, outside the signing transaction, so that
+    a wrong one stays counted by the sign-in lock-out when the signature is refused.
+    Raises: PasswordMismatch, AccountLocked, NotQualified, InvalidTransition, OpinionFrozen.
     """
     consult_get_for_user(
         user=actor_user, consult_id=consult_id, action=ConsultAction.SIGN, audit=False
     )
+    if not password_confirm(user=actor_user, password=password):
+        raise PasswordMismatch(gettext("The password is not correct."), field="password")
+    return _opinion_sign(
+        consult_id=consult_id,
+        actor_user=actor_user,
+        sections=sections,
+        amendment_reason=amendment_reason,
+    )
+
+
+@transaction.atomic
+def _opinion_sign(
+    *,
+    consult_id: int,
+    actor_user: User,
+    sections: OpinionSections | None,
+    amendment_reason: str,
+) -> OpinionVersion:
     if sections is not None:
         opinion_draft_save(
             consult_id=consult_id,
@@ -218,8 +238,6 @@ def opinion_sign(
         raise InvalidTransition(
             f"An opinion cannot be signed while the consult is {consult.status}.", field="status"
         )
-    if not actor_user.check_password(password):
-        raise PasswordMismatch(gettext("The password is not correct."), field="password")
     actor = actor_for(actor_user)
     assert actor is not None
     signer = Practitioner.objects.get(pk=actor.practitioner_id)

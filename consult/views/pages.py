@@ -60,6 +60,7 @@ from consult.selectors import (
 )
 from consult.sessions import session_join_window
 from server.access import Action, actor_permits
+from server.accounts.errors import AccountLocked
 from server.directory.errors import NotAllowed
 from server.lib.http import page_error
 from server.web.paging import Pager, page_number, page_offset
@@ -483,7 +484,7 @@ def opinion_sign(request: HttpRequest, viewer: Viewer, consult_id: int) -> HttpR
                 sections=form.sections() if form is not None else None,
                 amendment_reason=form.cleaned_data["amendment_reason"] if form else "",
             )
-        except ConsultError as error:
+        except (ConsultError, AccountLocked) as error:
             words = error.message
         else:
             messages.success(request, _("The opinion is signed and frozen."))

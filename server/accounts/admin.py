@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
+from server.accounts.forms import ThrottledAdminAuthenticationForm
 from server.accounts.models import ApiToken, User
 
+# The admin's own sign-in checks passwords too, so it is counted by the same lock-out. (Its
+# password change is the product's page: see server/urls.py.)
+admin.site.login_form = ThrottledAdminAuthenticationForm
 admin.site.register(User, UserAdmin)
 
 

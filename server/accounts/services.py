@@ -1,4 +1,4 @@
-"""Account services: API tokens, login throttling and ending sessions."""
+"""Account services: API tokens, login throttling (every password check) and ending sessions."""
 
 import hashlib
 import secrets
@@ -62,6 +62,19 @@ def login_check_not_locked(*, username: str) -> None:
 @transaction.atomic
 def login_failure_record(*, username: str) -> LoginThrottle:
     """Count a failed login; lock the username once the limit is reached within the window."""
+    throttle = _failure_count(username=username)
+    audit_record(
+        user=None,
+        action=AuditAction.EXECUTE,
+        event="user.login",
+        outcome=AuditOutcome.DENIED,
+        detail={"username": username, "locked": throttle.locked_until is not None},
+    )
+    return throttle
+
+
+def _failure_count(*, username: str) -> LoginThrottle:
+    """Count one wrong password against the username's lock-out; called in a transaction."""
     now = timezone.now()
     window = timedelta(seconds=settings.LOGIN_LOCKOUT_SECONDS)
     throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(username=username.lower())
@@ -74,13 +87,6 @@ def login_failure_record(*, username: str) -> LoginThrottle:
         throttle.failures = 0
         throttle.first_failure_at = None
     throttle.save()
-    audit_record(
-        user=None,
-        action=AuditAction.EXECUTE,
-        event="user.login",
-        outcome=AuditOutcome.DENIED,
-        detail={"username": username, "locked": throttle.locked_until is not None},
-    )
     return throttle
 
 
@@ -92,6 +98,40 @@ def login_locked_record(*, username: str) -> None:
         event="user.login",
         outcome=AuditOutcome.DENIED,
         detail={"username": username, "locked": True},
+    )
+
+
+def password_confirm(*, user: User, password: str) -> bool:
+    """Whether a signed-in user's password is right, asked again to sign or to change it.
+
+    Counted by the sign-in lock-out, so a session is no place to guess: a wrong password counts
+    as a failed sign-in, and a locked account is refused whatever it types. The count is written
+    in a transaction of its own: call this outside the caller's, whose refusal rolls back.
+    Raises: AccountLocked while the account is locked, or when this wrong password locks it.
+    """
+    username = user.get_username()
+    try:
+        login_check_not_locked(username=username)
+    except AccountLocked:
+        _password_confirm_refused(user=user, locked=True)
+        raise
+    if user.check_password(password):
+        return True
+    with transaction.atomic():
+        throttle = _failure_count(username=username)
+        _password_confirm_refused(user=user, locked=throttle.locked_until is not None)
+    if throttle.locked_until is not None:
+        raise AccountLocked(throttle.locked_until)
+    return False
+
+
+def _password_confirm_refused(*, user: User, locked: bool) -> None:
+    audit_record(
+        user=user,
+        action=AuditAction.EXECUTE,
+        event="user.password_confirm",
+        outcome=AuditOutcome.DENIED,
+        detail={"locked": locked},
     )
 
 

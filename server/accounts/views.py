@@ -11,7 +11,7 @@ from django.urls import reverse_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from server.accounts.forms import ThrottledAuthenticationForm
+from server.accounts.forms import ThrottledAuthenticationForm, ThrottledPasswordChangeForm
 from server.accounts.models import User
 from server.accounts.services import user_logout_everywhere
 
@@ -23,8 +23,12 @@ class SignInView(LoginView):
 
 
 class ChangePasswordView(PasswordChangeView):
-    """Django's password change, checked by AUTH_PASSWORD_VALIDATORS; keeps this session."""
+    """Django's password change, checked by AUTH_PASSWORD_VALIDATORS; keeps this session.
 
+    The old password is counted by the sign-in lock-out (`ThrottledPasswordChangeForm`).
+    """
+
+    form_class = ThrottledPasswordChangeForm
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("web:home")
 

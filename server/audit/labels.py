@@ -12,6 +12,7 @@ from django.utils.translation import pgettext_lazy
 EVENT_LABELS: dict[str, Promise] = {
     "user.login": _("Signed in"),
     "user.logout_everywhere": _("Signed out on every device"),
+    "user.password_confirm": _("Typed their password again (to sign or to change it)"),
     "patient.view": _("Opened a patient record"),
     "patient.update": _("Changed a patient record"),
     "patient.search": _("Listed or searched patients"),

@@ -27,7 +27,13 @@ from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
 from tests.integration import test_celery_worker
 from tests.integration.test_celery_worker import WAIT_SECONDS, WorkerFactory
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    csp_violations,
+    screenshots_if_failed,
+    watch_csp,
+)
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -73,12 +79,15 @@ def browser(server: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
             request, lambda: [tab for context in chromium.contexts for tab in context.pages]
         ):
             yield chromium
+        refused = csp_violations(chromium)
         chromium.close()
+    assert refused == [], refused
 
 
 def _tab(browser: Browser, server: str, username: str) -> Page:
     """A new browser context (its own session), set to Chinese, signed in as `username`."""
     context = browser.new_context(locale="zh-CN", base_url=server)
+    watch_csp(context)
     tab = context.new_page()
     tab.set_default_timeout(EXPECT_TIMEOUT_MS)
     tab.goto("/")

@@ -28,7 +28,13 @@ from tests.conftest import World
 from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
 from tests.imaging.conftest import with_patient_id
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    csp_violations,
+    screenshots_if_failed,
+    watch_csp,
+)
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -138,7 +144,9 @@ def browser(server: str, request: pytest.FixtureRequest) -> Iterator[Browser]:
             request, lambda: [tab for context in chromium.contexts for tab in context.pages]
         ):
             yield chromium
+        refused = csp_violations(chromium)
         chromium.close()
+    assert refused == [], refused
 
 
 def _tab(browser: Browser, server: str, username: str) -> Page:
@@ -146,6 +154,7 @@ def _tab(browser: Browser, server: str, username: str) -> Page:
     context = browser.new_context(
         locale="zh-CN", base_url=server, viewport={"width": 1280, "height": 900}
     )
+    watch_csp(context)
     tab = context.new_page()
     tab.set_default_timeout(EXPECT_TIMEOUT_MS)
     tab.goto("/")

@@ -19,7 +19,7 @@ from tests.conftest import World
 from tests.consult.conftest import make_consult
 from tests.factories import PASSWORD
 from tests.imaging.conftest import dataset_bytes, dicom_dataset
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -85,7 +85,9 @@ def tab(
     ):
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
-        page = chromium.new_context(locale="zh-CN", base_url=server).new_page()
+        context = chromium.new_context(locale="zh-CN", base_url=server)
+        refused = watch_csp(context)
+        page = context.new_page()
         page.set_default_timeout(EXPECT_TIMEOUT_MS)
         with screenshots_if_failed(request, lambda: [page]):
             page.goto("/")
@@ -95,6 +97,7 @@ def tab(
             expect(page).to_have_url(re.compile(r"/$"))
             yield page
         chromium.close()
+    assert refused == [], refused
 
 
 def test_clinic_doctor_checks_sends_and_attaches_a_study_and_sees_the_broken_file(

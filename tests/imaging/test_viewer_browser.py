@@ -28,7 +28,7 @@ from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.factories import PASSWORD
 from tests.imaging.conftest import with_patient_id
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -116,6 +116,7 @@ def tab(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
         context = browser.new_context(
             locale="zh-CN", base_url=server, viewport={"width": 1280, "height": 800}
         )
+        refused = watch_csp(context)
         page = context.new_page()
         page.set_default_timeout(EXPECT_TIMEOUT_MS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
@@ -128,6 +129,7 @@ def tab(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
         with screenshots_if_failed(request, lambda: [page], lambda: console):
             yield page
         browser.close()
+    assert refused == [], refused
 
 
 def _sign_in(page: Page, username: str) -> None:

@@ -73,6 +73,20 @@ def test_production_without_secret_key_fails_naming_it(production_env: dict[str,
     assert "Environment variable SECRET_KEY (or SECRET_KEY_FILE) is required" in result.stderr
 
 
+def test_development_without_debug_or_secret_key_fails_naming_it(tmp_path: Path) -> None:
+    # DEBUG off outside production is how a staging server runs: no built-in key there either.
+    result = run(["manage.py", "check"], {"YUNZHEN_VAR_DIR": str(tmp_path)})
+
+    assert result.returncode != 0
+    assert "Environment variable SECRET_KEY (or SECRET_KEY_FILE) is required" in result.stderr
+
+
+def test_development_with_debug_runs_on_a_throwaway_key(tmp_path: Path) -> None:
+    result = run(["manage.py", "check"], {"DEBUG": "1", "YUNZHEN_VAR_DIR": str(tmp_path)})
+
+    assert result.returncode == 0, result.stderr
+
+
 def test_production_without_allowed_hosts_fails_naming_it(production_env: dict[str, str]) -> None:
     del production_env["ALLOWED_HOSTS"]
 

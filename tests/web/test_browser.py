@@ -15,7 +15,7 @@ from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.conftest import World
 from tests.factories import PASSWORD
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
 from tests.lib.daphne import daphne_server
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -44,12 +44,14 @@ def page(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(locale="zh-CN", base_url=server)
+        refused = watch_csp(context)
         tab = context.new_page()
         tab.set_default_timeout(EXPECT_TIMEOUT_MS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
         with screenshots_if_failed(request, lambda: [tab]):
             yield tab
         browser.close()
+    assert refused == [], refused
 
 
 def _sign_in(page: Page, username: str) -> None:

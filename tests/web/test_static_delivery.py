@@ -104,3 +104,27 @@ def test_pages_name_the_favicon(server: str) -> None:
 
     assert response.status == 200
     assert b'<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in body
+
+
+def test_hashed_assets_keep_their_long_cache_and_carry_the_policy(server: str) -> None:
+    # A Web Worker runs under its own script's policy: the decoders need 'wasm-unsafe-eval'.
+    worker = next(
+        str(p.relative_to(settings.FRONTEND_DIST))
+        for p in (Path(settings.FRONTEND_DIST) / "assets").glob("firstDecode.worker-*.js")
+    )
+
+    response, _ = _body(server, f"/static/{worker}", {})
+
+    assert response.status == 200
+    cache = response.getheader("Cache-Control") or ""
+    assert "immutable" in cache
+    assert "max-age=315360000" in cache
+    assert "'wasm-unsafe-eval'" in (response.getheader("Content-Security-Policy") or "")
+
+
+def test_pages_through_daphne_are_not_stored_and_carry_the_policy(server: str) -> None:
+    response, _ = _body(server, "/patients/", {})
+
+    assert response.status == 302
+    assert response.getheader("Cache-Control") == "no-store"
+    assert "frame-ancestors 'none'" in (response.getheader("Content-Security-Policy") or "")
