@@ -1,10 +1,10 @@
 """Celery tasks of consults, each one service call."""
 
 from celery import shared_task
-from celery.contrib.django.task import DjangoTask
 
 from consult.messaging import consult_message_send
 from consult.services import consult_deadlines_sweep
+from server.outbox.base import OutboxTask
 
 
 @shared_task
@@ -16,7 +16,7 @@ def consult_deadlines_sweep_task() -> int:
 # Gateways fail with network errors (OSError covers ConnectionError and TimeoutError); the
 # backoff stays under the broker's visibility timeout.
 @shared_task(
-    base=DjangoTask,  # delay_on_commit
+    base=OutboxTask,  # delay_on_commit
     acks_late=True,
     autoretry_for=(OSError,),
     retry_backoff=True,

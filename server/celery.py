@@ -7,11 +7,20 @@ from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "server.settings")
 
-app = Celery("yunzhen")
+# Every task's `delay_on_commit` writes an outbox row in the caller's transaction (server/outbox).
+app = Celery("yunzhen", task_cls="server.outbox.base:OutboxTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    # Every minute: a task whose enqueue failed at its commit (Redis down) goes out within a
+    # minute or two of Redis coming back, which for a preview is soon after the uploader looks.
+    # Rows younger than 30 s are left to the request that wrote them; overlapping runs skip
+    # each other's rows.
+    "outbox-pending-tasks-send": {
+        "task": "server.outbox.tasks.pending_tasks_send_task",
+        "schedule": 60.0,
+    },
     # Nightly, in the quiet hours, so a broken audit chain is noticed within a day.
     "audit-verify-nightly": {
         "task": "server.audit.tasks.audit_verify_task",

@@ -70,6 +70,7 @@ INSTALLED_APPS = [
     "server.directory",
     "server.audit",
     "server.notifications",
+    "server.outbox",
     "server.web",
     "consult",
     "imaging",
@@ -212,6 +213,16 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # (a scan every 10 s x 10 throttled calls) would leave one waiting up to 100 s more.
     "unacked_restore_interval": max(1, min(10, TASK_VISIBILITY_TIMEOUT // 3)),
     "unacked_restore_throttle": 1,
+    # A publisher gives up at once when Redis is down (one immediate retry, then the error),
+    # instead of retrying for broker_connection_timeout: a request that enqueues after its
+    # commit must not hang, and what it could not enqueue waits in the outbox (server/outbox).
+    # Workers keep reconnecting on their own schedule (broker_connection_max_retries).
+    "max_retries": 1,
+    "interval_start": 0,
+    # A host that does not refuse but never answers costs seconds per attempt, not forever.
+    # Workers read their queues with 1 s blocking pops, well inside the read timeout.
+    "socket_connect_timeout": 1,
+    "socket_timeout": 2,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 

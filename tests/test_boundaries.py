@@ -97,6 +97,8 @@ def test_selectors_import_no_services_but_the_read_records() -> None:
 
 
 ENQUEUE_OTHERWISE = {"delay", "apply_async", "send_task", "apply_async_on_commit"}
+# The outbox behind `delay_on_commit` is the one place that hands tasks to the broker.
+BROKER_HANDOFF = "server/outbox/services.py"
 
 
 def test_tasks_are_enqueued_only_with_delay_on_commit() -> None:
@@ -105,6 +107,7 @@ def test_tasks_are_enqueued_only_with_delay_on_commit() -> None:
     found = [
         f"{source.path}:{node.lineno}: .{node.attr}"
         for source in _sources()
+        if source.path != BROKER_HANDOFF
         for node in ast.walk(source.tree)
         if isinstance(node, ast.Attribute) and node.attr in ENQUEUE_OTHERWISE
     ]

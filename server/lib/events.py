@@ -1,11 +1,23 @@
 """Live events: typed messages published to channel-layer groups once the transaction commits."""
 
+import asyncio
+import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict
+
+from server.lib.outages import RecentFailures
+
+logger = logging.getLogger(__name__)
+
+# Long enough for a busy Redis, short enough that a request whose commit publishes several
+# events does not hang on one that does not answer.
+PUBLISH_TIMEOUT_SECONDS = 1.0
+# After a failure, events skip the channel layer this long instead of each waiting on it.
+_layer_failures = RecentFailures(seconds=10)
 
 # Channel-layer message type every relaying consumer handles (method name `live_event`).
 LIVE_EVENT = "live.event"
@@ -41,10 +53,39 @@ def session_group(user_id: int) -> str:
 
 
 def _group_send(group: str, message: dict[str, Any]) -> None:
+    """Best effort: the commit that published happened, so a channel layer that is down or
+    slow is logged and never fails it. Pages load their state over HTTP; a live event only
+    says what changed, and a reload shows it."""
     layer = get_channel_layer()
     if layer is None:
         raise RuntimeError("No channel layer is configured.")
-    async_to_sync(layer.group_send)(group, message)
+
+    payload_type = message.get("payload", {}).get("type", "")
+    if _layer_failures.recent(layer):
+        logger.warning(
+            "Live event %s %s to group %s not sent: the channel layer failed a moment ago",
+            message["type"],
+            payload_type,
+            group,
+        )
+        return
+
+    async def send() -> None:
+        await asyncio.wait_for(layer.group_send(group, message), PUBLISH_TIMEOUT_SECONDS)
+
+    try:
+        async_to_sync(send)()
+    except Exception as exc:  # whatever Redis or the layer raised
+        _layer_failures.record(layer)
+        # The group names ids only; the message may carry patient data, so it is not logged.
+        logger.warning(
+            "Live event %s %s to group %s not sent: %s: %s",
+            message["type"],
+            payload_type,
+            group,
+            type(exc).__name__,
+            exc,
+        )
 
 
 def publish_on_commit(group: str, event: Event) -> None:

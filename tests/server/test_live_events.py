@@ -1,5 +1,11 @@
 """The live socket through the real ASGI stack (origin check, session auth) and Redis layer."""
 
+import copy
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any
+
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
@@ -10,12 +16,14 @@ from django.db import transaction
 from server.accounts.models import User
 from server.accounts.services import user_logout_everywhere
 from server.asgi import application
-from server.notifications.models import NotificationKind
+from server.notifications.models import Notification, NotificationKind, NotificationSubject
 from server.notifications.services import notification_send
 from tests.factories import PractitionerFactory
+from tests.lib.broker import refusing_redis_url, silent_redis_url
 from tests.lib.sockets import ORIGIN, close_thread_connections, session_cookie
 
 pytestmark = pytest.mark.usefixtures(close_thread_connections.__name__)
+CaptureCallbacks = Callable[..., AbstractContextManager[list[Callable[[], Any]]]]
 
 
 def test_tests_use_the_redis_channel_layer() -> None:
@@ -141,3 +149,62 @@ async def test_a_live_ping_is_answered_with_a_pong_and_anything_else_is_ignored(
     await communicator.send_to(text_data='{"type":"live.ping"}')
     assert await communicator.receive_json_from(timeout=5) == {"type": "live.pong"}
     await communicator.disconnect()
+
+
+def _layers_at(url: str) -> dict[str, Any]:
+    """The test settings' channel layer, on another Redis."""
+    default: dict[str, Any] = copy.deepcopy(settings.CHANNEL_LAYERS["default"])
+    default["CONFIG"]["hosts"] = [url]
+    return {"default": default}
+
+
+def _unsent(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "server.lib.events" and record.levelno == logging.WARNING
+    ]
+
+
+def test_event_with_redis_refusing_is_logged_without_patient_data_and_the_commit_stands(
+    db: None,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: CaptureCallbacks,
+) -> None:
+    doctor = PractitionerFactory.create(user__username="offline").user
+    settings.CHANNEL_LAYERS = _layers_at(refusing_redis_url())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        notification_send(
+            recipient_ids=[doctor.pk],
+            kind=NotificationKind.DUPLICATE_SUSPECTED,
+            subject=NotificationSubject(patient_name="王秀英"),
+        )
+
+    assert Notification.objects.filter(recipient=doctor).count() == 1
+    [unsent] = _unsent(caplog)
+    assert f"notifications.created to group user.{doctor.pk} not sent" in unsent
+    assert "王秀英" not in caplog.text
+
+
+def test_events_wait_on_a_silent_redis_once_then_skip_it(
+    db: None,
+    settings: Any,
+    caplog: pytest.LogCaptureFixture,
+    django_capture_on_commit_callbacks: CaptureCallbacks,
+) -> None:
+    """A hung Redis costs the commit one publish timeout, not one per event."""
+    doctors = [PractitionerFactory.create(user__username=f"hung{i}").user for i in range(3)]
+    with silent_redis_url() as url:
+        settings.CHANNEL_LAYERS = _layers_at(url)
+        with django_capture_on_commit_callbacks(execute=True):
+            notification_send(
+                recipient_ids=[d.pk for d in doctors], kind=NotificationKind.DUPLICATE_SUSPECTED
+            )
+
+    first, *others = _unsent(caplog)
+    assert "TimeoutError" in first
+    assert len(others) == 2
+    assert all("the channel layer failed a moment ago" in message for message in others)
+    assert Notification.objects.filter(recipient__in=doctors).count() == 3

@@ -1,0 +1,1 @@
+"""The task outbox: a task enqueued in a transaction is a row of it until the broker has it."""
