@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pydicom
@@ -14,8 +15,17 @@ from imaging.models import Instance, Study
 from server.accounts.models import User
 from server.accounts.services import api_token_create
 from server.audit.models import AuditEvent, AuditOutcome
+from server.directory.models import Sex
 from tests.conftest import World
-from tests.imaging.conftest import archive_digest, dicom_file, with_patient_id
+from tests.factories import PatientFactory
+from tests.imaging.conftest import (
+    archive_digest,
+    dicom_file,
+    for_patient,
+    mallory,
+    mallory_uid,
+    with_patient_id,
+)
 from tests.lib.daphne import daphne_server
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -253,3 +263,46 @@ def test_query_strings_are_percent_decoded(server: str, carded: World) -> None:
     assert all("00100030" in result for result in results)
     empty = requests.get(f"{server}/dicomweb/studies?PatientID=nobody", headers=headers, timeout=10)
     assert empty.status_code == 204
+
+
+def test_stow_of_a_stranger_with_a_card_of_another_institution_tells_nothing(
+    server: str, world: World
+) -> None:
+    zhang = PatientFactory.create(
+        home_institution=world.township,
+        name="张德明",
+        sex=Sex.MALE,
+        birth_date=date(1951, 6, 2),
+        health_card_number="HC-ZDM-0001",
+    )
+    storer = world.other_clinic_doctor
+    headers = {"Authorization": f"Bearer {_token(storer)}"}
+
+    def told(card: str, key: str) -> tuple[int, str, str]:
+        """What the storer hears: the STOW answer and a search for the study, UIDs and card
+        number masked."""
+        stored = _post(server, storer, [mallory(card, key)])
+        found = requests.get(
+            f"{server}/dicomweb/studies?StudyInstanceUID={mallory_uid(key)}&includefield=all",
+            headers=headers,
+            timeout=10,
+        )
+        assert found.status_code == 200
+        return (
+            stored.status_code,
+            stored.text.replace(mallory_uid(key), "UID"),
+            found.text.replace(mallory_uid(key), "UID").replace(card, "CARD"),
+        )
+
+    elsewhere = told(zhang.health_card_number, "1")
+    nowhere = told("HC-NOWHERE-9", "2")
+
+    assert elsewhere[0] == 200
+    assert elsewhere == nowhere
+    assert not Study.objects.filter(patient=zhang).exists()
+    assert Study.objects.filter(patient__isnull=True).count() == 2
+
+
+def test_stow_matches_a_study_of_the_storers_own_patient(server: str, carded: World) -> None:
+    assert _post(server, carded.clinic_doctor, [for_patient("CT_small.dcm", carded.patient)]).ok
+    assert Study.objects.get().patient == carded.patient

@@ -3,6 +3,7 @@
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pydicom
@@ -14,12 +15,16 @@ from pynetdicom import _config as pynetdicom_config
 
 from imaging.models import CallingAETitle, IngestSource, Instance, Study
 from server.audit.models import AuditEvent, AuditOutcome
-from server.directory.models import Institution
+from server.directory.models import Institution, Sex
 from tests.conftest import World
+from tests.factories import PatientFactory
 from tests.imaging.conftest import (
     archive_digest,
     dicom_dataset,
     dicom_file,
+    for_patient,
+    mallory,
+    mallory_uid,
     with_patient_id,
 )
 from tests.lib.dicom_scp import SCP_AE_TITLE, Scp, dcmtk_tool, scp_with_archive
@@ -251,3 +256,56 @@ def test_bad_input_gets_a_failure_status_and_leaves_the_archive_unchanged(
     assert "StudyInstanceUID" in statuses[0].ErrorComment
 
     assert archive_digest(scp.archive) == before
+
+
+def test_cstore_of_a_stranger_with_a_card_of_another_institution_tells_nothing(
+    scp: Scp, modalities: World, tmp_path: Path
+) -> None:
+    zhang = PatientFactory.create(
+        home_institution=modalities.township,
+        name="张德明",
+        sex=Sex.MALE,
+        birth_date=date(1951, 6, 2),
+        health_card_number="HC-ZDM-0001",
+    )
+
+    def told(card: str, key: str, tool: str) -> tuple[int, str, list[str]]:
+        """What the other township's modality hears: the store's outcome and a C-FIND for
+        the study, UIDs and card number masked."""
+        paths = _write(tmp_path / f"in{key}", {"mallory.dcm": mallory(card, key)})
+        stored = _store(scp, WEST, paths, tool=tool)
+        found = _find(
+            scp,
+            WEST,
+            tmp_path / f"find{key}",
+            "QueryRetrieveLevel=STUDY",
+            f"StudyInstanceUID={mallory_uid(key)}",
+            "PatientID",
+            "PatientName",
+            "PatientSex",
+            "PatientBirthDate",
+            "NumberOfStudyRelatedInstances",
+        )
+        masked = [
+            str(ds).replace(mallory_uid(key), "UID").replace(card, "CARD") for ds in found
+        ]
+        output = (stored.stdout + stored.stderr).replace(mallory_uid(key), "UID")
+        return stored.returncode, output.replace(card, "CARD").replace(f"in{key}", "in"), masked
+
+    for tool, keys in (("storescu", ("1", "2")), ("dcmsend", ("3", "4"))):
+        elsewhere = told(zhang.health_card_number, keys[0], tool)
+        nowhere = told("HC-NOWHERE-9", keys[1], tool)
+        assert elsewhere[0] == 0, elsewhere[1]
+        assert len(elsewhere[2]) == 1
+        assert elsewhere == nowhere
+
+    assert not Study.objects.filter(patient=zhang).exists()
+    assert Study.objects.filter(patient__isnull=True, source=IngestSource.DIMSE).count() == 4
+
+
+def test_cstore_matches_a_study_of_the_institutions_own_patient(
+    scp: Scp, modalities: World, tmp_path: Path
+) -> None:
+    paths = _write(tmp_path / "in", {"ct.dcm": for_patient("CT_small.dcm", modalities.patient)})
+    assert _store(scp, EAST, paths).returncode == 0
+    assert Study.objects.get().patient == modalities.patient
