@@ -13,7 +13,7 @@ from server.audit.models import AuditEvent
 from tests.conftest import World
 from tests.consult.conftest import make_consult
 from tests.factories import PASSWORD, PatientFactory
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 
 pytestmark = pytest.mark.usefixtures("archive", "health_card")
 
@@ -31,7 +31,7 @@ def _client(user: User) -> Client:
 
 
 def _study(world: World, patient_id: str, uid: str) -> Study:
-    data = with_patient_id("CT_small.dcm", patient_id, StudyInstanceUID=uid)
+    data = for_patient("CT_small.dcm", world.patient, PatientID=patient_id, StudyInstanceUID=uid)
     result = instance_ingest(
         data=data,
         source=IngestSource.STOW,

@@ -115,7 +115,15 @@ def test_echo_answers_registered_ae_and_unknown_ae_is_rejected(scp: Scp, modalit
 def test_storescu_stores_every_transfer_syntax_and_chinese_names_as_utf8(
     scp: Scp, modalities: World, tmp_path: Path
 ) -> None:
-    paths = _write(tmp_path / "in", {name: with_patient_id(name, CARD) for name in FILES})
+    # The Chinese-named files keep their names (the charsets are under test): they name
+    # someone else than the patient, so they wait for reconciliation.
+    files = {
+        name: with_patient_id(name, CARD)
+        if name.startswith("chrX")
+        else for_patient(name, modalities.patient)
+        for name in FILES
+    }
+    paths = _write(tmp_path / "in", files)
     result = _store(scp, EAST, paths)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -129,7 +137,7 @@ def test_storescu_stores_every_transfer_syntax_and_chinese_names_as_utf8(
     assert stored_j2k.transfer_syntax_uid == JPEG2000  # kept compressed, not transcoded
     names = set(Study.objects.values_list("patient_name", flat=True))
     assert {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"} <= names
-    assert Study.objects.filter(patient=modalities.patient).count() == len(FILES)
+    assert Study.objects.filter(patient=modalities.patient).count() == len(FILES) - 2
 
 
 def test_scp_prefers_the_compressed_transfer_syntax_the_scu_offers(
@@ -149,7 +157,7 @@ def test_find_returns_only_what_the_calling_institution_may_see(
     scp: Scp, modalities: World, tmp_path: Path
 ) -> None:
     files = {
-        "matched.dcm": with_patient_id("CT_small.dcm", CARD),
+        "matched.dcm": for_patient("CT_small.dcm", modalities.patient),
         "unmatched.dcm": with_patient_id("chrX2.dcm", "NOBODY"),
     }
     assert _store(scp, EAST, _write(tmp_path / "in", files), tool="storescu").returncode == 0
@@ -199,7 +207,9 @@ def test_find_returns_only_what_the_calling_institution_may_see(
 def test_get_retrieves_stored_instances_over_the_same_association(
     scp: Scp, modalities: World, tmp_path: Path
 ) -> None:
-    files = {name: with_patient_id(name, CARD) for name in ("CT_small.dcm", "JPEG2000.dcm")}
+    files = {
+        name: for_patient(name, modalities.patient) for name in ("CT_small.dcm", "JPEG2000.dcm")
+    }
     assert _store(scp, EAST, _write(tmp_path / "in", files)).returncode == 0
     ct, j2k = (pydicom.dcmread(tmp_path / "in" / name) for name in files)
 
@@ -231,7 +241,7 @@ def test_get_retrieves_stored_instances_over_the_same_association(
 def test_bad_input_gets_a_failure_status_and_leaves_the_archive_unchanged(
     scp: Scp, modalities: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stored = _write(tmp_path / "in", {"ct.dcm": with_patient_id("CT_small.dcm", CARD)})
+    stored = _write(tmp_path / "in", {"ct.dcm": for_patient("CT_small.dcm", modalities.patient)})
     assert _store(scp, EAST, stored).returncode == 0
     before = archive_digest(scp.archive)
 
@@ -286,9 +296,7 @@ def test_cstore_of_a_stranger_with_a_card_of_another_institution_tells_nothing(
             "PatientBirthDate",
             "NumberOfStudyRelatedInstances",
         )
-        masked = [
-            str(ds).replace(mallory_uid(key), "UID").replace(card, "CARD") for ds in found
-        ]
+        masked = [str(ds).replace(mallory_uid(key), "UID").replace(card, "CARD") for ds in found]
         output = (stored.stdout + stored.stderr).replace(mallory_uid(key), "UID")
         return stored.returncode, output.replace(card, "CARD").replace(f"in{key}", "in"), masked
 

@@ -163,7 +163,7 @@ def test_what_the_storer_learns_is_the_same_whether_the_card_exists_elsewhere_or
         ("Zhang^Deming", "Zhang Deming"),
         ("Zhang^Deming", "Deming Zhang"),
         ("DOE^JOHN^Q^^", "John Q Doe"),
-        ("Ｗａｎｇ^Ｘｉｕｙｉｎｇ", "wang xiuying"),
+        ("\uff37\uff41\uff4e\uff47^\uff38\uff49\uff55", "wang xiu"),  # full-width
     ],
 )
 def test_names_agree_across_pn_groups_orders_and_widths(dicom: str, name: str) -> None:
