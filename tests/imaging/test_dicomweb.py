@@ -122,7 +122,7 @@ def test_store_search_and_retrieve_with_dicomweb_client(server: str, carded: Wor
         Study.objects.filter(patient__isnull=True).values_list("unmatched_reason", flat=True)
     ) == {UnmatchedReason.NAME_DIFFERS}
 
-    studies = client.search_for_studies(search_filters={"PatientName": "王*"})
+    studies = client.search_for_studies(search_filters={"PatientName": "王^小*"})
     assert {s["00100010"]["Value"][0]["Ideographic"] for s in studies} == {"王^小东", "王^小東"}
     found = client.search_for_studies(
         search_filters={"PatientName": "xiaodong"},
