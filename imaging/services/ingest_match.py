@@ -1,9 +1,12 @@
 """Matching a new study to a consortium patient: the health card number among the patients the
 storer may see, then the demographics."""
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
+
+from pypinyin import Style, pinyin
 
 from imaging.dicom import ParsedInstance
 from imaging.models import UnmatchedReason
@@ -14,6 +17,10 @@ _DICOM_SEX = {"M": Sex.MALE, "F": Sex.FEMALE, "O": Sex.OTHER}
 # What separates a name's parts, whatever the writing: spaces (full-width too, after NFKC),
 # the PN component separator, and the punctuation people write between given and family names.
 _NAME_SEPARATORS = re.compile(r"[\s\^,.·•・'\-]+")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A name's spellings multiply with each character of several readings (曾 zeng/ceng, 单
+# shan/dan/chan); past this many, the pinyin is not compared and the study goes to a person.
+_MAX_SPELLINGS = 512
 
 
 @dataclass(frozen=True)
@@ -72,18 +79,44 @@ def names_agree(dicom_name: str, name: str) -> bool:
 
     Each of the PN's groups (alphabetic, ideographic, phonetic) may agree: its family, given and
     middle names in either order, compared without separators, case or width differences, so
-    `Zhang^Deming=张^德明` agrees with 张德明 and `Doe^John` with "John Doe". Pinyin is not
-    checked against characters: a study named only in pinyin goes to reconciliation.
+    `Zhang^Deming=张^德明` agrees with 张德明 and `Doe^John` with "John Doe". A group written in
+    letters also agrees with a name written in characters when it spells one of the name's
+    toneless pinyin readings (`ZHANG^DEMING` with 张德明; ü as v or u) and the study has no
+    characters of its own: township modalities often cannot type characters, and the card,
+    birth date and sex have agreed already.
     """
     wanted = _name_key(name)
     if not wanted:
         return False
-    for group in dicom_name.split("="):
+    groups = dicom_name.split("=")
+    # Characters in the study are compared as characters: pinyin only stands in for them when
+    # the study has none.
+    by_pinyin = bool(_HAN.search(name)) and not any(_HAN.search(group) for group in groups)
+    spellings: frozenset[str] | None = None
+    for group in groups:
         family, given, middle = ([*group.split("^"), "", ""])[:3]
-        orders = (family + given + middle, given + middle + family)
-        if any(_name_key(order) == wanted for order in orders):
+        orders = {_name_key(family + given + middle), _name_key(given + middle + family)}
+        if wanted in orders:
+            return True
+        if not by_pinyin:
+            continue
+        if spellings is None:
+            spellings = _pinyin_spellings(name)
+        if orders & spellings:
             return True
     return False
+
+
+def _pinyin_spellings(name: str) -> frozenset[str]:
+    """The name's toneless pinyin spellings as `_name_key`s, every reading of each character."""
+    readings = pinyin(name, style=Style.NORMAL, heteronym=True)
+    count = 1
+    for options in readings:
+        count *= len(options)
+    if count > _MAX_SPELLINGS:
+        return frozenset()
+    keys = {_name_key("".join(spelled)) for spelled in itertools.product(*readings)}
+    return frozenset(keys | {key.replace("v", "u") for key in keys})
 
 
 def _name_key(name: str) -> str:

@@ -164,6 +164,13 @@ def test_what_the_storer_learns_is_the_same_whether_the_card_exists_elsewhere_or
         ("Zhang^Deming", "Deming Zhang"),
         ("DOE^JOHN^Q^^", "John Q Doe"),
         ("\uff37\uff41\uff4e\uff47^\uff38\uff49\uff55", "wang xiu"),  # full-width
+        ("ZHANG^DEMING", "张德明"),  # pinyin, as a township DR without Chinese input types it
+        ("Deming^Zhang", "张德明"),
+        ("zhang^de ming", "张德明"),
+        ("ZENG^GUO FAN", "曾国藩"),  # a character of several readings: any of them
+        ("LV^XIAO", "吕晓"),
+        ("LU^XIAO", "吕晓"),
+        ("SHAN^WEI", "单伟"),
     ],
 )
 def test_names_agree_across_pn_groups_orders_and_widths(dicom: str, name: str) -> None:
@@ -176,7 +183,10 @@ def test_names_agree_across_pn_groups_orders_and_widths(dicom: str, name: str) -
         ("", "张德明"),
         ("Mallory^Fake", "张德明"),
         ("张^德", "张德明"),
-        ("Zhang^Deming", "张德明"),  # pinyin alone is not checked against characters
+        ("Zhang^Ming", "张德明"),  # pinyin of someone else
+        ("Zhang^Deming", "张德敏"),  # ...and not a near miss: 敏 is min
+        ("Zhang^Deming=张^德敏", "张德明"),  # the characters given disagree: no pinyin guess
+        ("Mallory^Fake", "Mallory Fake Jr"),
         ("张德明", ""),
     ],
 )
