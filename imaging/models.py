@@ -17,11 +17,34 @@ class IngestSource(models.TextChoices):
     UPLOAD = "upload", _("Browser upload")
 
 
+class UnmatchedReason(models.TextChoices):
+    """Why ingest left a study without a patient. The same reason whether or not a patient the
+    storer may not see has the card number, so it tells nothing about other institutions."""
+
+    NO_PATIENT_ID = "no_patient_id", _("The study carries no patient ID.")
+    OTHER_ISSUER = "other_issuer", _("The patient ID was issued outside the consortium.")
+    NO_PATIENT = "no_patient", _("No patient the storer may see has this health card number.")
+    SEVERAL_PATIENTS = (
+        "several_patients",
+        _("Several patients the storer may see have this health card number."),
+    )
+    NAME_DIFFERS = (
+        "name_differs",
+        _("The patient with this health card number has another name, or the study none."),
+    )
+    SEX_DIFFERS = "sex_differs", _("The patient with this health card number has another sex.")
+    BIRTH_DATE_DIFFERS = (
+        "birth_date_differs",
+        _("The patient with this health card number has another birth date."),
+    )
+
+
 class Study(models.Model):
     """One DICOM study, owned by the institution that first stored it.
 
-    `patient` is the consortium patient matched by PatientID (the health card number); studies
-    that match nobody, or more than one patient, stay unmatched for a coordinator to reconcile.
+    `patient` is the consortium patient whose health card number is the PatientID, among the
+    patients the storer may see, and whose name, sex and birth date agree with the study's;
+    other studies stay unmatched, with `unmatched_reason`, for a coordinator to reconcile.
     """
 
     study_instance_uid = models.CharField(max_length=64, unique=True)
@@ -30,6 +53,8 @@ class Study(models.Model):
         Patient, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     source = models.CharField(max_length=8, choices=IngestSource.choices)
+    # Why ingest matched no patient; empty once matched (or for studies older than the field).
+    unmatched_reason = models.CharField(max_length=20, choices=UnmatchedReason.choices, blank=True)
     dicom_patient_id = models.CharField(max_length=64, blank=True)
     issuer_of_patient_id = models.CharField(max_length=64, blank=True)
     patient_name = models.CharField(max_length=400, blank=True)

@@ -118,8 +118,10 @@ def _ingest(
         ]
     parsed = [item for item in checked if isinstance(item, ParsedInstance)]
     archive = IngestBatch.load(parsed)
-    # A door without a user (a registered calling AE title) acts as its institution.
-    study_actor = actor if user is not None else institution_actor(institution)
+    # A door without a user (a registered calling AE title) acts as its institution. What the
+    # actor may see bounds both the studies it adds to and the patients its new studies match.
+    # (A user without an actor was refused above.)
+    study_actor = actor if actor is not None else institution_actor(institution)
     results: dict[int, IngestResult] = {}
     accepted: dict[int, AcceptedInstance] = {}
     later: list[int] = []  # a second copy of a SOP Instance UID in this batch
@@ -154,6 +156,7 @@ def _ingest(
             source=source,
             institution=institution,
             user=user,
+            actor=study_actor,
         )
         results.update(
             {

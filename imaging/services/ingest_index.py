@@ -8,32 +8,16 @@ from django.db import transaction
 from imaging import sql
 from imaging.dicom import ParsedInstance
 from imaging.models import IngestSource, Instance, Series, Study
+from imaging.services.ingest_match import patient_match
 from imaging.services.ingest_rules import IngestBatch
 from imaging.services.previews import series_previews_request
 from imaging.services.storage import storage_name
-from server.access import actor_for
+from server.access import Actor, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction
 from server.audit.services import audit_record
-from server.directory.models import Institution, Patient
+from server.directory.models import Institution
 from server.lib.rows import pipelined, rows_insert
-
-
-def _patient_match(*, institution: Institution, patient_id: str, issuer: str) -> Patient | None:
-    """The one live consortium patient whose health card number is the DICOM PatientID.
-
-    The issuer must be empty or the consortium's code; two candidates match nobody.
-    """
-    if not patient_id or issuer not in ("", institution.consortium.code):
-        return None
-    candidates = list(
-        Patient.objects.filter(
-            consortium_id=institution.consortium_id,
-            health_card_number=patient_id,
-            merged_into__isnull=True,
-        )[:2]
-    )
-    return candidates[0] if len(candidates) == 1 else None
 
 
 @dataclass(frozen=True)
@@ -52,8 +36,12 @@ def instances_index(
     source: IngestSource,
     institution: Institution,
     user: User | None,
+    actor: Actor,
 ) -> None:
     """Index the accepted instances: new studies and series, the instances, the counts.
+
+    `actor` stores them (the user, or the institution for a door without one): a new study is
+    matched only to a patient it may see.
 
     Raises: IntegrityError when a concurrent request created one of the rows first.
     """
@@ -86,7 +74,7 @@ def instances_index(
         [
             Study(
                 study_instance_uid=uid,
-                **_study_fields(parsed=first, source=source, institution=institution),
+                **_study_fields(parsed=first, source=source, institution=institution, actor=actor),
                 series_count=len({p.series_instance_uid for p in by_study[uid]}),
                 instance_count=len(by_study[uid]),
                 size_bytes=sum(p.size for p in by_study[uid]),
@@ -210,15 +198,13 @@ def _audit_created(
 
 
 def _study_fields(
-    *, parsed: ParsedInstance, source: IngestSource, institution: Institution
+    *, parsed: ParsedInstance, source: IngestSource, institution: Institution, actor: Actor
 ) -> dict[str, object]:
+    match = patient_match(parsed=parsed, institution=institution, actor=actor)
     return {
         "institution": institution,
-        "patient": _patient_match(
-            institution=institution,
-            patient_id=parsed.patient_id,
-            issuer=parsed.issuer_of_patient_id,
-        ),
+        "patient": match.patient,
+        "unmatched_reason": match.unmatched_reason,
         "source": source,
         "dicom_patient_id": parsed.patient_id,
         "issuer_of_patient_id": parsed.issuer_of_patient_id,

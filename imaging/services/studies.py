@@ -92,8 +92,9 @@ def _study_patient_set(
     *, user: User, actor: Actor, study: Study, patient: Patient, detail: dict[str, object] | None
 ) -> None:
     study.patient = patient
+    study.unmatched_reason = ""
     study.revision += 1
-    study.save(update_fields=["patient", "revision", "updated_at"])
+    study.save(update_fields=["patient", "unmatched_reason", "revision", "updated_at"])
     audit_record(
         user=user,
         action=AuditAction.UPDATE,

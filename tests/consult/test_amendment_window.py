@@ -28,7 +28,7 @@ from server.notifications.models import Notification, NotificationKind
 from tests.conftest import World
 from tests.consult.conftest import add_specialist, make_consult
 from tests.factories import PASSWORD, PractitionerFactory
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 
 pytestmark = pytest.mark.usefixtures("archive")
 
@@ -62,7 +62,7 @@ def closed(world: World) -> Closed:
     consult = make_consult(world, Status.ACCEPTED)
     uid = "1.2.826.0.1.3680043.8.498.77"
     result = instance_ingest(
-        data=with_patient_id("CT_small.dcm", "HC-0001", StudyInstanceUID=uid),
+        data=for_patient("CT_small.dcm", world.patient, StudyInstanceUID=uid),
         source=IngestSource.STOW,
         institution=world.township,
         user=world.clinic_doctor,

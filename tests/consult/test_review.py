@@ -46,7 +46,7 @@ from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.consult.conftest import add_specialist, make_consult, practitioner_of
 from tests.factories import PASSWORD
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 
 pytestmark = pytest.mark.usefixtures("archive")
 
@@ -63,7 +63,7 @@ def consult_with_study(world: World, status: Status = Status.UNDER_REVIEW) -> Co
     world.patient.health_card_number = "HC-0001"
     world.patient.save(update_fields=["health_card_number"])
     consult = make_consult(world, status)
-    data = with_patient_id("CT_small.dcm", "HC-0001", StudyInstanceUID=STUDY_UID)
+    data = for_patient("CT_small.dcm", world.patient, StudyInstanceUID=STUDY_UID)
     result = instance_ingest(
         data=data,
         source=IngestSource.STOW,

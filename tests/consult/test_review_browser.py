@@ -27,7 +27,7 @@ from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 from tests.lib.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -101,9 +101,9 @@ def consult_ct(world: World, settings: Any, archive_root: Path) -> ConsultReques
     world.patient.save()
     for number in range(1, IMAGES + 1):
         result = instance_ingest(
-            data=with_patient_id(
+            data=for_patient(
                 "CT_small.dcm",
-                CARD,
+                world.patient,
                 StudyInstanceUID=STUDY_UID,
                 SeriesInstanceUID=SERIES_UID,
                 SOPInstanceUID=f"{SERIES_UID}.{number}",

@@ -10,10 +10,11 @@ from imaging.models import IngestSource, Study
 from imaging.services import instance_ingest
 from server.accounts.models import User
 from server.audit.models import AuditEvent
+from server.directory.models import Patient
 from tests.conftest import World
 from tests.consult.conftest import make_consult
 from tests.factories import PASSWORD, PatientFactory
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 
 pytestmark = pytest.mark.usefixtures("archive", "health_card")
 
@@ -30,8 +31,11 @@ def _client(user: User) -> Client:
     return client
 
 
-def _study(world: World, patient_id: str, uid: str) -> Study:
-    data = with_patient_id("CT_small.dcm", patient_id, StudyInstanceUID=uid)
+def _study(world: World, patient_id: str, uid: str, patient: Patient | None = None) -> Study:
+    """A township CT carrying `patient_id`, with the demographics of `patient` (the world's)."""
+    data = for_patient(
+        "CT_small.dcm", patient or world.patient, PatientID=patient_id, StudyInstanceUID=uid
+    )
     result = instance_ingest(
         data=data,
         source=IngestSource.STOW,
@@ -98,7 +102,7 @@ def test_another_patients_study_is_refused_by_name(world: World) -> None:
         home_institution=world.township,
         health_card_number="HC-0002",
     )
-    study = _study(world, other.health_card_number, "1.2.826.0.1.3680043.8.498.3")
+    study = _study(world, other.health_card_number, "1.2.826.0.1.3680043.8.498.3", other)
 
     code, body = _attach(_client(world.clinic_doctor), consult.pk, study.study_instance_uid)
 

@@ -1,7 +1,9 @@
 """The institution admin's studies page: listing, and deleting an erroneous study."""
 
+import io
 from pathlib import Path
 
+import pydicom
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -15,7 +17,7 @@ from server.audit.models import AuditEvent, AuditOutcome
 from server.directory.models import Institution, Role
 from tests.conftest import World
 from tests.factories import PractitionerFactory
-from tests.imaging.conftest import dataset_bytes, dicom_dataset, with_patient_id
+from tests.imaging.conftest import dataset_bytes, for_patient, with_patient_id
 
 pytestmark = pytest.mark.usefixtures("archive")
 CARD = "HC-0007"
@@ -51,8 +53,7 @@ def stored(world: World) -> World:
     holds a study of its own."""
     world.patient.health_card_number = CARD
     world.patient.save()
-    ct = dicom_dataset("CT_small.dcm")
-    ct.PatientID = CARD
+    ct = pydicom.dcmread(io.BytesIO(for_patient("CT_small.dcm", world.patient)))
     _store(world.township, world.clinic_doctor, dataset_bytes(ct))
     ct.SOPInstanceUID = ct.SOPInstanceUID + ".2"
     ct.InstanceNumber = 2

@@ -28,7 +28,7 @@ from server.audit.models import AuditEvent, AuditOutcome
 from server.celery import app as celery_app
 from tests.conftest import World
 from tests.factories import PASSWORD
-from tests.imaging.conftest import dicom_dataset, with_patient_id
+from tests.imaging.conftest import dicom_dataset, for_patient
 from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
@@ -61,7 +61,7 @@ def eager_celery() -> Iterator[None]:
 
 def _store(world: World, name: str) -> Instance:
     result = instance_ingest(
-        data=with_patient_id(name, CARD),
+        data=for_patient(name, world.patient),
         source=IngestSource.STOW,
         institution=world.township,
         user=world.clinic_doctor,

@@ -2,6 +2,7 @@
 
 import io
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pydicom
@@ -10,12 +11,21 @@ import requests
 from dicomweb_client.api import DICOMwebClient
 from django.urls import reverse
 
-from imaging.models import Instance, Study
+from imaging.models import Instance, Study, UnmatchedReason
 from server.accounts.models import User
 from server.accounts.services import api_token_create
 from server.audit.models import AuditEvent, AuditOutcome
+from server.directory.models import Sex
 from tests.conftest import World
-from tests.imaging.conftest import archive_digest, dicom_file, with_patient_id
+from tests.factories import PatientFactory
+from tests.imaging.conftest import (
+    archive_digest,
+    dicom_file,
+    for_patient,
+    mallory,
+    mallory_uid,
+    with_patient_id,
+)
 from tests.lib.daphne import daphne_server
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -87,17 +97,32 @@ FILES = [
     "chrX1.dcm",  # ISO_IR 192
     "chrX2.dcm",  # GB18030
 ]
+CHINESE_NAMED = ("chrX1.dcm", "chrX2.dcm")
 
 
 def test_store_search_and_retrieve_with_dicomweb_client(server: str, carded: World) -> None:
     client = _client(server, carded.clinic_doctor)
-    datasets = [pydicom.dcmread(io.BytesIO(with_patient_id(name, CARD))) for name in FILES]
+    # The Chinese-named files keep their names (the charsets are under test): they name
+    # someone else than the patient, so they wait for reconciliation.
+    datasets = [
+        pydicom.dcmread(
+            io.BytesIO(
+                with_patient_id(name, CARD)
+                if name in CHINESE_NAMED
+                else for_patient(name, carded.patient)
+            )
+        )
+        for name in FILES
+    ]
     response = client.store_instances(datasets)
     assert len(response.ReferencedSOPSequence) == len(FILES)
     assert "FailedSOPSequence" not in response
-    assert Study.objects.filter(patient=carded.patient).count() == len(FILES)
+    assert Study.objects.filter(patient=carded.patient).count() == len(FILES) - 2
+    assert set(
+        Study.objects.filter(patient__isnull=True).values_list("unmatched_reason", flat=True)
+    ) == {UnmatchedReason.NAME_DIFFERS}
 
-    studies = client.search_for_studies(search_filters={"PatientName": "王*"})
+    studies = client.search_for_studies(search_filters={"PatientName": "王^小*"})
     assert {s["00100010"]["Value"][0]["Ideographic"] for s in studies} == {"王^小东", "王^小東"}
     found = client.search_for_studies(
         search_filters={"PatientName": "xiaodong"},
@@ -163,7 +188,7 @@ def test_store_search_and_retrieve_with_dicomweb_client(server: str, carded: Wor
 
 def test_metadata_is_gzipped_and_revalidated_with_its_etag(server: str, carded: World) -> None:
     token = _token(carded.clinic_doctor)
-    assert _post(server, carded.clinic_doctor, [with_patient_id("CT_small.dcm", CARD)]).ok
+    assert _post(server, carded.clinic_doctor, [for_patient("CT_small.dcm", carded.patient)]).ok
     uid = Study.objects.get().study_instance_uid
     url = f"{server}/dicomweb/studies/{uid}/metadata"
     headers = {"Authorization": f"Bearer {token}", "Accept-Encoding": "gzip"}
@@ -208,7 +233,7 @@ def test_bad_input_gets_its_error_and_leaves_the_archive_unchanged(
 
 
 def test_unrelated_township_finds_nothing_and_gets_404(server: str, carded: World) -> None:
-    assert _post(server, carded.clinic_doctor, [with_patient_id("CT_small.dcm", CARD)]).ok
+    assert _post(server, carded.clinic_doctor, [for_patient("CT_small.dcm", carded.patient)]).ok
     study = Study.objects.get()
     instance = Instance.objects.get()
     stranger = _client(server, carded.other_clinic_doctor)
@@ -253,3 +278,46 @@ def test_query_strings_are_percent_decoded(server: str, carded: World) -> None:
     assert all("00100030" in result for result in results)
     empty = requests.get(f"{server}/dicomweb/studies?PatientID=nobody", headers=headers, timeout=10)
     assert empty.status_code == 204
+
+
+def test_stow_of_a_stranger_with_a_card_of_another_institution_tells_nothing(
+    server: str, world: World
+) -> None:
+    zhang = PatientFactory.create(
+        home_institution=world.township,
+        name="张德明",
+        sex=Sex.MALE,
+        birth_date=date(1951, 6, 2),
+        health_card_number="HC-ZDM-0001",
+    )
+    storer = world.other_clinic_doctor
+    headers = {"Authorization": f"Bearer {_token(storer)}"}
+
+    def told(card: str, key: str) -> tuple[int, str, str]:
+        """What the storer hears: the STOW answer and a search for the study, UIDs and card
+        number masked."""
+        stored = _post(server, storer, [mallory(card, key)])
+        found = requests.get(
+            f"{server}/dicomweb/studies?StudyInstanceUID={mallory_uid(key)}&includefield=all",
+            headers=headers,
+            timeout=10,
+        )
+        assert found.status_code == 200
+        return (
+            stored.status_code,
+            stored.text.replace(mallory_uid(key), "UID"),
+            found.text.replace(mallory_uid(key), "UID").replace(card, "CARD"),
+        )
+
+    elsewhere = told(zhang.health_card_number, "1")
+    nowhere = told("HC-NOWHERE-9", "2")
+
+    assert elsewhere[0] == 200
+    assert elsewhere == nowhere
+    assert not Study.objects.filter(patient=zhang).exists()
+    assert Study.objects.filter(patient__isnull=True).count() == 2
+
+
+def test_stow_matches_a_study_of_the_storers_own_patient(server: str, carded: World) -> None:
+    assert _post(server, carded.clinic_doctor, [for_patient("CT_small.dcm", carded.patient)]).ok
+    assert Study.objects.get().patient == carded.patient

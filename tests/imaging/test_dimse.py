@@ -3,6 +3,7 @@
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import pydicom
@@ -14,12 +15,16 @@ from pynetdicom import _config as pynetdicom_config
 
 from imaging.models import CallingAETitle, IngestSource, Instance, Study
 from server.audit.models import AuditEvent, AuditOutcome
-from server.directory.models import Institution
+from server.directory.models import Institution, Sex
 from tests.conftest import World
+from tests.factories import PatientFactory
 from tests.imaging.conftest import (
     archive_digest,
     dicom_dataset,
     dicom_file,
+    for_patient,
+    mallory,
+    mallory_uid,
     with_patient_id,
 )
 from tests.lib.dicom_scp import SCP_AE_TITLE, Scp, dcmtk_tool, scp_with_archive
@@ -110,7 +115,15 @@ def test_echo_answers_registered_ae_and_unknown_ae_is_rejected(scp: Scp, modalit
 def test_storescu_stores_every_transfer_syntax_and_chinese_names_as_utf8(
     scp: Scp, modalities: World, tmp_path: Path
 ) -> None:
-    paths = _write(tmp_path / "in", {name: with_patient_id(name, CARD) for name in FILES})
+    # The Chinese-named files keep their names (the charsets are under test): they name
+    # someone else than the patient, so they wait for reconciliation.
+    files = {
+        name: with_patient_id(name, CARD)
+        if name.startswith("chrX")
+        else for_patient(name, modalities.patient)
+        for name in FILES
+    }
+    paths = _write(tmp_path / "in", files)
     result = _store(scp, EAST, paths)
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -124,7 +137,7 @@ def test_storescu_stores_every_transfer_syntax_and_chinese_names_as_utf8(
     assert stored_j2k.transfer_syntax_uid == JPEG2000  # kept compressed, not transcoded
     names = set(Study.objects.values_list("patient_name", flat=True))
     assert {"Wang^XiaoDong=王^小东", "Wang^XiaoDong=王^小東"} <= names
-    assert Study.objects.filter(patient=modalities.patient).count() == len(FILES)
+    assert Study.objects.filter(patient=modalities.patient).count() == len(FILES) - 2
 
 
 def test_scp_prefers_the_compressed_transfer_syntax_the_scu_offers(
@@ -144,7 +157,7 @@ def test_find_returns_only_what_the_calling_institution_may_see(
     scp: Scp, modalities: World, tmp_path: Path
 ) -> None:
     files = {
-        "matched.dcm": with_patient_id("CT_small.dcm", CARD),
+        "matched.dcm": for_patient("CT_small.dcm", modalities.patient),
         "unmatched.dcm": with_patient_id("chrX2.dcm", "NOBODY"),
     }
     assert _store(scp, EAST, _write(tmp_path / "in", files), tool="storescu").returncode == 0
@@ -168,7 +181,7 @@ def test_find_returns_only_what_the_calling_institution_may_see(
         tmp_path / "chinese",
         "QueryRetrieveLevel=STUDY",
         "SpecificCharacterSet=ISO_IR 192",
-        "PatientName=王*",
+        "PatientName=王^小*",
     )
     assert [str(s.PatientName) for s in in_chinese] == ["Wang^XiaoDong=王^小东"]
     everything = _find(scp, EAST, tmp_path / "all", "QueryRetrieveLevel=STUDY", "StudyDate")
@@ -194,7 +207,9 @@ def test_find_returns_only_what_the_calling_institution_may_see(
 def test_get_retrieves_stored_instances_over_the_same_association(
     scp: Scp, modalities: World, tmp_path: Path
 ) -> None:
-    files = {name: with_patient_id(name, CARD) for name in ("CT_small.dcm", "JPEG2000.dcm")}
+    files = {
+        name: for_patient(name, modalities.patient) for name in ("CT_small.dcm", "JPEG2000.dcm")
+    }
     assert _store(scp, EAST, _write(tmp_path / "in", files)).returncode == 0
     ct, j2k = (pydicom.dcmread(tmp_path / "in" / name) for name in files)
 
@@ -226,7 +241,7 @@ def test_get_retrieves_stored_instances_over_the_same_association(
 def test_bad_input_gets_a_failure_status_and_leaves_the_archive_unchanged(
     scp: Scp, modalities: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    stored = _write(tmp_path / "in", {"ct.dcm": with_patient_id("CT_small.dcm", CARD)})
+    stored = _write(tmp_path / "in", {"ct.dcm": for_patient("CT_small.dcm", modalities.patient)})
     assert _store(scp, EAST, stored).returncode == 0
     before = archive_digest(scp.archive)
 
@@ -251,3 +266,56 @@ def test_bad_input_gets_a_failure_status_and_leaves_the_archive_unchanged(
     assert "StudyInstanceUID" in statuses[0].ErrorComment
 
     assert archive_digest(scp.archive) == before
+
+
+def test_cstore_of_a_stranger_with_a_card_of_another_institution_tells_nothing(
+    scp: Scp, modalities: World, tmp_path: Path
+) -> None:
+    zhang = PatientFactory.create(
+        home_institution=modalities.township,
+        name="张德明",
+        sex=Sex.MALE,
+        birth_date=date(1951, 6, 2),
+        health_card_number="HC-ZDM-0001",
+    )
+
+    def told(card: str, key: str, tool: str) -> tuple[int, str, list[str]]:
+        """What the other township's modality hears: the store's outcome and a C-FIND for
+        the study, UIDs and card number masked."""
+        paths = _write(tmp_path / f"in{key}", {"mallory.dcm": mallory(card, key)})
+        stored = _store(scp, WEST, paths, tool=tool)
+        found = _find(
+            scp,
+            WEST,
+            tmp_path / f"find{key}",
+            "QueryRetrieveLevel=STUDY",
+            f"StudyInstanceUID={mallory_uid(key)}",
+            "PatientID",
+            "PatientName",
+            "PatientSex",
+            "PatientBirthDate",
+            "NumberOfStudyRelatedInstances",
+        )
+        # The answers' data sets (not the file meta findscu writes them with).
+        answers = ["\n".join(str(element) for element in ds) for ds in found]
+        masked = [a.replace(mallory_uid(key), "UID").replace(card, "CARD") for a in answers]
+        output = (stored.stdout + stored.stderr).replace(mallory_uid(key), "UID")
+        return stored.returncode, output.replace(card, "CARD").replace(f"in{key}", "in"), masked
+
+    for tool, keys in (("storescu", ("1", "2")), ("dcmsend", ("3", "4"))):
+        elsewhere = told(zhang.health_card_number, keys[0], tool)
+        nowhere = told("HC-NOWHERE-9", keys[1], tool)
+        assert elsewhere[0] == 0, elsewhere[1]
+        assert len(elsewhere[2]) == 1
+        assert elsewhere == nowhere
+
+    assert not Study.objects.filter(patient=zhang).exists()
+    assert Study.objects.filter(patient__isnull=True, source=IngestSource.DIMSE).count() == 4
+
+
+def test_cstore_matches_a_study_of_the_institutions_own_patient(
+    scp: Scp, modalities: World, tmp_path: Path
+) -> None:
+    paths = _write(tmp_path / "in", {"ct.dcm": for_patient("CT_small.dcm", modalities.patient)})
+    assert _store(scp, EAST, paths).returncode == 0
+    assert Study.objects.get().patient == modalities.patient

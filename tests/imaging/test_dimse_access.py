@@ -10,7 +10,7 @@ from imaging.services import IngestResult, instance_ingest
 from server.access import institution_actor
 from server.directory.models import AccessGrant, Institution
 from tests.conftest import World
-from tests.imaging.conftest import dataset_bytes, dicom_dataset, with_patient_id
+from tests.imaging.conftest import dataset_bytes, dicom_dataset, for_patient, with_patient_id
 
 pytestmark = pytest.mark.usefixtures("archive")
 CARD = "HC-0007"
@@ -25,7 +25,7 @@ def stored(world: World) -> World:
     """The township's modality stored one study of its patient and one that matches nobody."""
     world.patient.health_card_number = CARD
     world.patient.save()
-    assert _store(world.township, with_patient_id("CT_small.dcm", CARD)).ok
+    assert _store(world.township, for_patient("CT_small.dcm", world.patient)).ok
     assert _store(world.township, with_patient_id("MR_small.dcm", "NOBODY")).ok
     return world
 

@@ -17,7 +17,7 @@ from imaging.services import IngestStatus, instance_ingest, series_previews_rend
 from imaging.tasks import series_previews_render_task
 from server.celery import app as celery_app
 from tests.conftest import World
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 from tests.integration.test_celery_worker import WorkerFactory, wait_for
 
 pytestmark = pytest.mark.usefixtures("archive")
@@ -34,7 +34,7 @@ def carded(world: World) -> World:
 
 def _store(world: World, name: str, **changes: str) -> Series:
     result = instance_ingest(
-        data=with_patient_id(name, CARD, **changes),
+        data=for_patient(name, world.patient, **changes),
         source=IngestSource.STOW,
         institution=world.township,
         user=world.clinic_doctor,

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from imaging.models import IngestSource, Study, ViewingKind, study_subject
 from imaging.selectors import studies_to_reconcile, study_get_for_user
-from imaging.services import IngestStatus, instance_ingest
+from imaging.services import IngestStatus, instance_ingest, study_patient_link
 from server.access import Action, NotFound, actor_for, study_permits
 from server.accounts.models import User
 from server.audit.models import AuditEvent
@@ -179,3 +179,25 @@ def test_the_studies_to_reconcile_are_those_the_policy_lets_each_user_update(
     for user in users:
         listed = studies_to_reconcile(user=user).filter(pk=unmatched.pk).exists()
         assert listed is study_permits(actor_for(user), Action.UPDATE, subject), user.username
+
+
+def test_the_reconcile_pages_say_in_words_why_a_study_is_unmatched(
+    world: World, unmatched: Study
+) -> None:
+    client = _signed_in(world.coordinator)
+    reason = "No patient the storer may see has this health card number."
+    assert reason in client.get(RECONCILE).content.decode()
+    assert reason in client.get(_link_url(unmatched)).content.decode()
+
+    chinese = Client(HTTP_ACCEPT_LANGUAGE="zh-hans")
+    chinese.force_login(world.coordinator)
+    assert "上传方可见的患者中没有此健康卡号。" in chinese.get(RECONCILE).content.decode()
+
+
+def test_linking_a_study_clears_why_it_was_unmatched(
+    world: World, unmatched: Study, west_patient: Patient
+) -> None:
+    assert unmatched.unmatched_reason
+    study_patient_link(user=world.coordinator, study_id=unmatched.pk, patient_id=west_patient.pk)
+    unmatched.refresh_from_db()
+    assert (unmatched.patient_id, unmatched.unmatched_reason) == (west_patient.pk, "")

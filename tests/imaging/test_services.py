@@ -32,6 +32,7 @@ from tests.imaging.conftest import (
     dataset_bytes,
     dicom_dataset,
     dicom_file,
+    for_patient,
     with_patient_id,
 )
 
@@ -57,7 +58,7 @@ def carded(world: World) -> World:
 
 
 def test_instance_ingest_stores_file_once_under_its_sha256(carded: World, archive: Path) -> None:
-    data = with_patient_id("CT_small.dcm", CARD)
+    data = for_patient("CT_small.dcm", carded.patient)
     assert _store(carded, data) is IngestStatus.STORED
     instance = Instance.objects.get()
     assert (archive / instance.storage_name).read_bytes() == data
@@ -70,7 +71,7 @@ def test_instance_ingest_stores_file_once_under_its_sha256(carded: World, archiv
 
 
 def test_instance_ingest_of_identical_bytes_is_a_no_op(carded: World) -> None:
-    data = with_patient_id("CT_small.dcm", CARD)
+    data = for_patient("CT_small.dcm", carded.patient)
     _store(carded, data)
     before = archive_digest()
     assert _store(carded, data) is IngestStatus.ALREADY_STORED
@@ -179,12 +180,12 @@ def test_study_patient_match_lets_only_the_owning_institutions_doctors_match(
 
 def test_ambiguous_health_card_leaves_the_study_unmatched(carded: World) -> None:
     PatientFactory.create(home_institution=carded.township, health_card_number=CARD)
-    _store(carded, with_patient_id("CT_small.dcm", CARD))
+    _store(carded, for_patient("CT_small.dcm", carded.patient))
     assert Study.objects.get().patient_id is None
 
 
 def test_study_visibility_follows_the_patient(carded: World) -> None:
-    _store(carded, with_patient_id("CT_small.dcm", CARD))
+    _store(carded, for_patient("CT_small.dcm", carded.patient))
     uid = Study.objects.get().study_instance_uid
     for user in (carded.clinic_doctor, carded.coordinator):
         study_get_for_user(user=user, study_uid=uid, session="s", kind=ViewingKind.RETRIEVE)
@@ -200,7 +201,7 @@ def test_study_visibility_follows_the_patient(carded: World) -> None:
 
 
 def test_reads_are_audited_once_per_viewing_session(carded: World) -> None:
-    _store(carded, with_patient_id("CT_small.dcm", CARD))
+    _store(carded, for_patient("CT_small.dcm", carded.patient))
     uid = Study.objects.get().study_instance_uid
     for session in ("a", "a", "a", "b"):
         study_get_for_user(
@@ -340,7 +341,7 @@ def test_series_and_instance_search_filter_on_their_own_attributes(library: Worl
 def test_instances_ingest_answers_each_instance_and_writes_nothing_for_refused_ones(
     carded: World,
 ) -> None:
-    first = with_patient_id("CT_small.dcm", CARD)
+    first = for_patient("CT_small.dcm", carded.patient)
     same_study_other_patient = with_patient_id(
         "MR_small.dcm",
         "SOMEONE-ELSE",
@@ -391,7 +392,7 @@ def test_instances_ingest_adds_a_batch_to_a_stored_study_in_one_go(carded: World
 
 @pytest.mark.django_db(transaction=True)
 def test_a_committed_viewing_mark_is_not_looked_up_again(carded: World) -> None:
-    _store(carded, with_patient_id("CT_small.dcm", CARD))
+    _store(carded, for_patient("CT_small.dcm", carded.patient))
     uid = Study.objects.get().study_instance_uid
 
     def read(session: str) -> list[str]:

@@ -12,7 +12,7 @@ from imaging.services import IngestStatus, instance_ingest, series_previews_rend
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 
 pytestmark = pytest.mark.usefixtures("archive")
 CARD = "HC-0066"
@@ -28,7 +28,7 @@ def carded(world: World) -> World:
 
 def _store(world: World, name: str, **changes: str) -> Series:
     result = instance_ingest(
-        data=with_patient_id(name, CARD, **changes),
+        data=for_patient(name, world.patient, **changes),
         source=IngestSource.STOW,
         institution=world.township,
         user=world.clinic_doctor,

@@ -16,7 +16,7 @@ from server.accounts.models import User
 from server.accounts.services import api_token_create
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
-from tests.imaging.conftest import dicom_dataset, with_patient_id
+from tests.imaging.conftest import dicom_dataset, for_patient
 from tests.lib.daphne import daphne_server
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -55,7 +55,7 @@ def _client(server: str, user: User) -> DICOMwebClient:
 
 def _stored(server: str, world: World, *names: str) -> list[pydicom.Dataset]:
     datasets: list[pydicom.Dataset] = [
-        pydicom.dcmread(io.BytesIO(with_patient_id(name, CARD))) for name in names
+        pydicom.dcmread(io.BytesIO(for_patient(name, world.patient))) for name in names
     ]
     response = _client(server, world.clinic_doctor).store_instances(datasets)
     assert "FailedSOPSequence" not in response
