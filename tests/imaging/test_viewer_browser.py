@@ -27,7 +27,7 @@ from imaging.services import (
 from server.directory.services import access_grant_open
 from tests.conftest import World
 from tests.factories import PASSWORD
-from tests.imaging.conftest import with_patient_id
+from tests.imaging.conftest import for_patient
 from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
@@ -146,9 +146,9 @@ def _store(world: World, name: str, images: int = 1, **changes: str) -> Series:
     n = next(_uids)
     for number in range(1, images + 1):
         result = instance_ingest(
-            data=with_patient_id(
+            data=for_patient(
                 name,
-                CARD,
+                world.patient,
                 StudyInstanceUID=f"1.2.826.0.1.3680043.8.498.7701.{n}",
                 SeriesInstanceUID=f"1.2.826.0.1.3680043.8.498.7702.{n}",
                 SOPInstanceUID=f"1.2.826.0.1.3680043.8.498.7703.{n}.{number}",
