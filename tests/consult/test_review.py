@@ -81,6 +81,7 @@ def consult_with_study(world: World, status: Status = Status.UNDER_REVIEW) -> Co
         access_grant_open(
             patient_id=world.patient.pk,
             institution_id=world.county.pk,
+            user_id=world.specialist.pk,
             source_type="consult",
             source_id=str(consult.pk),
             reason=f"Consult {consult.pk}",
