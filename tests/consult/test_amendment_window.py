@@ -13,6 +13,7 @@ from consult.models import ConsultParticipant, ConsultRequest, Disposition, Kind
 from consult.services import (
     OpinionSections,
     consult_acknowledge,
+    consult_grants_sync,
     consult_start_review,
     consult_study_attach,
     opinion_draft_save,
@@ -184,6 +185,7 @@ def test_closing_tells_the_signer_not_the_mdt_members_who_lose_the_consult(
     consult = make_consult(world, Status.OPINION_SIGNED, kind=Kind.MDT)
     member = add_specialist(world, "member")
     ConsultParticipant.objects.create(consult=consult, practitioner=member, is_lead=False)
+    consult_grants_sync(consult=consult)  # as assigning them would
     consult_acknowledge(
         consult_id=consult.pk,
         actor_user=world.clinic_doctor,
