@@ -71,14 +71,16 @@ def test_an_access_grant_opens_the_patients_studies_to_its_holder_not_the_instit
     )
     ct = dicom_dataset("CT_small.dcm")
     assert _found(stored.county) == set()
+    holder = actor_for(stored.specialist)
+    assert holder is not None
     query = query_parse(Level.STUDY, [])
-    found = dimse_search(actor=actor_for(stored.specialist), query=query)
+    found = dimse_search(actor=holder, query=query)
     assert {row.study_instance_uid for row in found if isinstance(row, Study)} == {
         ct.StudyInstanceUID
     }
 
     study_uids = [ct.StudyInstanceUID, dicom_dataset("MR_small.dcm").StudyInstanceUID]
-    retrieval = instances_for_retrieve(actor=actor_for(stored.specialist), study_uids=study_uids)
+    retrieval = instances_for_retrieve(actor=holder, study_uids=study_uids)
     assert [i.sop_instance_uid for i in retrieval.instances] == [ct.SOPInstanceUID]
     assert [s.dicom_patient_id for s in retrieval.denied] == ["NOBODY"]
     modality = instances_for_retrieve(actor=institution_actor(stored.county), study_uids=study_uids)

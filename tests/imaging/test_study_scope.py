@@ -104,7 +104,7 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
         assert set(studies_visible_to(actor).values_list("pk", flat=True)) == allowed
         if user in (signer, colleague, late_signer):
             assert bool(allowed) is (user == signer)
-        if user in (staff[(granted.pk, role)] for role in ROLES):
+        if user in [staff[(granted.pk, role)] for role in ROLES]:
             matched = {study.pk for study in studies if study.patient_id == patient.pk}
             holds = user in (
                 staff[(granted.pk, Role.SPECIALIST)],
