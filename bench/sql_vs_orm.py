@@ -123,10 +123,12 @@ def _seed() -> dict[str, Any]:
         for n in range(20_000)
     )
     now = timezone.now()
+    # A grant names one person (issue 15): practitioner k works at places[k % 30].
     AccessGrant.objects.bulk_create(
         AccessGrant(
             patient=patients[n * 7],
             institution=places[(n + 1) % len(places)],
+            user_id=practitioners[(n + 1) % len(places) + len(places) * (n % 10)].user_id,
             source_type="consult",
             source_id=str(n),
             reason="bench",

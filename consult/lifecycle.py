@@ -29,7 +29,8 @@ R, RT, C, L, X, S = (
 
 # Statuses a consult never leaves (closed may still be marked entered-in-error).
 TERMINAL = frozenset({Status.CANCELLED, Status.EXPIRED, Status.ENTERED_IN_ERROR})
-# Statuses in which the invited side holds an access grant for the patient.
+# Statuses in which the invited doctors no longer work on the consult (declined: it waits for
+# new ones).
 GRANT_ENDING = frozenset({Status.DECLINED, Status.CLOSED, *TERMINAL})
 # Statuses awaiting routing: a department queue shows these.
 AWAITING_ROUTING = frozenset({Status.SUBMITTED, Status.DECLINED})

@@ -1,11 +1,11 @@
 """The one access policy: may this user do this action to this resource?
 
 Every view, API, consumer and task that touches patient data asks here. Rules today:
-staff of the patient's home institution; staff of institutions holding an active access grant
-for the patient (opened and closed by consults and referrals), or the one person a grant names
-(a closed consult's signer, inside the amendment window); coordinators across their
-consortium; nobody else. Callers that may not see an object get `NotFound`, never a
-"forbidden", so its existence does not leak.
+staff of the patient's home institution; the people holding an active access grant for the
+patient (a grant names one person: each person on an open consult or referral, a closed
+consult's signer inside the amendment window; never a whole institution, and every grant
+ends); coordinators across their consortium; nobody else. Callers that may not see an object
+get `NotFound`, never a "forbidden", so its existence does not leak.
 
 Roles are read here only: every other module asks for a named action (`Action`,
 `ConsultAction`), never for a role; tests/server/test_access_boundary.py keeps it so, and
@@ -45,7 +45,7 @@ class Action(StrEnum):
     MANAGE_STUDIES = "manage_studies"
     TAKE_CONSULT_DUTY = "take_consult_duty"  # go on or off duty for automatically routed consults
     VIEW_ACCESS_LOG = "view_access_log"  # who accessed the patient's data (PIPL report)
-    REQUEST_CONSULT = "request_consult"  # invite a consult about a patient one may view
+    REQUEST_CONSULT = "request_consult"  # invite a consult about a patient of one's institution
     # Be invited to consults (named, routed, put on an MDT team) and claim them from one's
     # department queue.
     ANSWER_CONSULTS = "answer_consults"
@@ -103,15 +103,15 @@ def actor_for(user: User | AnonymousUser) -> Actor | None:
 
 def _active_grant_filter() -> Q:
     now = timezone.now()
-    return Q(starts_at__lte=now) & (Q(ends_at__isnull=True) | Q(ends_at__gt=now))
+    return Q(starts_at__lte=now, ends_at__gt=now)
 
 
 def _grants_of(actor: Actor) -> QuerySet[AccessGrant]:
-    """The actor's active grants: its institution's, and those to the actor alone."""
+    """The actor's active grants. A grant names one person (the minimum necessary, PIPL art.
+    28-29), and holds only while they work at the institution it was given in; rows naming no
+    person (whole institutions, before issue 15) open nothing."""
     return AccessGrant.objects.filter(
-        _active_grant_filter(),
-        Q(user__isnull=True) | Q(user_id=actor.user_id),
-        institution_id=actor.institution_id,
+        _active_grant_filter(), user_id=actor.user_id, institution_id=actor.institution_id
     )
 
 
@@ -119,9 +119,10 @@ def _granted_patient_ids(actor: Actor) -> QuerySet[AccessGrant, int]:
     return _grants_of(actor).values_list("patient_id", flat=True)
 
 
-def personal_grant_holders(*, source_type: str, source_id: str) -> frozenset[int]:
-    """The users holding an active grant to them alone from the source: for a closed consult,
-    its signer inside the amendment window. A fact for `ConsultFacts.amender_user_ids`."""
+def grant_holders(*, source_type: str, source_id: str) -> frozenset[int]:
+    """The users holding an active grant from the source: the people on an open consult, the
+    signer of a closed one inside the amendment window. A fact for
+    `ConsultFacts.grant_holder_user_ids`."""
     return frozenset(
         AccessGrant.objects.filter(
             _active_grant_filter(),
@@ -132,8 +133,8 @@ def personal_grant_holders(*, source_type: str, source_id: str) -> frozenset[int
     )
 
 
-def personal_grant_sources(actor: Actor, *, source_type: str) -> list[str]:
-    """The sources (e.g. consult ids) of the actor's active grants to the actor alone."""
+def grant_sources(actor: Actor, *, source_type: str) -> list[str]:
+    """The sources (e.g. consult ids) of the actor's active grants."""
     return list(
         AccessGrant.objects.filter(
             _active_grant_filter(), source_type=source_type, user_id=actor.user_id
@@ -217,8 +218,12 @@ def patient_permits(actor: Actor | None, action: Action, patient: Patient) -> bo
             or _grants_of(actor).filter(patient=patient).exists()
         )
     if action is Action.REQUEST_CONSULT:
-        # Clinicians who may see the patient may invite a consult about them.
-        return actor_permits(actor, action) and patient_permits(actor, Action.VIEW, patient)
+        # Only the patient's own institution (or a coordinator) invites a consult about them:
+        # the holder of another consult's grant would otherwise open a grant of its own, and
+        # keep the patient for ever.
+        return actor_permits(actor, action) and (
+            coordinator or patient.home_institution_id == actor.institution_id
+        )
     return False
 
 
@@ -264,8 +269,8 @@ def consortium_permits(actor: Actor | None, action: Action, consortium_id: int) 
 
 # --- Imaging studies ----------------------------------------------------------------------------
 # A study matched to a patient is visible exactly when the patient is: the home institution's
-# staff, coordinators, and institutions holding an active grant for the patient (a consult the
-# study is attached to opens one for its participants and closes it when the consult ends). An
+# staff, coordinators, and the people holding an active grant for the patient (a consult opens
+# one for each person on it and closes it when their part or the consult ends). An
 # unmatched study is visible only to its owning institution's staff and the consortium's
 # coordinators. Coordinators and the owning institution's admins reconcile an unmatched study
 # (UPDATE); only the owning institution's admins delete an erroneous study (MANAGE_STUDIES).
@@ -393,6 +398,7 @@ class ConsultFacts:
 
     consortium_id: int
     patient_id: int
+    patient_home_institution_id: int
     inviting_institution_id: int
     requester_user_id: int
     invited_user_ids: frozenset[int]
@@ -400,10 +406,11 @@ class ConsultFacts:
     queue_user_ids: frozenset[int]  # specialists of the target department queue
     department_head_user_ids: frozenset[int]  # heads of the target or assignees' departments
     is_open: bool  # not declined, closed or ended: its participants still work on it
-    # Closed (acknowledged by the requester): the invited side's access has ended, except for
-    # `amender_user_ids`, the signer while the amendment window lasts (a personal grant).
-    is_closed: bool = False
-    amender_user_ids: frozenset[int] = frozenset()
+    is_closed: bool = False  # acknowledged by the requester
+    # The people holding the consult's live grant for its patient: those on it while it is open
+    # (participants, the queue while it is queued, department heads), the signer inside the
+    # amendment window once it is closed. The invited side reads the consult only through it.
+    grant_holder_user_ids: frozenset[int] = frozenset()
 
 
 def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFacts) -> bool:
@@ -412,39 +419,40 @@ def consult_permits(actor: Actor | None, action: ConsultAction, facts: ConsultFa
         return False
     coordinator = actor_permits(actor, Action.COORDINATE_CONSULTS)
     user_id = actor.user_id
-    # Once the consult is closed, the invited side (the invited doctors and their department
-    # heads) lose it, but for its signer inside the amendment window: reading it (with its
-    # patient and studies) and amending the opinion.
-    invited = user_id in facts.invited_user_ids and (
-        not facts.is_closed or user_id in facts.amender_user_ids
+    # The requesting side is the patient's home institution, which owns the patient and keeps
+    # the consult. A consult requested from elsewhere (possible before issue 15) gives its
+    # requesting side nothing.
+    home_side = (
+        actor.institution_id == facts.inviting_institution_id == facts.patient_home_institution_id
     )
+    requester = user_id == facts.requester_user_id and (home_side or coordinator)
+    # The invited side (invited doctors, the department queue, department heads) reads the
+    # consult only while it holds the consult's grant for the patient: once the grant ends (the
+    # consult ended or closed, the person left it, the grant ran out) nothing of it is theirs,
+    # but for the signer inside the amendment window.
+    holder = user_id in facts.grant_holder_user_ids
+    invited = holder and user_id in facts.invited_user_ids
     lead = user_id == facts.lead_user_id and invited
+    queued = holder and user_id in facts.queue_user_ids
+    head = holder and user_id in facts.department_head_user_ids and not facts.is_closed
     if action is ConsultAction.VIEW:
-        return (
-            coordinator
-            or actor.institution_id == facts.inviting_institution_id
-            or invited
-            or user_id in facts.queue_user_ids
-            or (user_id in facts.department_head_user_ids and not facts.is_closed)
-        )
+        return coordinator or home_side or invited or queued or head
     if action is ConsultAction.REQUEST:
-        return user_id == facts.requester_user_id
+        return requester
     if action is ConsultAction.ROUTE:
-        return coordinator or user_id in facts.department_head_user_ids
+        return coordinator or head
     if action is ConsultAction.CLAIM:
-        return user_id in facts.queue_user_ids and actor_permits(actor, Action.ANSWER_CONSULTS)
+        return queued and actor_permits(actor, Action.ANSWER_CONSULTS)
     if action in (ConsultAction.RESPOND, ConsultAction.SIGN):
         return lead
     if action is ConsultAction.CONTRIBUTE:
         return invited
     if action is ConsultAction.ATTACH_STUDY:
-        return user_id == facts.requester_user_id or invited
+        return requester or invited
     if action is ConsultAction.CORRECT:
-        return coordinator or user_id == facts.requester_user_id
+        return coordinator or requester
     if action is ConsultAction.REVIEW:
         # Only the people working on the consult; coordinators and department heads, who may
         # view it, do not join the shared review of its images.
-        return facts.is_open and (
-            user_id == facts.requester_user_id or user_id in facts.invited_user_ids
-        )
+        return facts.is_open and (requester or invited)
     return False

@@ -391,6 +391,13 @@ CONSULT_MESSAGE_CHANNEL = env_str(
     "CONSULT_MESSAGE_CHANNEL", default="consult.messaging.LoggingMessageChannel"
 )
 
+# Days an access grant lasts (the people on an open consult or referral reading its patient):
+# every grant ends. A consult renews its grants each time it moves, and ends them when it ends;
+# one that has not moved for this long loses its invited side until it moves again.
+ACCESS_GRANT_DAYS = env_int("ACCESS_GRANT_DAYS", default=90)
+if ACCESS_GRANT_DAYS < 1:
+    raise EnvError("ACCESS_GRANT_DAYS must be 1 or more: every grant ends.")
+
 # Days after a consult closes in which its signer may still amend the opinion, and so keeps
 # reading the consult, its patient and its studies (a grant to them alone); then nobody on the
 # invited side does.

@@ -118,8 +118,7 @@ def _study_scope_staff_sql() -> str:
         f"({{patient}} IN (SELECT {p['id']} FROM {p} WHERE {p['consortium']} = %s"  # noqa: S608  # names from _meta
         f" AND ({p['home_institution']} = %s OR {p['id']} IN (SELECT {g['patient']}"
         f" FROM {g} WHERE {g['institution']} = %s"
-        f" AND ({g['user']} IS NULL OR {g['user']} = %s) AND {g['starts_at']} <= %s"
-        f" AND ({g['ends_at']} IS NULL OR {g['ends_at']} > %s))))"
+        f" AND {g['user']} = %s AND {g['starts_at']} <= %s AND {g['ends_at']} > %s)))"
         f" OR ({{patient}} IS NULL AND {{institution}} = %s))"
     )
 
@@ -135,8 +134,8 @@ def study_scope_of_staff(
     *, consortium_id: int, institution_id: int, user_id: int, now: datetime
 ) -> tuple[str, list[object]]:
     """The studies an institution's staff member sees, as `study_scope_of_coordinator` gives
-    them: the studies of the consortium's patients of the institution or granted to it (or to
-    the user alone) at `now`, and the unmatched studies the institution owns."""
+    them: the studies of the consortium's patients of the institution or granted to the user
+    in it at `now`, and the unmatched studies the institution owns."""
     return _study_scope_staff_sql(), [
         consortium_id,
         institution_id,

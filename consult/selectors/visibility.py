@@ -17,8 +17,8 @@ from server.access import (
     actor_for,
     actor_permits,
     consult_permits,
-    personal_grant_holders,
-    personal_grant_sources,
+    grant_holders,
+    grant_sources,
     practitioners_permitted,
 )
 from server.accounts.models import User
@@ -48,6 +48,39 @@ def consult_queue_user_ids(*, consult: ConsultRequest) -> frozenset[int]:
     )
 
 
+def _department_heads(
+    consult: ConsultRequest, participant_department_ids: set[int | None]
+) -> QuerySet[Department]:
+    department_ids = set(participant_department_ids)
+    if consult.target_department_id is not None:
+        department_ids.add(consult.target_department_id)
+    return Department.objects.filter(pk__in=department_ids, head__isnull=False)
+
+
+def consult_grant_holders(*, consult: ConsultRequest) -> dict[int, int]:
+    """The people the consult's grant for its patient goes to now, as user id -> the institution
+    they work at: while it is open, its active participants and the heads of their and the
+    target department; while it waits for routing, the target department's queue (and, when
+    just submitted, the specialist it names). Nobody once it has closed or ended: the signer's
+    amendment window is opened apart."""
+    if consult.status in (Status.DRAFT, Status.CLOSED, *TERMINAL):
+        return {}
+    active = consult.participants.filter(ended_at__isnull=True).values_list(
+        "practitioner__user_id", "practitioner__institution_id", "practitioner__department_id"
+    )
+    holders = {user_id: institution_id for user_id, institution_id, _ in active}
+    heads = _department_heads(consult, {department for _, _, department in active})
+    holders.update(heads.values_list("head__user_id", "head__institution_id"))
+    queue = consult_queue_user_ids(consult=consult)
+    holders.update(
+        Practitioner.objects.filter(user_id__in=queue).values_list("user_id", "institution_id")
+    )
+    named = consult.target_practitioner
+    if consult.status == Status.SUBMITTED and named is not None and named.is_active:
+        holders[named.user_id] = named.institution_id
+    return holders
+
+
 def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
     """Describe the consult for `server.access.consult_permits`."""
     active = list(
@@ -55,15 +88,13 @@ def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
             "practitioner__user_id", "is_lead", "practitioner__department_id"
         )
     )
-    department_ids: set[int | None] = {d for _, _, d in active}
-    if consult.target_department_id is not None:
-        department_ids.add(consult.target_department_id)
-    heads = Department.objects.filter(pk__in=department_ids, head__isnull=False).values_list(
+    heads = _department_heads(consult, {d for _, _, d in active}).values_list(
         "head__user_id", flat=True
     )
     return ConsultFacts(
         consortium_id=consult.consortium_id,
         patient_id=consult.patient_id,
+        patient_home_institution_id=consult.patient.home_institution_id,
         inviting_institution_id=consult.inviting_institution_id,
         requester_user_id=consult.requester.user_id,
         invited_user_ids=frozenset(u for u, _, _ in active),
@@ -72,9 +103,7 @@ def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
         department_head_user_ids=frozenset(heads),
         is_open=consult.status not in GRANT_ENDING,
         is_closed=consult.status == Status.CLOSED,
-        amender_user_ids=personal_grant_holders(source_type=GRANT_SOURCE, source_id=str(consult.pk))
-        if consult.status == Status.CLOSED
-        else frozenset(),
+        grant_holder_user_ids=grant_holders(source_type=GRANT_SOURCE, source_id=str(consult.pk)),
     )
 
 
@@ -152,30 +181,35 @@ def consults_visible_to(actor: Actor | None) -> QuerySet[ConsultRequest]:
         "department_id", flat=True
     )
     department_id = practitioner.first()
-    # A closed consult leaves the invited side, but for its signer inside the amendment window.
-    amending = [int(i) for i in personal_grant_sources(actor, source_type=GRANT_SOURCE)]
-    rule = (
-        Q(inviting_institution_id=actor.institution_id)
-        | (
+    # The invited side reads a consult only while holding its grant for the patient (which a
+    # closed consult keeps for its signer inside the amendment window); the requesting side is
+    # the patient's home institution.
+    holding = [int(i) for i in grant_sources(actor, source_type=GRANT_SOURCE)]
+    rule = Q(
+        inviting_institution_id=actor.institution_id,
+        patient__home_institution_id=actor.institution_id,
+    ) | (
+        Q(pk__in=holding)
+        & (
             Q(
                 participants__practitioner_id=actor.practitioner_id,
                 participants__ended_at__isnull=True,
             )
-            & (~Q(status=Status.CLOSED) | Q(pk__in=amending))
-        )
-        | (
-            (
-                Q(target_department__head_id=actor.practitioner_id)
-                | Q(
-                    participants__practitioner__department__head_id=actor.practitioner_id,
-                    participants__ended_at__isnull=True,
+            | (
+                (
+                    Q(target_department__head_id=actor.practitioner_id)
+                    | Q(
+                        participants__practitioner__department__head_id=actor.practitioner_id,
+                        participants__ended_at__isnull=True,
+                    )
                 )
+                & ~Q(status=Status.CLOSED)
             )
-            & ~Q(status=Status.CLOSED)
         )
     )
     if department_id is not None and actor_permits(actor, Action.ANSWER_CONSULTS):
         rule |= Q(
+            pk__in=holding,
             target_kind=TargetKind.DEPARTMENT,
             target_department_id=department_id,
             status__in=AWAITING_ROUTING,

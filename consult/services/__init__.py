@@ -47,7 +47,7 @@ from consult.services.routing import (
     specialist_duty_set,
 )
 from consult.services.studies import consult_study_attach
-from consult.services.transitions import Assignment, consult_transition
+from consult.services.transitions import Assignment, consult_grants_sync, consult_transition
 
 __all__ = [
     "Assignment",
@@ -68,6 +68,7 @@ __all__ = [
     "consult_deadlines_sweep",
     "consult_decline",
     "consult_draft_update",
+    "consult_grants_sync",
     "consult_least_loaded_specialist",
     "consult_list_record",
     "consult_mark_entered_in_error",

@@ -14,7 +14,6 @@ from consult.errors import InvalidTransition, NotQualified, SessionNotOpen
 from consult.events import ConsultStatusChanged, ConsultWorklistChanged, Worklist, consult_group
 from consult.lifecycle import (
     AWAITING_ROUTING,
-    GRANT_ENDING,
     PAUSABLE,
     TERMINAL,
     Party,
@@ -34,7 +33,7 @@ from consult.models import (
     TargetKind,
 )
 from consult.selectors import consult_facts, consult_queue_user_ids
-from consult.selectors.visibility import GRANT_SOURCE
+from consult.selectors.visibility import GRANT_SOURCE, consult_grant_holders
 from consult.services.eligibility import ineligibility
 from consult.services.notices import consult_notification_subject
 from consult.sessions import WindowState, session_join_window
@@ -44,7 +43,7 @@ from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
 from server.directory.models import Practitioner
-from server.directory.services import access_grant_close, access_grant_open
+from server.directory.services import access_grants_sync
 from server.lib.events import (
     coordinators_group,
     department_group,
@@ -285,37 +284,20 @@ def _apply(
     return ended
 
 
-def _sync_grants(consult: ConsultRequest) -> None:
-    """The invited side may see the patient exactly while the consult is active for it."""
+def consult_grants_sync(*, consult: ConsultRequest) -> None:
+    """Give the consult's grant for its patient to the people on it now, renewed for
+    ACCESS_GRANT_DAYS, and end it for everyone else (the minimum necessary: never a whole
+    institution). Once closed, its signer alone keeps it for the amendment window."""
     source_id = str(consult.pk)
-    if consult.status in GRANT_ENDING or consult.status == Status.DRAFT:
-        access_grant_close(source_type=GRANT_SOURCE, source_id=source_id)
-        if consult.status == Status.CLOSED:
-            _keep_for_signer(consult)
-        return
-    institution_ids = set(
-        consult.participants.filter(ended_at__isnull=True).values_list(
-            "practitioner__institution_id", flat=True
-        )
-    )
-    if consult.status in AWAITING_ROUTING:
-        if consult.target_kind == TargetKind.DEPARTMENT and consult.target_department:
-            institution_ids.add(consult.target_department.institution_id)
-        if consult.target_kind == TargetKind.SPECIALIST and consult.target_practitioner:
-            institution_ids.add(consult.target_practitioner.institution_id)
-    for institution_id in institution_ids:
-        access_grant_open(
+    if consult.status != Status.CLOSED:
+        access_grants_sync(
             patient_id=consult.patient_id,
-            institution_id=institution_id,
             source_type=GRANT_SOURCE,
             source_id=source_id,
+            holders=consult_grant_holders(consult=consult),
             reason=f"Consult {consult.pk}",
         )
-
-
-def _keep_for_signer(consult: ConsultRequest) -> None:
-    """The signer of the closed consult's opinion keeps its patient (and so its studies) for
-    the amendment window, alone of their institution."""
+        return
     latest = (
         OpinionVersion.objects.filter(opinion__consult=consult, signed_by__isnull=False)
         .select_related("signed_by")
@@ -323,14 +305,13 @@ def _keep_for_signer(consult: ConsultRequest) -> None:
         .first()
     )
     signer = latest.signed_by if latest is not None else None
-    if signer is None or not signer.is_active:
-        return
-    access_grant_open(
+    access_grants_sync(
         patient_id=consult.patient_id,
-        institution_id=signer.institution_id,
-        user_id=signer.user_id,
         source_type=GRANT_SOURCE,
-        source_id=str(consult.pk),
+        source_id=source_id,
+        holders={signer.user_id: signer.institution_id}
+        if signer is not None and signer.is_active
+        else {},
         reason=f"Consult {consult.pk}: amendment window",
         ends_at=timezone.now() + timedelta(days=settings.CONSULT_AMENDMENT_DAYS),
     )
@@ -490,7 +471,7 @@ def consult_transition(
         reason=reason,
         at=now,
     )
-    _sync_grants(consult)
+    consult_grants_sync(consult=consult)
     actor = actor_for(actor_user) if actor_user else None
     audit_record(
         user=actor_user,

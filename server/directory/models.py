@@ -1,6 +1,6 @@
 """The consortium directory: institutions, departments, practitioners, patients, grants."""
 
-from datetime import date
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -253,13 +253,20 @@ class PatientDuplicate(models.Model):
         return f"{self.new_patient_id}~{self.existing_patient_id} ({self.status})"
 
 
+def access_grant_default_end() -> datetime:
+    """When a grant opened now ends unless its source renews or closes it first."""
+    return timezone.now() + timedelta(days=settings.ACCESS_GRANT_DAYS)
+
+
 class AccessGrant(models.Model):
-    """Access to one patient opened by a consult or referral, for as long as it is active."""
+    """Access to one patient for one person, opened by a consult or referral: from its start
+    until its end (every grant has one), or until its source closes it."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="access_grants")
+    # Where the person works: the grant holds only while they work there.
     institution = models.ForeignKey(Institution, on_delete=models.CASCADE, related_name="+")
-    # Set for a grant to one person of the institution rather than all its staff: a closed
-    # consult's signer, for the window in which they may still amend their opinion.
+    # The person the grant is for. Rows from before issue 15 name none and gave the whole
+    # institution the patient; they are ended, and the policy reads no such row.
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -271,11 +278,12 @@ class AccessGrant(models.Model):
     source_id = models.CharField(max_length=64)
     reason = models.CharField(max_length=200)
     starts_at = models.DateTimeField(default=timezone.now)
-    ends_at = models.DateTimeField(null=True, blank=True)
+    ends_at = models.DateTimeField(default=access_grant_default_end)
 
     class Meta:
         indexes = [
             models.Index(fields=["institution", "patient"]),
+            models.Index(fields=["user", "patient"]),
             models.Index(fields=["source_type", "source_id"]),
         ]
         constraints = [

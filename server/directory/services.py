@@ -2,6 +2,7 @@
 
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -33,6 +34,7 @@ from server.directory.models import (
     Patient,
     PatientDuplicate,
     Practitioner,
+    access_grant_default_end,
 )
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
@@ -288,28 +290,103 @@ def patient_duplicate_resolve(*, user: User, duplicate_id: int, merge: bool) -> 
     return duplicate
 
 
-@transaction.atomic
-def access_grant_open(
+def _grant_renew(
     *,
     patient_id: int,
     institution_id: int,
+    user_id: int,
     source_type: str,
     source_id: str,
     reason: str,
-    user_id: int | None = None,
-    ends_at: datetime | None = None,
+    ends_at: datetime,
+    now: datetime,
 ) -> AccessGrant:
-    """Give an institution's staff access to a patient for as long as the source is active,
-    or only one of them (`user_id`), or only until `ends_at`."""
-    grant, _ = AccessGrant.objects.update_or_create(
+    grant = AccessGrant.objects.filter(
         source_type=source_type,
         source_id=source_id,
         institution_id=institution_id,
         user_id=user_id,
         patient_id=patient_id,
-        defaults={"reason": reason, "ends_at": ends_at},
-    )
+    ).first()
+    if grant is None:
+        return AccessGrant.objects.create(
+            source_type=source_type,
+            source_id=source_id,
+            institution_id=institution_id,
+            user_id=user_id,
+            patient_id=patient_id,
+            reason=reason,
+            starts_at=now,
+            ends_at=ends_at,
+        )
+    if grant.ends_at <= now:
+        # Opened again after it ended: the gap between stays on record as no access.
+        grant.starts_at = now
+    grant.reason, grant.ends_at = reason, ends_at
+    grant.save(update_fields=["starts_at", "reason", "ends_at"])
     return grant
+
+
+@transaction.atomic
+def access_grant_open(
+    *,
+    patient_id: int,
+    institution_id: int,
+    user_id: int,
+    source_type: str,
+    source_id: str,
+    reason: str,
+    ends_at: datetime | None = None,
+) -> AccessGrant:
+    """Give one person of an institution access to a patient from now until `ends_at`
+    (by default ACCESS_GRANT_DAYS from now), or until the source closes it; opening it again
+    renews it."""
+    now = timezone.now()
+    return _grant_renew(
+        patient_id=patient_id,
+        institution_id=institution_id,
+        user_id=user_id,
+        source_type=source_type,
+        source_id=source_id,
+        reason=reason,
+        ends_at=ends_at or access_grant_default_end(),
+        now=now,
+    )
+
+
+@transaction.atomic
+def access_grants_sync(
+    *,
+    patient_id: int,
+    source_type: str,
+    source_id: str,
+    holders: Mapping[int, int],
+    reason: str,
+    ends_at: datetime | None = None,
+) -> None:
+    """Make the source's active grants exactly `holders` (user id -> the institution they
+    work at), each renewed until `ends_at` (by default ACCESS_GRANT_DAYS from now); end
+    everyone else's."""
+    now = timezone.now()
+    active = AccessGrant.objects.filter(
+        source_type=source_type, source_id=source_id, ends_at__gt=now
+    )
+    for grant in active:
+        held = grant.user_id is not None and holders.get(grant.user_id) == grant.institution_id
+        if not held or grant.patient_id != patient_id:
+            grant.ends_at = now
+            grant.save(update_fields=["ends_at"])
+    for user_id, institution_id in holders.items():
+        _grant_renew(
+            patient_id=patient_id,
+            institution_id=institution_id,
+            user_id=user_id,
+            source_type=source_type,
+            source_id=source_id,
+            reason=reason,
+            ends_at=ends_at or access_grant_default_end(),
+            now=now,
+        )
 
 
 @transaction.atomic
@@ -318,5 +395,5 @@ def access_grant_close(*, source_type: str, source_id: str) -> int:
     returns how many were."""
     now = timezone.now()
     return AccessGrant.objects.filter(
-        Q(ends_at__isnull=True) | Q(ends_at__gt=now), source_type=source_type, source_id=source_id
+        source_type=source_type, source_id=source_id, ends_at__gt=now
     ).update(ends_at=now)

@@ -20,6 +20,7 @@ from consult.models import (
     TargetKind,
     Urgency,
 )
+from consult.services import consult_grants_sync
 from server.accounts.models import User
 from server.directory.models import Practitioner, Role, Specialty, Title
 from tests.conftest import World
@@ -78,6 +79,8 @@ def make_consult(world: World, status: Status = Status.DRAFT, **fields: Any) -> 
         consult.save()
     if status in (Status.OPINION_SIGNED, Status.CLOSED):
         sign_directly(consult, specialist)
+    # The grants its moves would have opened for the people on it.
+    consult_grants_sync(consult=consult)
     return consult
 
 

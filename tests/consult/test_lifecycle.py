@@ -168,7 +168,9 @@ def test_invited_institution_holds_a_grant_only_while_the_consult_is_active(
         assignment=Assignment(practitioner_ids=(specialist_id,), lead_id=specialist_id),
     )
     grant = AccessGrant.objects.get(source_type="consult", source_id=str(consult.pk))
-    assert (grant.institution_id, grant.ends_at) == (world.county.pk, None)
+    # To the specialist on it, not their whole hospital, and never without an end.
+    assert (grant.institution_id, grant.user_id) == (world.county.pk, world.specialist.pk)
+    assert grant.ends_at > timezone.now()
     consult_transition(
         consult_id=consult.pk, actor_user=world.clinic_doctor, to=Status.CANCELLED, reason="好转"
     )

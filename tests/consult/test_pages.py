@@ -17,7 +17,7 @@ from consult.models import (
     OpinionVersion,
     Status,
 )
-from consult.services import opinion_version_intact
+from consult.services import consult_grants_sync, opinion_version_intact
 from server.accounts.models import User
 from server.audit.models import AuditEvent, AuditOutcome
 from tests.conftest import World
@@ -474,6 +474,7 @@ def test_mdt_member_contributes_but_cannot_sign(client: Client, world: World) ->
     consult = make_consult(world, Status.UNDER_REVIEW, kind=Kind.MDT, target_kind="consult_centre")
     member = add_specialist(world, "member")
     ConsultParticipant.objects.create(consult=consult, practitioner=member)
+    consult_grants_sync(consult=consult)  # as assigning them would
     edit = reverse("consults:opinion_edit", kwargs={"consult_id": consult.pk})
 
     page = _signed_in(client, member.user).get(edit)

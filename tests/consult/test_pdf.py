@@ -3,7 +3,7 @@
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +21,7 @@ from consult.services import (
     opinion_sign,
 )
 from server.audit.models import AuditEvent, AuditOutcome
+from server.directory.models import AccessGrant
 from tests.conftest import World
 from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
@@ -48,10 +49,20 @@ def _client(username: str) -> Client:
     return client
 
 
+@pytest.fixture(autouse=True)
+def _grants_outlast_the_signing_date(settings: object) -> None:
+    """The opinions are signed at SIGNED_UTC, months ago: the grants the signature renewed then
+    must still hold today."""
+    settings.ACCESS_GRANT_DAYS = 3650  # type: ignore[attr-defined]  # pytest-django settings
+
+
 def _signed(world: World) -> ConsultRequest:
     consult = make_consult(world, Status.ACCEPTED)
     consult_start_review(consult_id=consult.pk, actor_user=world.specialist)
     opinion_draft_save(consult_id=consult.pk, actor_user=world.specialist, sections=SECTIONS)
+    # The signature is dated in the past: the specialist's grant has to hold by then.
+    grants = AccessGrant.objects.filter(source_type="consult", source_id=str(consult.pk))
+    grants.update(starts_at=SIGNED_UTC - timedelta(days=1))
     with time_machine.travel(SIGNED_UTC, tick=False):
         opinion_sign(consult_id=consult.pk, actor_user=world.specialist, password=PASSWORD)
     return consult

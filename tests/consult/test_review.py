@@ -29,7 +29,12 @@ from consult.models import (
     ReviewPresence,
     Status,
 )
-from consult.services import opinion_draft_save, opinion_sign, opinion_version_intact
+from consult.services import (
+    consult_grants_sync,
+    opinion_draft_save,
+    opinion_sign,
+    opinion_version_intact,
+)
 from consult.services.opinions import OpinionSections, opinion_canonical
 from consult.services.review import (
     review_handover,
@@ -81,6 +86,7 @@ def consult_with_study(world: World, status: Status = Status.UNDER_REVIEW) -> Co
         access_grant_open(
             patient_id=world.patient.pk,
             institution_id=world.county.pk,
+            user_id=world.specialist.pk,
             source_type="consult",
             source_id=str(consult.pk),
             reason=f"Consult {consult.pk}",
@@ -196,6 +202,7 @@ def test_a_lead_who_leaves_passes_the_lead_to_whoever_was_there_longest(world: W
     consult = consult_with_study(world)
     member = add_specialist(world, "member")
     ConsultParticipant.objects.create(consult=consult, practitioner=member)
+    consult_grants_sync(consult=consult)  # as assigning them would
     _join(consult, world.specialist, "c.lead")
     _join(consult, world.clinic_doctor, "c.first")
     _join(consult, member.user, "c.second")
@@ -226,6 +233,7 @@ def test_a_lead_whose_server_died_stops_leading_once_silent_while_pings_keep_oth
     consult = consult_with_study(world)
     member = add_specialist(world, "member")
     ConsultParticipant.objects.create(consult=consult, practitioner=member)
+    consult_grants_sync(consult=consult)  # as assigning them would
     time_machine.move_to(timezone.now(), tick=False)
     # The lead's daphne process dies: no leave ever arrives for its socket.
     _join(consult, world.specialist, "c.crashed")

@@ -123,6 +123,7 @@ def consult_ct(world: World, settings: Any, archive_root: Path) -> ConsultReques
     access_grant_open(
         patient_id=world.patient.pk,
         institution_id=world.county.pk,
+        user_id=world.specialist.pk,
         source_type="consult",
         source_id=str(consult.pk),
         reason=f"Consult {consult.pk}",

@@ -4,6 +4,7 @@ from django.contrib.auth.models import AnonymousUser
 
 from consult.models import ConsultParticipant, ConsultRequest, Kind, Status, TargetKind
 from consult.selectors import consult_facts, consults_visible_to
+from consult.services import consult_grants_sync
 from server.access import ConsultAction, actor_for, consult_permits
 from server.accounts.models import User
 from server.directory.models import Specialty
@@ -70,6 +71,7 @@ def _scene(world: World) -> tuple[list[ConsultRequest], list[User | AnonymousUse
         target_practitioner=None,
     )
     ConsultParticipant.objects.create(consult=mdt, practitioner=cardiologist)
+    consult_grants_sync(consult=mdt)  # as assigning them would
     ended = make_consult(world, Status.DECLINED)
     ended.participants.update(ended_at=mdt.created_at)
     consults += [mdt, ended]

@@ -7,7 +7,7 @@ from imaging.models import CallingAETitle, IngestSource, Study
 from imaging.qido import Level, query_parse
 from imaging.selectors import calling_ae_get, dimse_search, instances_for_retrieve
 from imaging.services import IngestResult, instance_ingest
-from server.access import institution_actor
+from server.access import actor_for, institution_actor
 from server.directory.models import AccessGrant, Institution
 from tests.conftest import World
 from tests.imaging.conftest import dataset_bytes, dicom_dataset, for_patient, with_patient_id
@@ -55,23 +55,36 @@ def test_institution_sees_its_studies_but_never_a_coordinators_view(stored: Worl
     assert _found(stored.other_township) == set()
 
 
-def test_an_access_grant_opens_the_patients_studies_to_the_institution(stored: World) -> None:
+def test_an_access_grant_opens_the_patients_studies_to_its_holder_not_the_institution(
+    stored: World,
+) -> None:
+    """A grant names a person (the minimum necessary): the granted hospital's modalities, acting
+    for the whole institution, see nothing of the patient; the person the grant names finds and
+    retrieves their studies."""
     AccessGrant.objects.create(
         patient=stored.patient,
         institution=stored.county,
+        user=stored.specialist,
         source_type="consult",
         source_id="1",
         reason="consult 1",
     )
     ct = dicom_dataset("CT_small.dcm")
-    assert _found(stored.county) == {ct.StudyInstanceUID}
+    assert _found(stored.county) == set()
+    holder = actor_for(stored.specialist)
+    assert holder is not None
+    query = query_parse(Level.STUDY, [])
+    found = dimse_search(actor=holder, query=query)
+    assert {row.study_instance_uid for row in found if isinstance(row, Study)} == {
+        ct.StudyInstanceUID
+    }
 
-    retrieval = instances_for_retrieve(
-        actor=institution_actor(stored.county),
-        study_uids=[ct.StudyInstanceUID, dicom_dataset("MR_small.dcm").StudyInstanceUID],
-    )
+    study_uids = [ct.StudyInstanceUID, dicom_dataset("MR_small.dcm").StudyInstanceUID]
+    retrieval = instances_for_retrieve(actor=holder, study_uids=study_uids)
     assert [i.sop_instance_uid for i in retrieval.instances] == [ct.SOPInstanceUID]
     assert [s.dicom_patient_id for s in retrieval.denied] == ["NOBODY"]
+    modality = instances_for_retrieve(actor=institution_actor(stored.county), study_uids=study_uids)
+    assert modality.instances == []
 
 
 def test_a_modality_may_not_add_to_a_study_its_institution_cannot_see(stored: World) -> None:

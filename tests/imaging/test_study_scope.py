@@ -35,10 +35,18 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
     foreign = InstitutionFactory.create()
     patient = PatientFactory.create(home_institution=home)
     stranger = PatientFactory.create(home_institution=foreign)
+    staff = {
+        (place.pk, role): PractitionerFactory.create(institution=place, role_list=[role]).user
+        for place in (home, sibling, granted, grant_ended, foreign)
+        for role in ROLES
+    }
+    # A consult's grant goes to the person on it, not to their colleagues (the minimum
+    # necessary): the specialists of the granted hospitals hold one, their colleagues do not.
     for place, consult in ((granted, "1"), (grant_ended, "2")):
         access_grant_open(
             patient_id=patient.pk,
             institution_id=place.pk,
+            user_id=staff[(place.pk, Role.SPECIALIST)].pk,
             source_type="consult",
             source_id=consult,
             reason=f"consult {consult}",
@@ -82,11 +90,7 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
         )
         for index, (owner, matched) in enumerate(owners_and_patients)
     ]
-    users: list[User | AnonymousUser] = [
-        PractitionerFactory.create(institution=place, role_list=[role]).user
-        for place in (home, sibling, granted, grant_ended, foreign)
-        for role in ROLES
-    ]
+    users: list[User | AnonymousUser] = list(staff.values())
     users += [signer, colleague, late_signer]
     users += [AnonymousUser(), UserFactory.create()]  # signed out; not a practitioner
     seen_by_anyone = set()
@@ -100,6 +104,13 @@ def test_the_searched_scope_is_exactly_the_studies_each_user_may_view(db: None) 
         assert set(studies_visible_to(actor).values_list("pk", flat=True)) == allowed
         if user in (signer, colleague, late_signer):
             assert bool(allowed) is (user == signer)
+        if user in [staff[(granted.pk, role)] for role in ROLES]:
+            matched = {study.pk for study in studies if study.patient_id == patient.pk}
+            holds = user in (
+                staff[(granted.pk, Role.SPECIALIST)],
+                staff[(granted.pk, Role.COORDINATOR)],
+            )
+            assert (matched <= allowed) is holds
         seen_by_anyone |= allowed
     assert seen_by_anyone == {study.pk for study in studies}  # the foreign study: its coordinator
 
@@ -117,9 +128,11 @@ def test_the_staff_scope_holds_a_grant_from_its_start_until_its_end(db: None) ->
     patient = PatientFactory.create(home_institution=home)
     starts_at = timezone.now()
     ends_at = starts_at + timedelta(hours=1)
+    holder, colleague = (PractitionerFactory.create(institution=granted).user for _ in range(2))
     AccessGrant.objects.create(
         patient=patient,
         institution=granted,
+        user=holder,
         source_type="consult",
         source_id="1",
         reason="consult 1",
@@ -137,7 +150,6 @@ def test_the_staff_scope_holds_a_grant_from_its_start_until_its_end(db: None) ->
             ((home, patient), (home, None), (granted, None))
         )
     )
-    colleague = PractitionerFactory.create(institution=granted).user
     for now, seen in (
         (starts_at - timedelta(microseconds=1), {ours.pk}),
         (starts_at, {ours.pk, matched.pk}),
@@ -149,12 +161,21 @@ def test_the_staff_scope_holds_a_grant_from_its_start_until_its_end(db: None) ->
                 *study_scope_of_staff(
                     consortium_id=consortium.pk,
                     institution_id=granted.pk,
-                    user_id=colleague.pk,
+                    user_id=holder.pk,
                     now=now,
                 )
             )
             == seen
         )
+        # The grant is the holder's alone: their colleague sees only their institution's own.
+        assert _in_scope(
+            *study_scope_of_staff(
+                consortium_id=consortium.pk,
+                institution_id=granted.pk,
+                user_id=colleague.pk,
+                now=now,
+            )
+        ) == {ours.pk}
     home_staff = _in_scope(
         *study_scope_of_staff(
             consortium_id=consortium.pk, institution_id=home.pk, user_id=0, now=starts_at

@@ -174,6 +174,7 @@ def consult_ct(carded: World) -> Series:
     access_grant_open(
         patient_id=carded.patient.pk,
         institution_id=carded.county.pk,
+        user_id=carded.specialist.pk,
         source_type="consult",
         source_id="1",
         reason="Consult 1",

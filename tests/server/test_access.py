@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 
@@ -20,10 +21,10 @@ from server.access import (
     actor_permits,
     consortium_permits,
     consult_permits,
+    grant_holders,
     institution_permits,
     patient_permits,
     patients_visible_to,
-    personal_grant_holders,
     practitioners_permitted,
     roles_permit,
     study_permits,
@@ -49,18 +50,23 @@ from tests.factories import (
 )
 
 ROLES = [Role.CLINIC_DOCTOR, Role.SPECIALIST, Role.COORDINATOR, Role.INSTITUTION_ADMIN]
-PLACES = ["home", "sibling", "granted", "grant_ended", "foreign"]
+PLACES = ["home", "sibling", "granted", "colleague_granted", "grant_ended", "foreign"]
 C, S, K, A = ROLES  # short names for the table below
 
 # Which roles may act, per place of the actor's institution relative to the patient.
 #   home: the patient's home township        sibling: another township of the consortium
-#   granted: a county hospital with an active grant (open consult or referral)
+#   granted: a county hospital whose staff here hold an active grant (they are on an open
+#       consult or referral)
+#   colleague_granted: a county hospital where a colleague holds an active grant and the actor
+#       does not (a cardiologist not on a radiology consult): a grant is the minimum necessary,
+#       never the whole institution's
 #   grant_ended: a county hospital whose grant has ended     foreign: another consortium
 PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
     Action.VIEW: {
         "home": {C, S, K, A},
         "sibling": {K},
         "granted": {C, S, K, A},
+        "colleague_granted": {K},
         "grant_ended": {K},
         "foreign": set(),
     },
@@ -68,6 +74,7 @@ PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
         "home": {C, S, K, A},
         "sibling": {K},
         "granted": {K},
+        "colleague_granted": {K},
         "grant_ended": {K},
         "foreign": set(),
     },
@@ -75,6 +82,7 @@ PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
         "home": {K},
         "sibling": {K},
         "granted": {K},
+        "colleague_granted": {K},
         "grant_ended": {K},
         "foreign": set(),
     },
@@ -82,14 +90,18 @@ PATIENT_MATRIX: dict[Action, dict[str, set[Role]]] = {
         "home": {A},
         "sibling": set(),
         "granted": set(),
+        "colleague_granted": set(),
         "grant_ended": set(),
         "foreign": set(),
     },
-    # Clinicians who may view the patient invite a consult about them.
+    # Only the clinicians of the patient's home institution invite a consult about them: a grant
+    # another consult opened never lets its holders open one of their own (which would open a
+    # grant of its own, and so on without end).
     Action.REQUEST_CONSULT: {
         "home": {C, S},
         "sibling": set(),
-        "granted": {C, S},
+        "granted": set(),
+        "colleague_granted": set(),
         "grant_ended": set(),
         "foreign": set(),
     },
@@ -138,6 +150,7 @@ STUDY_MATRIX: dict[Action, dict[str, dict[str, set[Role]]]] = {
             "home": {C, S, K, A},
             "sibling": {K},
             "granted": {K},
+            "colleague_granted": {K},
             "grant_ended": {K},
             "foreign": set(),
         },
@@ -148,6 +161,7 @@ STUDY_MATRIX: dict[Action, dict[str, dict[str, set[Role]]]] = {
             "home": {K, A},
             "sibling": {K},
             "granted": {K},
+            "colleague_granted": {K},
             "grant_ended": {K},
             "foreign": set(),
         },
@@ -157,6 +171,7 @@ STUDY_MATRIX: dict[Action, dict[str, dict[str, set[Role]]]] = {
             "home": {A},
             "sibling": set(),
             "granted": set(),
+            "colleague_granted": set(),
             "grant_ended": set(),
             "foreign": set(),
         }
@@ -179,32 +194,38 @@ def scene(db: None) -> Scene:
         "home": InstitutionFactory.create(consortium=consortium),
         "sibling": InstitutionFactory.create(consortium=consortium),
         "granted": InstitutionFactory.create(consortium=consortium, level=InstitutionLevel.COUNTY),
+        "colleague_granted": InstitutionFactory.create(
+            consortium=consortium, level=InstitutionLevel.COUNTY
+        ),
         "grant_ended": InstitutionFactory.create(
             consortium=consortium, level=InstitutionLevel.COUNTY
         ),
         "foreign": InstitutionFactory.create(),
     }
     patient = PatientFactory.create(home_institution=places["home"])
-    access_grant_open(
-        patient_id=patient.pk,
-        institution_id=places["granted"].pk,
-        source_type="consult",
-        source_id="1",
-        reason="consult 1",
-    )
-    access_grant_open(
-        patient_id=patient.pk,
-        institution_id=places["grant_ended"].pk,
-        source_type="consult",
-        source_id="2",
-        reason="consult 2",
-    )
-    access_grant_close(source_type="consult", source_id="2")
     users = {
         (place, role): PractitionerFactory.create(institution=institution, role_list=[role]).user
         for place, institution in places.items()
         for role in ROLES
     }
+    # A consult's grant goes to each person on it, never to their whole institution.
+    holders = [("granted", users[("granted", role)].pk, "1") for role in ROLES] + [
+        ("grant_ended", users[("grant_ended", role)].pk, "2") for role in ROLES
+    ]
+    on_the_consult = PractitionerFactory.create(
+        institution=places["colleague_granted"], role_list=[Role.SPECIALIST]
+    )
+    holders.append(("colleague_granted", on_the_consult.user_id, "5"))
+    for place, user_id, consult in holders:
+        access_grant_open(
+            patient_id=patient.pk,
+            institution_id=places[place].pk,
+            user_id=user_id,
+            source_type="consult",
+            source_id=consult,
+            reason=f"consult {consult}",
+        )
+    access_grant_close(source_type="consult", source_id="2")
     return Scene(patient=patient, places=places, users=users)
 
 
@@ -327,6 +348,7 @@ def test_grant_starts_and_ends_with_its_source(scene: Scene) -> None:
     access_grant_open(
         patient_id=scene.patient.pk,
         institution_id=actor.institution_id,
+        user_id=actor.user_id,
         source_type="referral",
         source_id="7",
         reason="referral 7",
@@ -342,6 +364,7 @@ def test_grant_scheduled_for_later_is_not_yet_active(scene: Scene) -> None:
     AccessGrant.objects.create(
         patient=scene.patient,
         institution_id=actor.institution_id,
+        user_id=actor.user_id,
         source_type="consult",
         source_id="9",
         reason="later",
@@ -391,9 +414,11 @@ _USERS = {
 
 
 def _review_facts(*, is_open: bool) -> ConsultFacts:
+    on_it = ("lead", "invited", "queue_specialist", "department_head")
     return ConsultFacts(
         consortium_id=_CONSORTIUM,
         patient_id=1,
+        patient_home_institution_id=_INVITING,
         inviting_institution_id=_INVITING,
         requester_user_id=_USERS["requester"][0],
         invited_user_ids=frozenset({_USERS["lead"][0], _USERS["invited"][0]}),
@@ -401,6 +426,9 @@ def _review_facts(*, is_open: bool) -> ConsultFacts:
         queue_user_ids=frozenset({_USERS["queue_specialist"][0]}),
         department_head_user_ids=frozenset({_USERS["department_head"][0]}),
         is_open=is_open,
+        # The consult's grant for its patient, held by each person on it (while it is open, or
+        # queued again after a decline).
+        grant_holder_user_ids=frozenset(_USERS[who][0] for who in on_it),
     )
 
 
@@ -477,6 +505,83 @@ def test_nobody_outside_the_consortium_or_signed_out_joins_a_review() -> None:
     assert not consult_permits(None, ConsultAction.REVIEW, facts)
 
 
+# --- Consults: the invited side reads a consult only through its live grant -----------------
+# Once a person's grant from the consult has ended (the consult ended for them, or the grant
+# ran out), nothing of it is theirs any more, open or not: neither its clinical text nor any
+# action on it. The requesting side and coordinators are unaffected.
+@pytest.mark.parametrize("who", ["lead", "invited", "queue_specialist", "department_head"])
+def test_the_invited_side_loses_the_consult_with_its_grant(who: str) -> None:
+    facts = replace(_review_facts(is_open=True), grant_holder_user_ids=frozenset())
+    for action in ConsultAction:
+        assert consult_permits(_actor(who), action, facts) is False, action
+    for keeps in ("requester", "requesters_colleague", "coordinator"):
+        assert consult_permits(_actor(keeps), ConsultAction.VIEW, facts)
+
+
+# A consult requested from an institution that is not the patient's home (before issue 15 a
+# holder of another consult's grant could request one): its requesting side owns nothing of the
+# patient, so neither the requester nor their colleagues read or move it; coordinators do.
+OUTSIDE_REQUEST_MATRIX: dict[str, bool] = {
+    "requester": False,
+    "requesters_colleague": False,
+    "coordinator": True,
+    "lead": True,
+}
+
+
+@pytest.mark.parametrize("who", list(OUTSIDE_REQUEST_MATRIX))
+def test_a_consult_requested_from_outside_the_patients_home(who: str) -> None:
+    facts = replace(_review_facts(is_open=True), patient_home_institution_id=_INVITING + 1)
+    expected = OUTSIDE_REQUEST_MATRIX[who]
+    assert consult_permits(_actor(who), ConsultAction.VIEW, facts) is expected
+    assert consult_permits(_actor(who), ConsultAction.REQUEST, facts) is False
+    for action in (ConsultAction.ATTACH_STUDY, ConsultAction.REVIEW):
+        assert consult_permits(_actor(who), action, facts) is (who == "lead")
+    assert consult_permits(_actor(who), ConsultAction.CORRECT, facts) is (who == "coordinator")
+
+
+def test_every_grant_has_an_end(scene: Scene, settings: object) -> None:
+    settings.ACCESS_GRANT_DAYS = 7  # type: ignore[attr-defined]  # pytest-django settings
+    holder = scene.users[("sibling", Role.SPECIALIST)]
+    before = timezone.now()
+    opened = access_grant_open(
+        patient_id=scene.patient.pk,
+        institution_id=scene.places["sibling"].pk,
+        user_id=holder.pk,
+        source_type="referral",
+        source_id="8",
+        reason="referral 8",
+    )
+    created = AccessGrant.objects.create(
+        patient=scene.patient,
+        institution=scene.places["sibling"],
+        user=holder,
+        source_type="referral",
+        source_id="9",
+        reason="referral 9",
+    )
+    for grant in (opened, created):
+        grant.refresh_from_db()
+        assert before + timedelta(days=7) <= grant.ends_at <= timezone.now() + timedelta(days=7)
+    with time_machine.travel(timezone.now() + timedelta(days=7, minutes=1), tick=False):
+        assert not patient_permits(actor_for(holder), Action.VIEW, scene.patient)
+
+
+def test_a_grant_row_naming_no_person_opens_the_patient_to_nobody(scene: Scene) -> None:
+    """Rows from before issue 15 gave a whole institution the patient; none does any more."""
+    AccessGrant.objects.create(
+        patient=scene.patient,
+        institution=scene.places["sibling"],
+        source_type="consult",
+        source_id="6",
+        reason="consult 6",
+        ends_at=timezone.now() + timedelta(days=1),
+    )
+    for role in ROLES:
+        actor = actor_for(scene.users[("sibling", role)])
+        assert patient_permits(actor, Action.VIEW, scene.patient) is (role == Role.COORDINATOR)
+
+
 # --- Consults: after closing, the amendment window ------------------------------------------
 # Once the requester closes a consult, the invited side keeps it only as its signer (the lead),
 # and only inside the amendment window: reading it and amending (SIGN); department heads lose
@@ -509,7 +614,7 @@ def test_closed_consult_matrix(who: str, inside: bool) -> None:
         _review_facts(is_open=False),
         queue_user_ids=frozenset(),  # a queue holds only consults awaiting routing
         is_closed=True,
-        amender_user_ids=frozenset({_USERS["lead"][0]}) if inside else frozenset(),
+        grant_holder_user_ids=frozenset({_USERS["lead"][0]}) if inside else frozenset(),
     )
     view, sign = CLOSED_MATRIX[who][inside]
     assert consult_permits(actor, ConsultAction.VIEW, facts) is view
@@ -548,7 +653,7 @@ def test_personal_grant_matrix(scene: Scene, who: str, window: str) -> None:
     assert patient_permits(actor, Action.VIEW, scene.patient) is expected
     assert patients_visible_to(actor).filter(pk=scene.patient.pk).exists() is expected
     assert patient_permits(actor, Action.UPDATE, scene.patient) is False
-    assert personal_grant_holders(source_type="consult", source_id="3") == (
+    assert grant_holders(source_type="consult", source_id="3") == (
         frozenset({signer.pk}) if window == "inside" else frozenset()
     )
 

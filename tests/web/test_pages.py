@@ -113,6 +113,7 @@ def test_specialist_home_shows_empty_state_until_a_patient_is_shared(
     access_grant_open(
         patient_id=world.patient.pk,
         institution_id=world.county.pk,
+        user_id=world.specialist.pk,
         source_type="consult",
         source_id="1",
         reason="consult 1",
