@@ -178,6 +178,9 @@ def query_parse(level: Level, params: Iterable[tuple[str, str]]) -> Query:
     ignored: list[str] = []
     single: dict[str, str] = {}
     for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            # Matched in SQL, which cannot hold it: refused for every door (QIDO-RS, C-FIND).
+            raise QueryInvalid("A query key or value contains a NUL byte.")
         lowered = name.lower()
         if lowered == "includefield":
             names = [item.strip() for item in value.split(",") if item.strip()]

@@ -12,7 +12,10 @@ import pytest
 from django.test import Client
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
 from pynetdicom import AE
-from pynetdicom.sop_class import CTImageStorage  # type: ignore[attr-defined]
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # generated at import time
+    CTImageStorage,
+    StudyRootQueryRetrieveInformationModelFind,
+)
 
 from imaging.dicom import DicomRejected, FailureReason, instance_parse, uid_valid
 from imaging.models import CallingAETitle, Instance
@@ -22,6 +25,7 @@ from tests.imaging.conftest import archive_digest, dataset_bytes, dicom_dataset
 from tests.lib.dicom_scp import SCP_AE_TITLE, dicom_scp
 
 CARD = "HC-0042"
+FIND = StudyRootQueryRetrieveInformationModelFind
 STOW_TYPE = 'multipart/related; type="application/dicom"; boundary=b0undary'
 
 
@@ -147,3 +151,31 @@ def test_c_store_refuses_a_malformed_uid_with_a_failure_status(world: World, scp
 
     assert status.Status == FailureReason.DATA_SET_DOES_NOT_MATCH
     assert not Instance.objects.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(transaction=True)
+def test_c_find_with_a_nul_byte_is_refused_and_the_association_goes_on(
+    world: World, scp_port: int
+) -> None:
+    CallingAETitle.objects.create(ae_title="EAST_CT", institution=world.township)
+    ae = AE(ae_title="EAST_CT")
+    ae.add_requested_context(StudyRootQueryRetrieveInformationModelFind)
+
+    def query(name: str) -> pydicom.Dataset:
+        identifier = pydicom.Dataset()
+        identifier.QueryRetrieveLevel = "STUDY"
+        identifier.PatientName = name
+        return identifier
+
+    association = ae.associate("127.0.0.1", scp_port, ae_title=SCP_AE_TITLE)
+    assert association.is_established
+    try:
+        statuses = [
+            [status.Status for status, _ in association.send_c_find(query(name), FIND)]
+            for name in ("Wang\x00*", "Wang*")
+        ]
+    finally:
+        association.release()
+
+    assert statuses == [[0xC000], [0x0000]]
