@@ -110,6 +110,9 @@ class PointerPosition(CamelCase):
     y: Coordinate
 
 
+ANNOTATION_NUL = "annotation data may not contain NUL characters"
+
+
 class SavedAnnotation(CamelCase):
     annotation_uid: AnnotationUid
     series_instance_uid: Uid
@@ -120,8 +123,11 @@ class SavedAnnotation(CamelCase):
     @field_validator("data")
     @classmethod
     def _small(cls, data: JsonValue) -> JsonValue:
-        if len(json.dumps(data, separators=(",", ":"))) > ANNOTATION_DATA_MAX_BYTES:
+        text = json.dumps(data, separators=(",", ":"))
+        if len(text) > ANNOTATION_DATA_MAX_BYTES:
             raise ValueError(f"at most {ANNOTATION_DATA_MAX_BYTES} bytes of annotation data")
+        if "\\u0000" in text:  # PostgreSQL's jsonb cannot store NUL
+            raise ValueError(ANNOTATION_NUL)
         return data
 
 

@@ -75,6 +75,8 @@ def _metadata(header: str) -> dict[str, str]:
             pairs[key] = base64.b64decode(encoded, validate=True).decode()
         except (binascii.Error, UnicodeDecodeError):
             raise UploadRefused(_("Upload-Metadata is not valid base64.")) from None
+        if "\x00" in pairs[key]:  # PostgreSQL cannot store it; no file name holds one
+            raise UploadRefused(_("Upload-Metadata values may not contain a NUL byte."))
     return pairs
 
 

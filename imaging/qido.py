@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from datetime import date, time
 from enum import Enum, StrEnum
 
-from imaging.dicom import parse_da, parse_tm, tag_keyword, tags_of
+from imaging.dicom import parse_da, parse_tm, tag_keyword, tags_of, uid_valid
+from server.web.paging import OffsetInvalid, offset_parse
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -62,7 +63,8 @@ KEYS_BY_LEVEL: dict[Level, dict[str, Kind]] = {
     Level.INSTANCE: {**STUDY_KEYS, **SERIES_KEYS, **INSTANCE_KEYS},
 }
 _RESERVED = {"limit", "offset", "fuzzymatching", "includefield"}
-_UID = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+# IS values are 32-bit signed (PS3.5 6.2); anything wider cannot match and overflows SQL.
+_IS_RANGE = range(-(2**31), 2**31)
 
 
 class QueryInvalid(ValueError):
@@ -121,7 +123,7 @@ def _range(value: str, parse: type[date] | type[time]) -> Range:
 def _match(keyword: str, kind: Kind, value: str) -> Match:
     if kind is Kind.UID:
         uids = tuple(uid.strip() for uid in re.split(r"[,\\]", value) if uid.strip())
-        if not all(_UID.match(uid) and len(uid) <= 64 for uid in uids):
+        if not all(uid_valid(uid) for uid in uids):
             raise QueryInvalid(f"Invalid UID list for {keyword}.")
         return Match(keyword, kind, value, uids=uids)
     if kind is Kind.INTEGER:
@@ -129,6 +131,8 @@ def _match(keyword: str, kind: Kind, value: str) -> Match:
             numbers = tuple(int(number) for number in re.split(r"[,\\]", value))
         except ValueError as exc:
             raise QueryInvalid(f"{keyword} takes integers.") from exc
+        if not all(number in _IS_RANGE for number in numbers):
+            raise QueryInvalid(f"{keyword} takes integers of at most 32 bits.")
         return Match(keyword, kind, value, numbers=numbers)
     if kind is Kind.DATE:
         return Match(keyword, kind, value, range=_range(value, date))
@@ -155,6 +159,13 @@ def _integer(name: str, raw: str | None, default: int, maximum: int | None = Non
     return min(number, maximum) if maximum is not None else number
 
 
+def _offset(raw: str | None) -> int:
+    try:
+        return offset_parse(raw)
+    except OffsetInvalid as exc:
+        raise QueryInvalid(str(exc)) from exc
+
+
 def query_parse(level: Level, params: Iterable[tuple[str, str]]) -> Query:
     """Parse the query string pairs (already percent-decoded) of a QIDO-RS request.
 
@@ -167,6 +178,9 @@ def query_parse(level: Level, params: Iterable[tuple[str, str]]) -> Query:
     ignored: list[str] = []
     single: dict[str, str] = {}
     for name, value in params:
+        if "\x00" in name or "\x00" in value:
+            # Matched in SQL, which cannot hold it: refused for every door (QIDO-RS, C-FIND).
+            raise QueryInvalid("A query key or value contains a NUL byte.")
         lowered = name.lower()
         if lowered == "includefield":
             names = [item.strip() for item in value.split(",") if item.strip()]
@@ -194,7 +208,7 @@ def query_parse(level: Level, params: Iterable[tuple[str, str]]) -> Query:
         include_tags=frozenset(include),
         fuzzy=fuzzy == "true",
         limit=max(1, _integer("limit", single.get("limit"), DEFAULT_LIMIT, MAX_LIMIT)),
-        offset=_integer("offset", single.get("offset"), 0),
+        offset=_offset(single.get("offset")),
         ignored=tuple(ignored),
     )
 

@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "server.audit.context.AuditContextMiddleware",
+    # After the user and the audit context are known, before any view reads an input.
+    "server.lib.inputs.InputGuardMiddleware",
     "server.lib.http.NotFoundMiddleware",
 ]
 
@@ -280,7 +282,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "server.lib.api_bounds.ApiPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "server.lib.api_bounds.ApiJsonParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "server.lib.api.exception_handler",

@@ -7,7 +7,6 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
-from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,6 +37,7 @@ from consult.selectors import (
 )
 from server.accounts.models import User
 from server.directory.models import Title
+from server.lib.api_bounds import ApiPagination
 
 
 class ConsultIn(serializers.Serializer[Any]):
@@ -175,7 +175,7 @@ WORKLISTS = ["all", "incoming", "queue", "my_requests", "overdue"]
 
 
 class ConsultListApi(GenericAPIView[ConsultRequest]):
-    pagination_class = LimitOffsetPagination
+    pagination_class = ApiPagination
     serializer_class = ConsultOut
 
     def get_queryset(self) -> QuerySet[ConsultRequest]:

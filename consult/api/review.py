@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from consult import services
 from consult.api.base import PdfRenderer, request_user
-from consult.events import ANNOTATION_DATA_MAX_BYTES, UID_PATTERN, SavedAnnotation
+from consult.events import ANNOTATION_DATA_MAX_BYTES, ANNOTATION_NUL, UID_PATTERN, SavedAnnotation
 from consult.models import OpinionKeyImage, ReviewAnnotation
 from consult.selectors import opinion_key_image_for_user
 from consult.services.key_images import KEY_IMAGE_MAX_BYTES
@@ -42,7 +42,9 @@ class AnnotationIn(serializers.Serializer[Any]):
             )
         except ValueError as error:
             raise serializers.ValidationError(
-                f"At most {ANNOTATION_DATA_MAX_BYTES} bytes of JSON."
+                "Annotation data may not contain NUL characters."
+                if ANNOTATION_NUL in str(error)
+                else f"At most {ANNOTATION_DATA_MAX_BYTES} bytes of JSON."
             ) from error
         return data
 

@@ -32,6 +32,7 @@ from server.audit.models import AuditAction
 from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
 from server.directory.models import Department, Patient, Practitioner
+from server.lib.dates import MOMENT_RANGE_MESSAGE, moment_plausible
 
 # Why a named specialist cannot take the consult, in words; the other reasons share the last.
 TARGET_REFUSALS: dict[str, Promise] = {
@@ -147,6 +148,10 @@ def _apply_draft(consult: ConsultRequest, draft: ConsultDraft) -> None:
 
 
 def _check_draft(draft: ConsultDraft, consult: ConsultRequest) -> None:
+    for name in ("preferred_start", "preferred_end"):
+        moment = getattr(draft, name)
+        if moment is not None and not moment_plausible(moment):
+            raise ConsultError(MOMENT_RANGE_MESSAGE, field=name)
     if (
         draft.preferred_start
         and draft.preferred_end
@@ -327,6 +332,9 @@ def consult_attachment_add(
     checked = files.check(kind=kind, head=head, size=upload.size or 0)
     if isinstance(checked, str):
         raise InvalidAttachment(checked, field="file")
+    broken = files.structure_problem(checked, upload, upload.size or 0)
+    if broken is not None:
+        raise InvalidAttachment(broken, field="file")
     digest = hashlib.sha256()
     upload.seek(0)
     for chunk in upload.chunks():

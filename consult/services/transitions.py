@@ -44,6 +44,7 @@ from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
 from server.directory.models import Practitioner
 from server.directory.services import access_grants_sync
+from server.lib.dates import MOMENT_RANGE_MESSAGE, moment_plausible
 from server.lib.events import (
     coordinators_group,
     department_group,
@@ -141,6 +142,8 @@ def _check_guard(
             raise InvalidTransition("Only live consults are scheduled.", field="to")
         if scheduled_start is None:
             raise InvalidTransition(_("Give the session's start."), field="scheduled_start")
+        if not moment_plausible(scheduled_start):
+            raise InvalidTransition(MOMENT_RANGE_MESSAGE, field="scheduled_start")
     if to == Status.IN_SESSION:
         _check_join_window(consult)
     if to == Status.UNDER_REVIEW and consult.mode != Mode.OFFLINE:

@@ -8,6 +8,7 @@ from imaging.dicom.attributes import (
     parse_tm,
     tag_keyword,
     tags_of,
+    uid_valid,
 )
 from imaging.dicom.failures import DicomRejected, FailureReason
 from imaging.dicom.parse import ParsedInstance, instance_parse
@@ -36,4 +37,5 @@ __all__ = [
     "tags_of",
     "transcode_cost",
     "transcode_explicit_le",
+    "uid_valid",
 ]

@@ -1,5 +1,6 @@
 """Attribute helpers: keywords and tags, DA and TM values, DICOM JSON text values."""
 
+import re
 from collections.abc import Iterable
 from datetime import date, time
 from functools import cache
@@ -8,6 +9,15 @@ from typing import Any
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from imaging.dicom_metadata import tag_hex
+
+# PS3.5 9.1: components of digits, none with a leading zero unless it is "0", joined by dots.
+_UID_GRAMMAR = re.compile(r"(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*")
+UID_MAX_CHARS = 64
+
+
+def uid_valid(uid: str) -> bool:
+    """Whether `uid` is a UID as PS3.5 9.1 defines it (also safe in a URL path and a file name)."""
+    return len(uid) <= UID_MAX_CHARS and _UID_GRAMMAR.fullmatch(uid) is not None
 
 
 def parse_da(value: str) -> date | None:

@@ -56,6 +56,8 @@ class ReadDataSet:
     attributes: dict[str, Any]  # DICOM JSON; each BulkDataURI holds the element's tag path
     # Where the value of the top-level encapsulated Pixel Data starts (its offset table item).
     encapsulated_pixel_data_at: int | None
+    # The length of the top-level Pixel Data when it has one (native, not encapsulated).
+    pixel_data_length: int | None
     # Byte ranges of top-level elements PS3.5 gives no meaning (group lengths, trailing padding).
     meaningless: list[tuple[int, int]]
 
@@ -88,6 +90,7 @@ def data_set_read(
     return ReadDataSet(
         attributes={**meta, **body},
         encapsulated_pixel_data_at=reader.pixel_data_at,
+        pixel_data_length=reader.pixel_data_length,
         meaningless=reader.meaningless,
     )
 
@@ -117,6 +120,7 @@ class _Reader:
         self.implicit = implicit
         self.aliases = charset_aliases
         self.pixel_data_at: int | None = None
+        self.pixel_data_length: int | None = None
         self.meaningless: list[tuple[int, int]] = []
 
     def dataset(
@@ -171,6 +175,8 @@ class _Reader:
                 raise NeedsPydicom
             if top and (element == 0 or tag == TRAILING_PADDING_TAG):
                 self.meaningless.append((start, value_end))
+            if top and tag == _PIXEL_DATA:
+                self.pixel_data_length = length
             value = data[pos:value_end]
             pos = value_end
             if vr in _TEXT_VRS:

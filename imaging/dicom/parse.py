@@ -14,12 +14,13 @@ from pydicom.dataset import Dataset, FileDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
-from imaging.dicom.attributes import keyword_tag, parse_da, parse_tm
+from imaging.dicom.attributes import UID_MAX_CHARS, keyword_tag, parse_da, parse_tm, uid_valid
 from imaging.dicom.elements import data_set_read
 from imaging.dicom.failures import DicomRejected, FailureReason
 from imaging.dicom.structure import (
     complete_content_sha256,
     dataset_start,
+    deflated_size_check,
     frame_fragments,
     meta_transfer_syntax,
     sha256_skipping,
@@ -88,14 +89,19 @@ def _normalise_charset(ds: Dataset) -> None:
         ds.SpecificCharacterSet = fixed[0] if len(fixed) == 1 else fixed
 
 
-def instance_parse(data: bytes) -> ParsedInstance:
+def instance_parse(data: bytes, *, max_inflated: int | None = None) -> ParsedInstance:
     """Parse and check one DICOM Part 10 file, decoding every value.
+
+    A deflated data set that would inflate to more than `max_inflated` bytes is refused before
+    it is inflated.
 
     Raises: DicomRejected with the PS3.4 reason for anything the archive must not store.
     """
     if not data:
         raise DicomRejected(FailureReason.CANNOT_UNDERSTAND, "The file is empty.")
     transfer_syntax = meta_transfer_syntax(data)
+    if transfer_syntax == DeflatedExplicitVRLittleEndian and max_inflated is not None:
+        deflated_size_check(data, dataset_start(data), max_inflated)
     if (
         transfer_syntax is not None
         and transfer_syntax.is_little_endian
@@ -117,6 +123,7 @@ def instance_parse(data: bytes) -> ParsedInstance:
                 sha256_skipping(data, offset, read.meaningless),
                 transfer_syntax,
                 read.encapsulated_pixel_data_at,
+                read.pixel_data_length,
             )
         # Checked element by element first, so that a truncated file is named precisely.
         complete_content_sha256(data, offset, transfer_syntax)
@@ -153,6 +160,11 @@ def _parse_with_pydicom(data: bytes) -> ParsedInstance:
         if isinstance(raw, RawDataElement) and transfer_syntax.is_encapsulated
         else None
     )
+    pixel_data_length = (
+        raw.length
+        if isinstance(raw, RawDataElement) and not transfer_syntax.is_encapsulated
+        else None
+    )
     try:
         _normalise_charset(ds)
         metadata = instance_json(ds, lambda path: path)
@@ -160,7 +172,9 @@ def _parse_with_pydicom(data: bytes) -> ParsedInstance:
         raise DicomRejected(
             FailureReason.CANNOT_UNDERSTAND, f"Undecodable values: {type(exc).__name__}."
         ) from exc
-    return _indexed(metadata, data, content_sha256, transfer_syntax, pixel_data_at)
+    return _indexed(
+        metadata, data, content_sha256, transfer_syntax, pixel_data_at, pixel_data_length
+    )
 
 
 def _value(metadata: dict[str, Any], keyword: str) -> str:
@@ -199,6 +213,7 @@ def _indexed(
     content_sha256: str,
     transfer_syntax: UID,
     pixel_data_at: int | None,
+    pixel_data_length: int | None,
 ) -> ParsedInstance:
     """The indexed attributes of a complete file, from its DICOM JSON."""
     uids = {
@@ -210,10 +225,18 @@ def _indexed(
         raise DicomRejected(
             FailureReason.DATA_SET_DOES_NOT_MATCH, "Missing " + ", ".join(missing) + "."
         )
-    too_long = [keyword for keyword, value in uids.items() if len(value) > 64]
+    too_long = [keyword for keyword, value in uids.items() if len(value) > UID_MAX_CHARS]
     if too_long:
         raise DicomRejected(
             FailureReason.DATA_SET_DOES_NOT_MATCH, "UID over 64 characters: " + ", ".join(too_long)
+        )
+    # The UIDs name the instance in URLs and the archive: only the grammar of PS3.5 9.1 is safe.
+    malformed = [keyword for keyword, value in uids.items() if not uid_valid(value)]
+    if malformed:
+        raise DicomRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH,
+            "Not a UID (digits in dot-separated components, no leading zeros): "
+            + ", ".join(malformed),
         )
     has_pixels = any(tag_hex(tag) in metadata for tag in PIXEL_DATA_TAGS)
     frames = _int(metadata, "NumberOfFrames") or (1 if "7FE00010" in metadata else 0)
@@ -224,6 +247,8 @@ def _indexed(
             FailureReason.DATA_SET_DOES_NOT_MATCH,
             "The image has no pixel data (is the file truncated?).",
         )
+    if pixel_data_length is not None:
+        _check_pixel_data_length(metadata, pixel_data_length, frames)
     return ParsedInstance(
         sha256=hashlib.sha256(data).hexdigest(),
         dataset_sha256=content_sha256,
@@ -253,6 +278,25 @@ def _indexed(
         frame_fragments=frame_fragments(data, pixel_data_at, transfer_syntax, frames),
         metadata_json=_json_text(metadata),
     )
+
+
+def _check_pixel_data_length(metadata: dict[str, Any], length: int, frames: int) -> None:
+    """Refuse native Pixel Data shorter than Rows * Columns * SamplesPerPixel * BitsAllocated
+    / 8 * NumberOfFrames: every reader of the image would run past its end."""
+    rows, columns = _int(metadata, "Rows"), _int(metadata, "Columns")
+    samples = _int(metadata, "SamplesPerPixel") or 1
+    bits = _int(metadata, "BitsAllocated")
+    if not rows or not columns or not bits:
+        return
+    bits_needed = rows * columns * samples * bits * max(frames, 1)
+    if _value(metadata, "PhotometricInterpretation") == "YBR_FULL_422":
+        bits_needed = bits_needed * 2 // 3  # two chroma samples shared by each pair of pixels
+    needed = -(-bits_needed // 8)
+    if length < needed:
+        raise DicomRejected(
+            FailureReason.DATA_SET_DOES_NOT_MATCH,
+            f"Pixel Data holds {length} bytes; the image attributes declare {needed}.",
+        )
 
 
 def _json_text(metadata: dict[str, Any]) -> str:

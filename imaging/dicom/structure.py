@@ -21,6 +21,36 @@ LONG_LENGTH_VRS = frozenset(
 )
 
 
+# Inflating in steps keeps memory at one step whatever the data set inflates to.
+_INFLATE_INPUT_STEP = 64 * 1024
+_INFLATE_OUTPUT_STEP = 1024 * 1024
+
+
+def deflated_size_check(data: bytes, offset: int, limit: int) -> None:
+    """Refuse a deflated data set that inflates to more than `limit` bytes, before anything
+    inflates it whole (pydicom's reader does): a few megabytes can inflate to gigabytes.
+
+    Inflates step by step and keeps nothing; corrupt data is left to the completeness check.
+    """
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    try:
+        for start in range(offset, len(data), _INFLATE_INPUT_STEP):
+            pending = data[start : start + _INFLATE_INPUT_STEP]
+            while pending and not inflater.eof:
+                total += len(inflater.decompress(pending, _INFLATE_OUTPUT_STEP))
+                if total > limit:
+                    raise DicomRejected(
+                        FailureReason.OUT_OF_RESOURCES,
+                        f"The deflated data set would inflate to more than {limit} bytes.",
+                    )
+                pending = inflater.unconsumed_tail
+            if inflater.eof:
+                return
+    except zlib.error:
+        return
+
+
 def _le_or_be(little_endian: bool) -> str:
     return "<" if little_endian else ">"
 

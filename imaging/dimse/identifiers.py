@@ -6,6 +6,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
+from imaging.dicom import uid_valid
 from imaging.models import Series, Study
 from imaging.qido import Level
 
@@ -32,8 +33,8 @@ def query_pairs(identifier: Dataset) -> list[tuple[str, str]]:
 
 
 def uids(identifier: Dataset, keyword: str) -> list[str]:
-    """The UIDs of a list-of-UIDs key of a C-GET identifier."""
-    return [uid for uid in _text(identifier.get(keyword)).split("\\") if uid]
+    """The UIDs of a list-of-UIDs key of a C-GET identifier; what is no UID matches nothing."""
+    return [uid for uid in _text(identifier.get(keyword)).split("\\") if uid_valid(uid)]
 
 
 def _da(value: date | None) -> str:

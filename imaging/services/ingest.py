@@ -80,7 +80,7 @@ def _checked(payload: bytes, study_instance_uid: str | None) -> ParsedInstance |
             message=f"Instance larger than {settings.IMAGING_MAX_INSTANCE_BYTES} bytes.",
         )
     try:
-        parsed = instance_parse(payload)
+        parsed = instance_parse(payload, max_inflated=settings.IMAGING_MAX_INSTANCE_BYTES)
     except DicomRejected as exc:
         return IngestResult(
             status=IngestStatus.FAILED, failure_reason=exc.reason, message=exc.message

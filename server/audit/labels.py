@@ -52,6 +52,7 @@ EVENT_LABELS: dict[str, Promise] = {
     "imaging.study.reconcile_list": _("Listed studies to match to patients"),
     "imaging.study.search": _("Searched studies"),
     "imaging.instance.conflict": _("Received a conflicting image"),
+    "request.refused": _("Sent a request with unusable input (refused)"),
 }
 
 # Resource types without a describer of their own: a name and the row's id.

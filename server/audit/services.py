@@ -60,6 +60,18 @@ def _canonical(event: AuditEvent) -> bytes:
     return json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _storable(value: Any) -> Any:
+    """The value with every NUL byte shown as U+FFFD: PostgreSQL's text and jsonb refuse NUL,
+    and an input that carried one must still be recorded."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, dict):
+        return {_storable(key): _storable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_storable(item) for item in value]
+    return value
+
+
 def audit_event_hash(event: AuditEvent) -> str:
     return hashlib.sha256(_canonical(event)).hexdigest()
 
@@ -99,10 +111,10 @@ def audit_record(
         actor_institution_id=actor_institution_id,
         client_address=client_address.get(),
         resource_type=resource_type,
-        resource_id=str(resource_id),
+        resource_id=_storable(str(resource_id)),
         patient_id=patient_id,
         patient_institution_id=patient_institution_id,
-        detail=detail or {},
+        detail=_storable(detail or {}),
         prev_hash=prev_hash,
     )
     row.hash = audit_event_hash(row)

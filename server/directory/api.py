@@ -16,6 +16,7 @@ from server.directory.selectors import (
     practitioner_for_user,
 )
 from server.directory.services import patient_register
+from server.web.paging import OffsetInvalid, offset_parse
 
 
 class PractitionerOut(serializers.Serializer[Any]):
@@ -159,4 +160,9 @@ def _int_param(params: dict[str, str], name: str, default: int) -> int:
         return default
     if not raw.isdigit():
         raise serializers.ValidationError({name: f"must be a non-negative integer, got {raw!r}"})
+    if name == "offset":  # a limit is cut to the page size; an offset past every row is refused
+        try:
+            return offset_parse(raw, name=name)
+        except OffsetInvalid as exc:
+            raise serializers.ValidationError({name: [str(exc)]}) from exc
     return int(raw)

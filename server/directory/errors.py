@@ -42,3 +42,9 @@ class PatientAlreadyRegistered(DomainError):
 
     def details(self) -> dict[str, object]:
         return {} if self.patient_id is None else {"patient_id": self.patient_id}
+
+
+class PatientInvalid(DomainError):
+    """A patient's details break a rule (a birth date no living person has)."""
+
+    default_message = _("The patient's details are not valid.")

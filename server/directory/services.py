@@ -25,7 +25,12 @@ from server.access import (
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
 from server.audit.services import audit_record
-from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed, PatientAlreadyRegistered
+from server.directory.errors import (
+    DuplicateAlreadyReviewed,
+    NotAllowed,
+    PatientAlreadyRegistered,
+    PatientInvalid,
+)
 from server.directory.models import (
     AccessGrant,
     DuplicateReason,
@@ -36,6 +41,7 @@ from server.directory.models import (
     Practitioner,
     access_grant_default_end,
 )
+from server.lib.dates import EARLIEST_BIRTH_DATE, birth_date_possible
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 
@@ -147,9 +153,16 @@ def patient_register(
 ) -> Registration:
     """Register a patient at the user's institution and flag suspected duplicates for review.
 
-    Raises: NotAllowed if the user may not register patients; PatientAlreadyRegistered if a
-    current record has the same national ID number (the refusal is audited and kept).
+    Raises: NotAllowed if the user may not register patients; PatientInvalid for a birth date
+    outside a life; PatientAlreadyRegistered if a current record has the same national ID
+    number (the refusal is audited and kept).
     """
+    if not birth_date_possible(birth_date):
+        raise PatientInvalid(
+            _("The birth date must lie between %(earliest)s and today.")
+            % {"earliest": EARLIEST_BIRTH_DATE.isoformat()},
+            field="birth_date",
+        )
     actor = actor_for(user)
     institution = Institution.objects.filter(pk=actor.institution_id).first() if actor else None
     if (

@@ -38,7 +38,12 @@ from server.audit.selectors import (
     audit_people_choices,
     audit_rows,
 )
-from server.directory.errors import DuplicateAlreadyReviewed, NotAllowed, PatientAlreadyRegistered
+from server.directory.errors import (
+    DuplicateAlreadyReviewed,
+    NotAllowed,
+    PatientAlreadyRegistered,
+    PatientInvalid,
+)
 from server.directory.models import Institution, Practitioner, Role
 from server.directory.selectors import (
     colleagues_of,
@@ -51,6 +56,7 @@ from server.directory.selectors import (
 )
 from server.directory.services import patient_duplicate_resolve, patient_register
 from server.lib.home import home_cards
+from server.lib.http import page_error
 from server.notifications.selectors import notifications_for_user
 from server.notifications.services import notifications_mark_read
 from server.web.forms import AuditFilterForm, PatientRegistrationForm
@@ -216,6 +222,9 @@ def patient_new(request: HttpRequest, viewer: Viewer) -> HttpResponse:
         registration = patient_register(user=viewer.user, **form.cleaned_data)
     except NotAllowed:
         raise PermissionDenied(refusal) from None
+    except PatientInvalid as invalid:
+        page_error(request, invalid, form=form)
+        return render(request, "web/patients/new.html", {"form": form})
     except PatientAlreadyRegistered as registered:
         form.add_error(None, registered.message)
         context = {"form": form, "registered_patient_id": registered.patient_id}

@@ -18,7 +18,11 @@ from tests.conftest import World
 from tests.consult.conftest import make_consult, practitioner_of
 from tests.factories import PASSWORD
 
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+# A whole 1x1 PNG: attachments are checked beyond their first bytes.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489"
+    "0000000d49444154789c6360606060000000050001a5f645400000000049454e44ae426082"
+)
 
 
 def _client(username: str) -> Client:
@@ -186,3 +190,13 @@ def test_attachment_type_is_read_from_the_bytes(
         assert response.json()["content_type"] == "image/png"
     else:
         assert (response.status_code, list(response.json())) == (400, ["file"])
+
+
+@pytest.mark.parametrize("start", ["0329-01-01T09:00:00+08:00", "9999-12-31T09:00:00+08:00"])
+def test_a_preferred_start_outside_sane_years_is_a_400_naming_it(world: World, start: str) -> None:
+    body = {**_create_body(world), "preferred_start": start}
+
+    response = _client("clinic").post("/api/v1/consults/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert list(response.json()) == ["preferred_start"]

@@ -308,6 +308,8 @@ def test_annotations_are_saved_with_the_consult_replaced_by_uid_listed_and_delet
         ({"tool": "Length; DROP"}, "tool"),
         ({"sop_instance_uid": "not-a-uid"}, "sop_instance_uid"),
         ({"annotation": {"text": "x" * 40_000}}, "annotation"),
+        ({"annotation": {"label": "a\x00b"}}, "annotation"),
+        ({"annotation": {"k\x00": [1]}}, "annotation"),
     ],
 )
 def test_annotations_of_the_wrong_shape_or_size_are_refused_by_field(

@@ -320,3 +320,21 @@ def test_upload_in_one_piece_may_exceed_the_form_body_limit(
     with django_capture_on_commit_callbacks(execute=True):
         assert _patch(client, location, 0, data).status_code == 204
     assert client.get(location).json()["state"] == UploadState.STORED
+
+
+def test_a_file_name_with_a_nul_byte_is_refused_in_words(world: World) -> None:
+    data = dicom_file("CT_small.dcm")
+    response = _signed_in(world.clinic_doctor).post(
+        ENDPOINT,
+        headers={
+            **TUS,
+            "Upload-Length": str(len(data)),
+            "Upload-Metadata": _metadata(
+                filename="IM\x000001", sha256=hashlib.sha256(data).hexdigest()
+            ),
+        },
+    )
+
+    assert response.status_code == 400
+    assert "NUL" in response.content.decode()
+    assert not Upload.objects.exists()
