@@ -13,13 +13,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from weasyprint import HTML, URLFetcher  # type: ignore[import-untyped]  # no type hints
 
+from consult.audit import consult_audit
 from consult.models import ConsultRequest, OpinionVersion
 from consult.selectors import consult_get_for_user
 from consult.services import opinion_version_intact
-from server.access import NotFound, actor_for
+from server.access import NotFound
 from server.accounts.models import User
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -132,16 +132,13 @@ def opinion_pdf_export(
     ).get(pk=consult.pk)
     version = _signed_version(consult, number)
     content = opinion_pdf_render(consult=consult, version=version)
-    actor = actor_for(user)
-    audit_record(
+    consult_audit(
         user=user,
         action=AuditAction.READ,
         event="consult.opinion_pdf",
-        actor_institution_id=actor.institution_id if actor else None,
+        consult=consult,
         resource_type="OpinionVersion",
         resource_id=version.pk,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
         detail={"consult_id": consult.pk, "version": version.number},
     )
     logger.info("Opinion PDF of consult %d v%d exported", consult.pk, version.number)

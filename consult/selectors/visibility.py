@@ -6,6 +6,7 @@ from typing import Literal
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Case, Q, QuerySet, Value, When
 
+from consult.audit import consult_audit
 from consult.lifecycle import AWAITING_ROUTING, GRANT_ENDING, TERMINAL
 from consult.models import ConsultRequest, Status, TargetKind, Urgency
 from server.access import (
@@ -23,7 +24,6 @@ from server.access import (
 )
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
-from server.audit.services import audit_record
 from server.directory.models import Department, Practitioner
 
 # The source type of the access grants a consult opens (its id is the source id).
@@ -124,16 +124,13 @@ def consult_get_for_user(
     )
     allowed = consult is not None and consult_permits(actor, action, consult_facts(consult=consult))
     if audit:
-        audit_record(
+        consult_audit(
             user=user,
             action=AuditAction.READ if action is ConsultAction.VIEW else AuditAction.EXECUTE,
             event=f"consult.{action.value}",
             outcome=AuditOutcome.SUCCESS if allowed else AuditOutcome.DENIED,
-            actor_institution_id=actor.institution_id if actor else None,
-            resource_type="ConsultRequest",
+            consult=consult,
             resource_id=consult_id,
-            patient_id=consult.patient_id if consult else None,
-            patient_institution_id=consult.patient.home_institution_id if consult else None,
         )
     if not allowed or consult is None:
         raise NotFound

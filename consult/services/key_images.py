@@ -10,6 +10,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from PIL import Image, UnidentifiedImageError
 
+from consult.audit import consult_audit
 from consult.errors import InvalidAttachment, InvalidTransition
 from consult.models import ConsultRequest, ConsultStudy, OpinionKeyImage
 from consult.selectors import consult_get_for_user
@@ -17,7 +18,6 @@ from consult.services.opinions import AMENDABLE, WRITING, opinion_draft_for
 from server.access import ConsultAction, NotFound, actor_for
 from server.accounts.models import User
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 KEY_IMAGE_MAX_BYTES = 8 * 1024 * 1024
@@ -147,16 +147,13 @@ def opinion_key_image_remove(*, consult_id: int, actor_user: User, key_image_id:
 def _audit(
     user: User, consult: ConsultRequest, key_image: OpinionKeyImage, action: AuditAction
 ) -> None:
-    actor = actor_for(user)
-    audit_record(
+    consult_audit(
         user=user,
         action=action,
         event="consult.opinion_key_image",
-        actor_institution_id=actor.institution_id if actor else None,
+        consult=consult,
         resource_type="OpinionKeyImage",
         resource_id=key_image.sha256,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
         detail={
             "consult_id": consult.pk,
             "version_id": key_image.version_id,

@@ -9,6 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from consult.audit import consult_audit
 from consult.errors import InvalidTransition, NotQualified, OpinionFrozen, PasswordMismatch
 from consult.lifecycle import parties_for
 from consult.models import (
@@ -33,7 +34,6 @@ from server.access import ConsultAction, actor_for
 from server.accounts.models import User
 from server.accounts.services import password_confirm
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 from server.directory.models import Practitioner
 from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
@@ -258,14 +258,13 @@ def _opinion_sign(
     draft.signed_at = timezone.now()
     draft.content_sha256 = hashlib.sha256(opinion_canonical(draft)).hexdigest()
     draft.save()
-    audit_record(
+    consult_audit(
         user=actor_user,
         action=AuditAction.EXECUTE,
         event="consult.opinion_sign",
-        actor_institution_id=actor.institution_id,
+        consult=consult,
         resource_type="OpinionVersion",
         resource_id=draft.pk,
-        patient_id=consult.patient_id,
         detail={"consult_id": consult.pk, "version": draft.number, "sha256": draft.content_sha256},
     )
     if amendment:

@@ -6,10 +6,9 @@ showed here (selectors record the reads they complete themselves; see server/aud
 
 from django.core import signing
 
-from server.access import actor_for
+from consult.audit import consult_audit
 from server.accounts.models import User
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 
 # A worklist page refetches its list when the live socket (re)connects and when a consult
 # changes; the token it carries says which consults this page view has already shown.
@@ -40,13 +39,11 @@ def consult_list_record(*, user: User, consult_ids: list[int], shown: str = "") 
     already = _shown_ids(user=user, shown=shown)
     fresh = [i for i in consult_ids if already is None or i not in already]
     if already is None or fresh:
-        actor = actor_for(user)
-        audit_record(
+        consult_audit(
             user=user,
             action=AuditAction.READ,
             event="consult.list",
-            actor_institution_id=actor.institution_id if actor else None,
-            resource_type="ConsultRequest",
+            consult=None,
             detail={"consult_ids": fresh},
         )
     return signing.dumps(

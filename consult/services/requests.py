@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from consult import files
+from consult.audit import consult_audit
 from consult.errors import ConsultError, InvalidAttachment, NotEditable
 from consult.lifecycle import ATTACHABLE, TERMINAL
 from consult.models import (
@@ -29,7 +30,6 @@ from consult.services.eligibility import Ineligible, ineligibility
 from server.access import Action, ConsultAction, actor_for, consult_permits, patient_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
 from server.directory.models import Department, Patient, Practitioner
 from server.lib.dates import MOMENT_RANGE_MESSAGE, moment_plausible
@@ -223,15 +223,8 @@ def consult_request_create(*, actor_user: User, draft: ConsultDraft) -> ConsultR
     consult.consent_recorded_at = timezone.now() if consult.consent_signer else None
     _check_draft(draft, consult)
     consult.save()
-    audit_record(
-        user=actor_user,
-        action=AuditAction.CREATE,
-        event="consult.create",
-        actor_institution_id=actor.institution_id,
-        resource_type="ConsultRequest",
-        resource_id=consult.pk,
-        patient_id=patient.pk,
-        patient_institution_id=patient.home_institution_id,
+    consult_audit(
+        user=actor_user, action=AuditAction.CREATE, event="consult.create", consult=consult
     )
     return consult
 
@@ -276,15 +269,11 @@ def consult_draft_update(
         for f in dataclasses.fields(draft)
         if getattr(draft, f.name) != getattr(before, f.name)
     )
-    audit_record(
+    consult_audit(
         user=actor_user,
         action=AuditAction.UPDATE,
         event="consult.draft_update",
-        actor_institution_id=actor.institution_id,
-        resource_type="ConsultRequest",
-        resource_id=consult.pk,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
+        consult=consult,
         # Names only: the values are clinical text.
         detail={"fields": changed},
     )
@@ -354,15 +343,13 @@ def consult_attachment_add(
     )
     attachment.file.save(f"{attachment.sha256}{checked.extension}", upload, save=False)
     attachment.save()
-    audit_record(
+    consult_audit(
         user=actor_user,
         action=AuditAction.CREATE,
         event="consult.attachment_add",
-        actor_institution_id=actor.institution_id,
+        consult=consult,
         resource_type="ConsultAttachment",
         resource_id=attachment.pk,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
         detail={"consult_id": consult.pk, "kind": kind, "size": attachment.size},
     )
     return attachment

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.utils import timezone
 
+from consult.audit import consult_audit
 from consult.errors import ReviewRefused
 from consult.events import (
     ReviewParticipant,
@@ -32,7 +33,6 @@ from consult.selectors import consult_facts, consult_get_for_user
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction, AuditOutcome
-from server.audit.services import audit_record
 from server.directory.models import Practitioner
 from server.lib.events import publish_on_commit
 
@@ -79,22 +79,18 @@ def review_study_for_user(
     Raises: NotFound for consults and studies that are missing, not attached or not theirs.
     """
     link = _consult_study(user=user, consult_id=consult_id, study_instance_uid=study_instance_uid)
-    actor = actor_for(user)
     consult = (
         link.consult
         if link
         else ConsultRequest.objects.select_related("patient").filter(pk=consult_id).first()
     )
-    audit_record(
+    consult_audit(
         user=user,
         action=AuditAction.READ,
         event=event,
         outcome=AuditOutcome.SUCCESS if link else AuditOutcome.DENIED,
-        actor_institution_id=actor.institution_id if actor else None,
-        resource_type="ConsultRequest",
+        consult=consult,
         resource_id=consult_id,
-        patient_id=consult.patient_id if consult else None,
-        patient_institution_id=consult.patient.home_institution_id if consult else None,
         detail={"study_instance_uid": study_instance_uid},
     )
     if link is None:
@@ -301,16 +297,13 @@ def review_annotation_delete(*, consult_id: int, actor_user: User, annotation_ui
 def _audit_annotation(
     user: User, consult: ConsultRequest, annotation: ReviewAnnotation, action: AuditAction
 ) -> None:
-    actor = actor_for(user)
-    audit_record(
+    consult_audit(
         user=user,
         action=action,
         event="consult.review_annotation",
-        actor_institution_id=actor.institution_id if actor else None,
+        consult=consult,
         resource_type="ReviewAnnotation",
         resource_id=annotation.annotation_uid,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
         detail={
             "consult_id": consult.pk,
             "sop_instance_uid": annotation.sop_instance_uid,

@@ -3,6 +3,7 @@
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from consult.audit import consult_audit
 from consult.errors import ConsultError
 from consult.lifecycle import ATTACHABLE
 from consult.models import ConsultRequest, ConsultStudy
@@ -13,7 +14,6 @@ from imaging.services import study_patient_match
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 
 
 @transaction.atomic
@@ -68,15 +68,13 @@ def consult_study_attach(
     link = ConsultStudy.objects.create(
         consult=consult, study=study, attached_by_id=actor.practitioner_id
     )
-    audit_record(
+    consult_audit(
         user=actor_user,
         action=AuditAction.CREATE,
         event="consult.study_attach",
-        actor_institution_id=actor.institution_id,
+        consult=consult,
         resource_type="ConsultStudy",
         resource_id=link.pk,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
         detail={
             "consult_id": consult.pk,
             "study_instance_uid": study_instance_uid,

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from consult.audit import consult_audit
 from consult.clocks import SHANGHAI
 from consult.errors import InvalidTransition, NotQualified, SessionNotOpen
 from consult.events import ConsultStatusChanged, ConsultWorklistChanged, Worklist, consult_group
@@ -40,7 +41,6 @@ from consult.sessions import WindowState, session_join_window
 from server.access import ConsultAction, NotFound, actor_for, consult_permits
 from server.accounts.models import User
 from server.audit.models import AuditAction
-from server.audit.services import audit_record
 from server.directory.errors import NotAllowed
 from server.directory.models import Practitioner
 from server.directory.services import access_grants_sync
@@ -475,16 +475,11 @@ def consult_transition(
         at=now,
     )
     consult_grants_sync(consult=consult)
-    actor = actor_for(actor_user) if actor_user else None
-    audit_record(
+    consult_audit(
         user=actor_user,
         action=AuditAction.UPDATE,
         event="consult.transition",
-        actor_institution_id=actor.institution_id if actor else None,
-        resource_type="ConsultRequest",
-        resource_id=consult.pk,
-        patient_id=consult.patient_id,
-        patient_institution_id=consult.patient.home_institution_id,
+        consult=consult,
         detail={"from": from_status.value, "to": to.value, "party": party.value},
     )
     _notify(consult, from_status=from_status, to=to, ended=ended)
