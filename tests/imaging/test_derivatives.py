@@ -29,7 +29,7 @@ from server.celery import app as celery_app
 from tests.conftest import World
 from tests.factories import PASSWORD
 from tests.imaging.conftest import dicom_dataset, for_patient
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
 from tests.lib.daphne import daphne_server
 from tests.web.conftest import built_assets  # noqa: F401 - fixture, used by name
 
@@ -347,7 +347,9 @@ def test_viewer_asks_for_the_lossy_copy_only_on_a_slow_link_and_labels_it(
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(locale="zh-CN", base_url=url)
+        context = browser.new_context(locale="zh-CN", base_url=url)
+        refused = watch_csp(context)
+        page = context.new_page()
         with screenshots_if_failed(request, lambda: [page]):
             page.goto("/")
             page.locator("#id_username").fill("clinic")
@@ -396,3 +398,4 @@ def test_viewer_asks_for_the_lossy_copy_only_on_a_slow_link_and_labels_it(
                 expect(load_lossless).to_be_hidden()
                 assert JPEG2000_LOSSY not in again.value.headers["accept"]
         browser.close()
+    assert refused == [], refused

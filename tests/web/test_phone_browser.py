@@ -10,7 +10,7 @@ from playwright.sync_api import Locator, Page, ViewportSize, expect, sync_playwr
 from consult.models import ConsultRequest, Status
 from tests.conftest import World
 from tests.consult.conftest import make_consult
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
 from tests.web import test_browser
 from tests.web.test_browser import EXPECT_TIMEOUT_MS, _sign_in
 
@@ -38,12 +38,14 @@ def phone(server: str, request: pytest.FixtureRequest) -> Iterator[Page]:
             is_mobile=True,
             has_touch=True,
         )
+        refused = watch_csp(context)
         tab = context.new_page()
         tab.set_default_timeout(EXPECT_TIMEOUT_MS)
         expect.set_options(timeout=EXPECT_TIMEOUT_MS)
         with screenshots_if_failed(request, lambda: [tab]):
             yield tab
         browser.close()
+    assert refused == [], refused
 
 
 @pytest.fixture
