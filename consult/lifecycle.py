@@ -31,7 +31,7 @@ R, RT, C, L, X, S = (
 TERMINAL = frozenset({Status.CANCELLED, Status.EXPIRED, Status.ENTERED_IN_ERROR})
 # Statuses in which the invited doctors no longer work on the consult (declined: it waits for
 # new ones).
-GRANT_ENDING = frozenset({Status.DECLINED, Status.CLOSED, *TERMINAL})
+NOT_IN_HAND = frozenset({Status.DECLINED, Status.CLOSED, *TERMINAL})
 # Statuses awaiting routing: a department queue shows these.
 AWAITING_ROUTING = frozenset({Status.SUBMITTED, Status.DECLINED})
 # Statuses a needs-info pause may return to.

@@ -7,7 +7,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Case, Q, QuerySet, Value, When
 
 from consult.audit import consult_audit
-from consult.lifecycle import AWAITING_ROUTING, GRANT_ENDING, TERMINAL
+from consult.lifecycle import AWAITING_ROUTING, NOT_IN_HAND, TERMINAL
 from consult.models import ConsultRequest, Status, TargetKind, Urgency
 from server.access import (
     Action,
@@ -101,7 +101,7 @@ def consult_facts(*, consult: ConsultRequest) -> ConsultFacts:
         lead_user_id=next((u for u, lead, _ in active if lead), None),
         queue_user_ids=consult_queue_user_ids(consult=consult),
         department_head_user_ids=frozenset(heads),
-        is_open=consult.status not in GRANT_ENDING,
+        is_open=consult.status not in NOT_IN_HAND,
         is_closed=consult.status == Status.CLOSED,
         grant_holder_user_ids=grant_holders(source_type=GRANT_SOURCE, source_id=str(consult.pk)),
     )

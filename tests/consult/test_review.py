@@ -18,7 +18,7 @@ from PIL import Image
 from time_machine import TimeMachineFixture
 
 from consult.errors import OpinionFrozen, ReviewRefused
-from consult.lifecycle import GRANT_ENDING
+from consult.lifecycle import NOT_IN_HAND
 from consult.models import (
     ConsultParticipant,
     ConsultRequest,
@@ -81,7 +81,7 @@ def consult_with_study(world: World, status: Status = Status.UNDER_REVIEW) -> Co
         study=Study.objects.get(study_instance_uid=STUDY_UID),
         attached_by=practitioner_of(world.clinic_doctor),
     )
-    if status not in GRANT_ENDING:
+    if status not in NOT_IN_HAND:
         # As assigning the consult does: the county hospital may see the patient and images.
         access_grant_open(
             patient_id=world.patient.pk,
