@@ -33,6 +33,7 @@ from tests.lib.browser import (
     CHROMIUM_ARGS,
     csp_violations,
     screenshots_if_failed,
+    until,
     watch_csp,
 )
 from tests.lib.daphne import daphne_server
@@ -314,14 +315,6 @@ NAN_VIEW_STATE = """() => {
 }"""
 
 
-def _wait_until(tab: Page, condition: Callable[[], bool], timeout_s: float) -> None:
-    """Let the page run (and Playwright's handlers with it) until the condition holds."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        tab.wait_for_timeout(100)
-
-
 def test_a_room_socket_that_keeps_closing_is_retried_with_growing_waits(
     consult_ct: ConsultRequest, browser: Browser, server: str
 ) -> None:
@@ -338,7 +331,7 @@ def test_a_room_socket_that_keeps_closing_is_retried_with_growing_waits(
 
     tab.goto(f"/consults/{consult_ct.pk}/")
     tab.locator("[data-testid=shared-review]").click()
-    _wait_until(tab, lambda: len(opened) >= 5, timeout_s=40)
+    assert until(tab, lambda: len(opened) >= 5, seconds=40), "timed out"
 
     waits = [later - earlier for earlier, later in itertools.pairwise(opened)]
     assert waits[0] >= 0.7, waits

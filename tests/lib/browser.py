@@ -1,6 +1,7 @@
 """How browser tests start Debian's Chromium (headless, and quiet on a machine with no network),
 and how they see what the Content-Security-Policy refused."""
 
+import time
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -81,3 +82,13 @@ def watch_csp(context: BrowserContext) -> list[str]:
 def csp_violations(browser: Browser) -> list[str]:
     """What the policy refused in the watched contexts of `browser` that are still open."""
     return [found for context in browser.contexts for found in _violations.get(context, [])]
+
+
+def until(page: Page, condition: Callable[[], bool], *, seconds: float = 5) -> bool:
+    """Let the page run, and Playwright's event handlers with it, until the condition holds or
+    `seconds` of real time have passed (a page's fake clock does not stop this); whether it
+    holds."""
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    return condition()

@@ -1,8 +1,7 @@
 """What a clinic doctor sees in headless Chromium, against a real daphne server and Redis."""
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -15,7 +14,7 @@ from server.notifications.models import NotificationKind
 from server.notifications.services import notification_send
 from tests.conftest import World
 from tests.factories import PASSWORD
-from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, watch_csp
+from tests.lib.browser import CHROMIUM, CHROMIUM_ARGS, screenshots_if_failed, until, watch_csp
 from tests.lib.daphne import daphne_server
 
 # Committed data is what the daphne process sees, so these tests commit for real.
@@ -136,14 +135,6 @@ class EventsLink:
         server.on_message(down)
 
 
-def _until(page: Page, condition: Callable[[], bool]) -> bool:
-    """Pumps Playwright's events until the condition holds, for up to 5 s of real time."""
-    deadline = time.monotonic() + 5
-    while not condition() and time.monotonic() < deadline:
-        page.evaluate("() => 0")
-    return condition()
-
-
 def test_a_quiet_live_socket_is_pinged_and_a_dead_one_is_reopened(world: World, page: Page) -> None:
     page.clock.install()
     link = EventsLink(page)
@@ -154,7 +145,7 @@ def test_a_quiet_live_socket_is_pinged_and_a_dead_one_is_reopened(world: World, 
 
     # Quiet for 25 s: the tab asks, the server answers, and the socket stays.
     page.clock.run_for(25_000)
-    assert _until(page, lambda: link.pongs == 1)
+    assert until(page, lambda: link.pongs == 1)
     assert (link.pings, link.opened) == (1, 1)
 
     # The link goes dead without a close. The tab pings again after 20 s of silence, and only
@@ -165,14 +156,14 @@ def test_a_quiet_live_socket_is_pinged_and_a_dead_one_is_reopened(world: World, 
     page.evaluate("() => 0")
     assert link.opened == 1
     page.clock.run_for(40_000)
-    assert _until(page, lambda: link.opened == 2)
+    assert until(page, lambda: link.opened == 2)
     assert link.pings == 2
 
     # The new socket carries messages: the next quiet spell is answered again.
     link.dead = False
     expect(html).to_have_attribute("data-live", "connected")
     page.clock.run_for(25_000)
-    assert _until(page, lambda: link.pongs == 2)
+    assert until(page, lambda: link.pongs == 2)
     assert link.opened == 2
 
 
